@@ -1,0 +1,45 @@
+"""The FastAPI application: routers, the error table and the database lifecycle."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from quantdesk import __version__
+from quantdesk.api import root
+from quantdesk.api.errors import install_error_handlers
+from quantdesk.api.limits import BodySizeLimit
+from quantdesk.core.config import Settings, get_settings
+from quantdesk.core.db import create_engine, create_sessionmaker
+from quantdesk.core.logging import configure_logging
+from quantdesk.market.providers.router import router as providers_router
+from quantdesk.market.router import router as market_router
+
+DESCRIPTION = """Self-hosted market data, research and paper trading.
+
+Errors are JSON: `{"error": "<code>", "detail": "<what to fix>", "errors": [...]}`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(title="quantdesk", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    install_error_handlers(app)
+    app.include_router(root.router)
+    app.include_router(market_router)
+    app.include_router(providers_router)
+    return app

@@ -1,0 +1,109 @@
+"""The one table that turns errors into HTTP responses. No stack trace ever reaches a client."""
+
+import logging
+import uuid
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from quantdesk.core.errors import (
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    ProviderError,
+    ProviderNotFound,
+    ProviderRateLimited,
+    ProviderRejected,
+    QuantdeskError,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+
+logger = logging.getLogger("quantdesk.api")
+
+# Most specific first: the first matching class decides the status.
+STATUS_BY_ERROR: tuple[tuple[type[QuantdeskError], int], ...] = (
+    (NotFound, 404),
+    (Conflict, 409),
+    (ValidationFailed, 422),
+    (PayloadTooLarge, 413),
+    (UnsupportedMediaType, 415),
+    (ProviderRateLimited, 429),
+    (ProviderNotFound, 404),
+    (ProviderRejected, 422),
+    (ProviderError, 424),
+)
+
+
+def status_for(error: QuantdeskError) -> int:
+    return next((status for cls, status in STATUS_BY_ERROR if isinstance(error, cls)), 400)
+
+
+def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+    headers = extra.pop("headers", None)
+    body = {"error": code, "detail": detail, **{k: v for k, v in extra.items() if v is not None}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, QuantdeskError)
+    extra: dict[str, Any] = {"errors": exc.errors or None}
+    if isinstance(exc, ProviderError):
+        extra.update(provider=exc.provider, retryable=exc.retryable, retry_after_s=exc.retry_after_s)
+        if exc.retry_after_s is not None:
+            extra["headers"] = {"Retry-After": str(max(1, round(exc.retry_after_s)))}
+    return problem(status_for(exc), exc.code, exc.detail, **extra)
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+async def _request_invalid(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for item in exc.errors()[:100]:
+        loc = tuple(item.get("loc", ()))
+        entry: dict[str, Any] = {"loc": _location(loc), "reason": item.get("msg", "invalid")}
+        if len(loc) >= 2 and loc[0] == "body" and isinstance(loc[1], int):
+            entry["row"] = loc[1] + 1
+            entry["field"] = str(loc[2]) if len(loc) > 2 else None
+        errors.append(entry)
+    first = errors[0] if errors else {"loc": "request", "reason": "invalid"}
+    detail = f"the request is invalid: {first['loc']}: {first['reason']}"
+    if len(errors) > 1:
+        detail += f" (and {len(exc.errors()) - 1} more problem(s) listed in errors)"
+    return problem(422, "validation_failed", detail, errors=errors)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    phrase = HTTPStatus(exc.status_code).phrase
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
+    if exc.status_code == 404 and detail is None:
+        detail = f"no such endpoint {request.method} {request.url.path}; see /docs for the API"
+    elif exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}; see /docs for the methods"
+    code = phrase.lower().replace(" ", "_").replace("-", "_")
+    return problem(exc.status_code, code, detail or phrase, headers=getattr(exc, "headers", None))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    incident = uuid.uuid4().hex[:12]
+    logger.exception("unhandled error %s on %s %s", incident, request.method, request.url.path)
+    return problem(
+        500,
+        "internal_error",
+        f"an unexpected error occurred (incident {incident}); it was logged. Please report it.",
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(QuantdeskError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _request_invalid)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,50 @@
+"""Run async service calls from Typer commands, and print errors without tracebacks."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quantdesk.core.db import create_engine, create_sessionmaker, session_scope
+from quantdesk.core.errors import QuantdeskError
+
+T = TypeVar("T")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, errors: list[dict[str, object]] | None = None) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    if errors:
+        table = Table(*errors[0].keys(), title=f"first {min(len(errors), 20)} problem(s)")
+        for item in errors[:20]:
+            table.add_row(*(str(v) if v is not None else "" for v in item.values()))
+        err_console.print(table)
+    raise typer.Exit(1)
+
+
+def run_in_session(work: Callable[[AsyncSession], Awaitable[T]], database_url: str | None = None) -> T:
+    """Run ``work`` in one transaction on a fresh engine; domain errors become a clean exit 1."""
+
+    async def main() -> T:
+        engine = create_engine(database_url)
+        try:
+            async with session_scope(create_sessionmaker(engine)) as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except QuantdeskError as exc:
+        fail(exc.detail, exc.errors)
+    except (OperationalError, ProgrammingError) as exc:
+        text = str(exc.orig) if exc.orig is not None else str(exc)
+        if "no such table" in text or "does not exist" in text:
+            fail("the database has no quantdesk tables yet; run `quantdesk db upgrade` first")
+        fail(f"database error: {text.splitlines()[0]}")

@@ -1,0 +1,72 @@
+"""Settings from the environment (prefix ``QUANTDESK_``) or a ``.env`` file."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def normalise_database_url(url: str) -> str:
+    """Map the URLs people paste (``postgres://``, ``sqlite:///x.db``) to the async drivers we use."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://", "postgresql+asyncpg://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
+    return url
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QUANTDESK_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./quantdesk.db",
+        description="SQLAlchemy URL; sqlite:///path or postgresql://user@host/db are accepted too.",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+
+    max_upload_mb: float = Field(
+        default=20.0, gt=0, description="Largest CSV or JSON body accepted by ingest endpoints."
+    )
+    max_bars_per_page: int = Field(default=100_000, gt=0)
+
+    alphavantage_api_key: SecretStr | None = None
+    alphavantage_base_url: str = "https://www.alphavantage.co/query"
+    coingecko_api_key: SecretStr | None = None
+    coingecko_pro: bool = Field(default=False, description="Use the pro API root and header.")
+    coingecko_base_url: str | None = None
+    provider_timeout_s: float = Field(default=10.0, gt=0)
+    provider_max_retries: int = Field(default=3, ge=0, le=10)
+    provider_backoff_s: float = Field(
+        default=1.0, ge=0, description="First retry delay; doubles on each retry."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        return normalise_database_url(value)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def sqlite_path(self) -> Path | None:
+        """The database file of a file-backed SQLite URL, else None."""
+        if not self.is_sqlite:
+            return None
+        path = self.database_url.split(":///", 1)[-1].split("?", 1)[0]
+        if path in ("", ":memory:"):
+            return None
+        return Path(path)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

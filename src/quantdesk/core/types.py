@@ -1,0 +1,55 @@
+"""Column types shared by every domain."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_epoch_us(value: datetime) -> int:
+    """Microseconds since the Unix epoch of a timezone-aware datetime."""
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value.isoformat()} has no time zone; quantdesk stores UTC")
+    delta = value - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_epoch_us(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=int(value))
+
+
+class UTCTimestamp(TypeDecorator[datetime]):
+    """Timezone-aware UTC instant.
+
+    PostgreSQL keeps a native ``timestamptz``. SQLite has no timestamp type, and parsing ISO
+    strings dominates range reads there, so it stores integer microseconds since the epoch:
+    ordered, compact, and read straight into numpy.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return to_epoch_us(value)
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} has no time zone")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return from_epoch_us(value)
+        assert isinstance(value, datetime)
+        return value.astimezone(UTC)

@@ -1,0 +1,5 @@
+"""Import every domain's tables so that ``Base.metadata`` is complete (Alembic, tests)."""
+
+
+def load_all_models() -> None:
+    import quantdesk.market.models  # noqa: F401
