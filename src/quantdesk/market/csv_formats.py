@@ -8,6 +8,7 @@ naive and zoned timestamps mixed) and lenient where real exports are messy but u
 import csv
 import io
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +34,7 @@ IGNORED_COLUMNS = frozenset(
         "adj_close", "adjclose", "adjusted_close", "dividends", "stock_splits", "capital_gains",
         "openint", "open_interest", "ticker", "per", "close_time", "quote_volume",
         "quote_asset_volume", "count", "trades", "number_of_trades", "taker_buy_base_volume",
-        "taker_buy_base_asset_volume", "taker_buy_quote_volume", "taker_buy_quote_asset_volume",
+        "taker_buy_base_asset_volume", "taker_buy_volume", "taker_buy_quote_volume", "taker_buy_quote_asset_volume",
         "ignore", "symbol", "vwap", "unix", "repaired?",
     }
 )
@@ -106,19 +107,35 @@ def parse_csv(data: bytes) -> ParsedCsv:
 
 def _read_table(text: str, delimiter: str, header: bool, names: list[str] | None = None) -> pd.DataFrame:
     try:
-        return pd.read_csv(
-            io.StringIO(text),
-            sep=delimiter,
-            header=0 if header else None,
-            names=names,
-            dtype=str,
-            keep_default_na=False,
-            skip_blank_lines=False,
-            engine="c",
-        ).fillna("")
+        with warnings.catch_warnings():
+            # pandas only warns when data rows are wider than the header, and drops the extra fields.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                io.StringIO(text),
+                sep=delimiter,
+                header=0 if header else None,
+                names=names,
+                dtype=str,
+                keep_default_na=False,
+                skip_blank_lines=False,
+                index_col=False,
+                engine="c",
+            )
+    except pd.errors.ParserWarning:
+        raise ValidationFailed(f"the CSV is malformed: {_first_wide_line(text, delimiter)}") from None
     except (pd.errors.ParserError, ValueError) as exc:
         message = str(exc).replace("Error tokenizing data. C error: ", "")
         raise ValidationFailed(f"the CSV is malformed: {message.strip()}") from None
+    return frame.fillna("")
+
+
+def _first_wide_line(text: str, delimiter: str) -> str:
+    rows = csv.reader(io.StringIO(text), delimiter=delimiter)
+    width = len(next(rows))
+    for line, fields in enumerate(rows, start=2):
+        if len(fields) > width:
+            return f"Expected {width} fields in line {line}, saw {len(fields)}"
+    return "data rows have more fields than the header"
 
 
 def _parse_headerless(text: str, delimiter: str, first_fields: list[str]) -> ParsedCsv:
@@ -231,7 +248,7 @@ def _build(frame: pd.DataFrame, fmt: str, header_lines: int, mapping: dict[str, 
 def _parse_numbers(
     cells: pd.Series, rows: NDArray[np.int64], name: str, problems: ProblemList, null_is_zero: bool = False
 ) -> NDArray[np.float64]:
-    numbers = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=np.float64)
+    numbers = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=np.float64, copy=True)
     unreadable = np.isnan(numbers) & ~cells.str.lower().isin({"nan"}).to_numpy()
     if null_is_zero:
         blank = cells.str.lower().isin(NULL_MARKERS).to_numpy()

@@ -1,9 +1,10 @@
 """HTTP endpoints of the market-data domain under /api/v1/instruments."""
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
-from starlette.formparsers import MultiPartParser
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from quantdesk.api.deps import SessionDep, SettingsDep
 from quantdesk.core.errors import UnsupportedMediaType, ValidationFailed
@@ -121,17 +122,29 @@ async def post_bars_csv(
 
 async def _csv_payload(request: Request) -> bytes:
     content_type = request.headers.get("content-type", "").lower()
-    if content_type.startswith("application/json"):
-        raise UnsupportedMediaType("this endpoint takes CSV; POST JSON bars to /api/v1/instruments/{symbol}/bars")
+    if content_type.startswith(("application/json", "application/x-www-form-urlencoded")):
+        raise UnsupportedMediaType(
+            f"this endpoint takes a CSV file, not {content_type.split(';')[0]}: send it as the raw body "
+            "(text/csv) or as the file of a multipart form; JSON bars go to /api/v1/instruments/{symbol}/bars"
+        )
     body = b"".join([chunk async for chunk in request.stream()])
     if not content_type.startswith("multipart/form-data"):
         return body
+    return await _multipart_file(request, body)
 
-    async def replay() -> Any:
+
+async def _multipart_file(request: Request, body: bytes) -> bytes:
+    async def replay() -> AsyncIterator[bytes]:
         yield body
 
-    form = await MultiPartParser(request.headers, replay(), max_files=1, max_fields=10).parse()
-    files = [value for _, value in form.multi_items() if not isinstance(value, str)]
-    if not files:
-        raise ValidationFailed("the multipart form has no file; send the CSV as a file field named 'file'")
-    return await files[0].read()
+    try:
+        form = await MultiPartParser(request.headers, replay(), max_files=1, max_fields=10).parse()
+    except MultiPartException as exc:
+        raise ValidationFailed(f"the multipart form is malformed: {exc.message}") from None
+    try:
+        files = [value for _, value in form.multi_items() if not isinstance(value, str)]
+        if not files:
+            raise ValidationFailed("the multipart form has no file; send the CSV as a file field named 'file'")
+        return await files[0].read()
+    finally:
+        await form.close()

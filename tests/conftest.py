@@ -1,0 +1,124 @@
+"""Shared fixtures: a migrated database per engine kind, cleaned before each test.
+
+Integration tests take ``database_url`` (directly or through ``engine``/``session``/``client``) and
+run once on SQLite and once on PostgreSQL when ``QUANTDESK_TEST_POSTGRES_URL`` is set. Each test
+starts from empty tables, and data is committed as in production, so the API, the CLI and
+separate processes all see the same database.
+"""
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from quantdesk.api.app import create_app
+from quantdesk.core import config, migrate
+from quantdesk.core.config import Settings
+from quantdesk.core.db import Base, create_engine, create_sessionmaker
+from quantdesk.models import load_all_models
+
+POSTGRES_URL = os.environ.get("QUANTDESK_TEST_POSTGRES_URL")
+FIXTURES = Path(__file__).parent / "fixtures"
+load_all_models()
+
+
+def postgres_admin_dsn(url: str) -> str:
+    """A libpq DSN for ``url``'s server, for CREATE/DROP DATABASE."""
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def recreate_postgres_database(url: str, name: str) -> str:
+    """Drop and create database ``name`` on ``url``'s server; return its async URL."""
+    with psycopg.connect(postgres_admin_dsn(url), autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return config.normalise_database_url(make_url(url).set(database=name).render_as_string(hide_password=False))
+
+
+def drop_postgres_database(url: str, name: str) -> None:
+    with psycopg.connect(postgres_admin_dsn(url), autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'quantdesk-test.db'}"
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgresql_url() -> Iterator[str]:
+    if not POSTGRES_URL:
+        pytest.skip("QUANTDESK_TEST_POSTGRES_URL is not set")
+    name = f"quantdesk_pytest_{os.getpid()}"
+    url = recreate_postgres_database(POSTGRES_URL, name)
+    migrate.upgrade(url)
+    yield url
+    drop_postgres_database(POSTGRES_URL, name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str:
+    url: str = request.getfixturevalue(f"{request.param}_url")
+    return url
+
+
+async def empty_all_tables(engine: AsyncEngine) -> None:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    async with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            await connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                await connection.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    await empty_all_tables(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    async with create_sessionmaker(engine)() as session:
+        yield session
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        provider_backoff_s=0.0,
+        provider_max_retries=2,
+        alphavantage_api_key="TESTKEY123",  # type: ignore[arg-type]
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture
+async def client(settings: Settings, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http
+
+
+@pytest.fixture
+def use_database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Point the process settings (CLI, create_app()) at the test database."""
+    monkeypatch.setenv("QUANTDESK_DATABASE_URL", database_url)
+    config.get_settings.cache_clear()
+    yield database_url
+    config.get_settings.cache_clear()

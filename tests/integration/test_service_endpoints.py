@@ -1,0 +1,107 @@
+"""/health, the index, the OpenAPI document and the error table."""
+
+import httpx
+import pytest
+from fastapi import APIRouter
+
+from quantdesk.api.app import create_app
+from quantdesk.core.config import Settings
+
+EXPECTED_PATHS = {
+    "/health",
+    "/",
+    "/api/v1/instruments",
+    "/api/v1/instruments/{symbol}",
+    "/api/v1/instruments/{symbol}/bars",
+    "/api/v1/instruments/{symbol}/bars/csv",
+    "/api/v1/providers",
+    "/api/v1/providers/alphavantage/fetch",
+    "/api/v1/providers/coingecko/fetch",
+}
+
+
+async def test_health_reports_database_and_revision(client: httpx.AsyncClient, database_url: str):
+    response = await client.get("/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["database"]["ok"] is True
+    assert body["database"]["revision"] == "0001"
+    assert body["database"]["dialect"] == ("postgresql" if "postgresql" in database_url else "sqlite")
+
+
+async def test_health_is_503_when_the_database_is_unreachable(tmp_path):
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/missing/dir/x.db", _env_file=None))  # type: ignore[call-arg]
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            response = await http.get("/health")
+    assert response.status_code == 503
+    assert response.json()["database"]["ok"] is False
+
+
+async def test_index_links_to_docs_and_resources(client: httpx.AsyncClient):
+    links = (await client.get("/")).json()["links"]
+    assert links["docs"].endswith("/docs")
+    assert links["instruments"].endswith("/api/v1/instruments")
+
+
+async def test_openapi_lists_every_market_data_endpoint(client: httpx.AsyncClient):
+    assert (await client.get("/docs")).status_code == 200
+    paths = set((await client.get("/openapi.json")).json()["paths"])
+    assert EXPECTED_PATHS <= paths
+
+
+async def test_unknown_route_and_method_get_json_errors(client: httpx.AsyncClient):
+    missing = await client.get("/api/v1/nothing")
+    assert missing.status_code == 404
+    assert missing.json() == {"error": "not_found", "detail": "no such endpoint GET /api/v1/nothing; see /docs for the API"}
+    wrong = await client.put("/api/v1/instruments")
+    assert wrong.status_code == 405
+    assert wrong.json()["error"] == "method_not_allowed"
+
+
+async def test_malformed_json_is_a_422_that_names_the_problem(client: httpx.AsyncClient):
+    response = await client.post("/api/v1/instruments", content=b"{not json", headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["error"] == "validation_failed"
+    assert "JSON" in response.json()["detail"]
+
+
+async def test_an_unexpected_error_is_a_500_without_a_stack_trace(settings: Settings, engine, caplog):
+    app = create_app(settings)
+    boom = APIRouter()
+
+    @boom.get("/boom")
+    async def explode() -> None:
+        raise RuntimeError("secret internals")
+
+    app.include_router(boom)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            response = await http.get("/boom")
+    assert response.status_code == 500
+    assert response.json()["error"] == "internal_error"
+    assert "secret internals" not in response.text and "Traceback" not in response.text
+    assert "secret internals" in caplog.text  # the operator still gets the trace
+
+
+@pytest.mark.parametrize("size_mb", [50])
+async def test_bodies_over_the_limit_are_refused_before_parsing(client: httpx.AsyncClient, size_mb: int):
+    await client.post("/api/v1/instruments", json={"symbol": "BIG"})
+    payload = b"timestamp,open,high,low,close,volume\n" + b"2024-01-01,1,2,0.5,1.5,10\n" * (size_mb * 1024 * 1024 // 26)
+    response = await client.post("/api/v1/instruments/BIG/bars/csv", content=payload, headers={"content-type": "text/csv"})
+    assert response.status_code == 413
+    assert "QUANTDESK_MAX_UPLOAD_MB" in response.json()["detail"]
+
+
+async def test_a_streamed_body_without_length_is_cut_at_the_limit(client: httpx.AsyncClient):
+    await client.post("/api/v1/instruments", json={"symbol": "BIG"})
+
+    async def chunks():
+        for _ in range(30):
+            yield b"x" * (1024 * 1024)
+
+    response = await client.post("/api/v1/instruments/BIG/bars/csv", content=chunks(), headers={"content-type": "text/csv"})
+    assert response.status_code == 413
