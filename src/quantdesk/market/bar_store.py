@@ -3,9 +3,10 @@
 No ORM objects here: bars move as numpy columns. PostgreSQL ingests with binary ``COPY`` into a
 session-private staging table and one ``INSERT ... ON CONFLICT``, and reads with binary ``COPY``
 parsed by numpy. SQLite ingests with one ``executemany`` upsert in the caller's transaction and
-reads through ADBC into Arrow. Every write joins the caller's transaction.
+reads with numpy straight from the driver's row iterator. Every write joins the caller's transaction.
 """
 
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -224,33 +225,35 @@ def _sqlite_range_sql(query: BarQuery) -> tuple[str, list[Any]]:
     return statement, params
 
 
-def _adbc_read(path: Path, statement: str, params: list[Any]) -> BarArrays:
-    import adbc_driver_sqlite.dbapi
+SQLITE_ROW = np.dtype([("ts", "<i8")] + [(name, "<f8") for name in BAR_FIELDS])
 
-    with adbc_driver_sqlite.dbapi.connect(str(path)) as connection, connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        table = cursor.fetch_arrow_table()
-    if table.num_rows == 0:
-        return BarArrays.empty()
-    return BarArrays.from_columns(
-        ts=table.column("ts").to_numpy(),
-        **{name: table.column(name).to_numpy() for name in BAR_FIELDS},
-    )
+
+def _rows_to_bars(rows: Any) -> BarArrays:
+    """Columns straight from a row iterator: numpy fills a structured array with no tuple list."""
+    table = np.fromiter(rows, dtype=SQLITE_ROW)
+    return BarArrays.from_columns(ts=table["ts"], **{name: table[name] for name in BAR_FIELDS})
+
+
+def _sqlite_file_read(path: Path, statement: str, params: list[Any]) -> BarArrays:
+    # The stdlib driver on purpose: a second SQLite library in the process (ADBC, connectorx)
+    # would release this process's POSIX locks when it closes the file, and corrupt concurrency.
+    connection = sqlite3.connect(path, timeout=30)
+    try:
+        return _rows_to_bars(connection.execute(statement, params))
+    finally:
+        connection.close()
 
 
 async def _sqlite_read(session: AsyncSession, query: BarQuery) -> BarArrays:
     statement, params = _sqlite_range_sql(query)
     database = session.get_bind().url.database
     if database and database != ":memory:" and Path(database).exists():
-        # ADBC builds Arrow columns in C: several times faster than sqlite3 tuples for big ranges.
-        # It reads committed data on its own connection, which is all a range read needs.
-        return await anyio.to_thread.run_sync(_adbc_read, Path(database), statement, params)
+        # A worker thread with its own connection keeps a long read off the event loop and off
+        # the session's connection; it sees committed data, which is what a range read serves.
+        return await anyio.to_thread.run_sync(_sqlite_file_read, Path(database), statement, params)
     connection = await session.connection()
-    rows = (await connection.exec_driver_sql(statement, tuple(params))).all()
-    if not rows:
-        return BarArrays.empty()
-    columns = list(zip(*rows, strict=True))
-    return BarArrays.from_columns(ts=columns[0], **{n: columns[i + 1] for i, n in enumerate(BAR_FIELDS)})
+    result = await connection.exec_driver_sql(statement, tuple(params))
+    return _rows_to_bars(iter(result.all()))
 
 
 async def delete_series(session: AsyncSession, instrument_id: int, interval: Interval | None) -> int:

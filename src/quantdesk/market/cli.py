@@ -58,11 +58,15 @@ def ingest_command(
     create: Annotated[bool, typer.Option(help="Create the instrument if it does not exist")] = True,
 ) -> None:
     """Store the bars of a CSV file (all of them, or none and the list of bad rows)."""
-    chosen = parse_interval(interval) if interval else None
     data = _read_file(file)
+
+    async def work(session: AsyncSession) -> IngestReport:
+        chosen = parse_interval(interval) if interval else None
+        return await ingest.ingest_csv(session, symbol, data, chosen, create)
+
     with _progress() as progress:
         task = progress.add_task("validating and storing bars", total=None)
-        report = run_in_session(lambda s: ingest.ingest_csv(s, symbol, data, chosen, create))
+        report = run_in_session(work)
         progress.update(task, total=report.received, completed=report.received)
     print_report(report)
 

@@ -116,13 +116,15 @@ async def load_demo(
     for demo in DEMO_SET:
         instrument = await ensure_instrument(session, demo.instrument)
         daily = daily_series(demo, end)
-        if with_minutes and demo.instrument.symbol == MINUTE_SYMBOL:
+        if demo.instrument.symbol == MINUTE_SYMBOL:
+            # The minutes are always generated so the daily bars are the same with or without them.
             start_index = int(np.searchsorted(daily.ts, daily.ts[-1] - 364 * DAY_US))
             minutes = minute_series(demo, end, float(daily.close[start_index - 1]))
             daily = _join(daily, aggregate_days(minutes))
-            reports.append(await store_bars(session, instrument, minutes, Interval.m1))
-            if progress:
-                progress(f"{instrument.symbol} 1m", len(minutes))
+            if with_minutes:
+                reports.append(await store_bars(session, instrument, minutes, Interval.m1))
+                if progress:
+                    progress(f"{instrument.symbol} 1m", len(minutes))
         reports.append(await store_bars(session, instrument, daily, Interval.d1))
         if progress:
             progress(f"{instrument.symbol} 1d", len(daily))

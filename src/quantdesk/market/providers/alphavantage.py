@@ -48,17 +48,7 @@ def _seconds_to_utc_midnight() -> float:
 def classify_information(message: str) -> ProviderError:
     """Map an ``Information`` message to the error it means (the key is already scrubbed)."""
     lowered = message.lower()
-    if "per second" in lowered or "spreading out" in lowered:
-        return ProviderRateLimited(
-            f"{LABEL} burst limit (1 request per second) hit; retry in a moment",
-            provider=NAME, retry_after_s=1.5,
-        )
-    if "per day" in lowered or "daily" in lowered:
-        return ProviderRateLimited(
-            f"{LABEL} daily request limit reached; retry after the limit resets (about 00:00 UTC) "
-            "or use a premium key. Provider said: " + message,
-            provider=NAME, retry_after_s=_seconds_to_utc_midnight(),
-        )
+    # Premium and demo first: their texts mention endpoints such as TIME_SERIES_DAILY.
     if "outputsize=full" in lowered:
         return ProviderRejected(
             f"{LABEL}: outputsize=full is a premium feature on this key; use outputsize=compact "
@@ -70,6 +60,19 @@ def classify_information(message: str) -> ProviderError:
             f"{LABEL}'s 'demo' key only serves its sample symbols; set QUANTDESK_ALPHAVANTAGE_API_KEY "
             "to your own free key",
             provider=NAME,
+        )
+    if "per second" in lowered or "spreading out" in lowered:
+        return ProviderRateLimited(
+            f"{LABEL} burst limit (1 request per second) hit; retry in a moment",
+            provider=NAME,
+            retry_after_s=1.5,
+        )
+    if "per day" in lowered or "daily rate limit" in lowered:
+        return ProviderRateLimited(
+            f"{LABEL} daily request limit reached; retry after the limit resets (about 00:00 UTC) "
+            "or use a premium key. Provider said: " + message,
+            provider=NAME,
+            retry_after_s=_seconds_to_utc_midnight(),
         )
     return ProviderRejected(f"{LABEL} refused the request: {message}", provider=NAME)
 

@@ -91,7 +91,7 @@ def interpret(response: httpx.Response, coin: str) -> Any:
     if status == 429:
         raise ProviderRateLimited(
             f"{LABEL} rate limit reached{said}; retry in a minute or use an API key",
-            provider=NAME, retry_after_s=_retry_after(response) or 60.0,
+            provider=NAME, retry_after_s=_retry_after(response),
         )
     if status == 404:
         raise ProviderNotFound(
