@@ -33,13 +33,13 @@ test: $(VENV)/.installed-dev lint ## ruff, mypy and the whole pytest suite (Post
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed-dev ## ruff check, ruff format --check, mypy --strict
-	$(BIN)/ruff check src tests benchmarks migrations
-	$(BIN)/ruff format --check src tests benchmarks migrations
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
 fmt: $(VENV)/.installed-dev ## Format and auto-fix
-	$(BIN)/ruff format src tests benchmarks migrations
-	$(BIN)/ruff check --fix src tests benchmarks migrations
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
 
 bench: $(VENV)/.installed-dev ## Run the benchmarks (PostgreSQL parts need QUANTDESK_BENCH_POSTGRES_URL)
 	$(BIN)/python benchmarks/ingest.py

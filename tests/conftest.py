@@ -101,8 +101,8 @@ def settings(database_url: str) -> Settings:
         database_url=database_url,
         provider_backoff_s=0.0,
         provider_max_retries=2,
-        alphavantage_api_key="TESTKEY123",  # type: ignore[arg-type]
-        _env_file=None,  # type: ignore[call-arg]
+        alphavantage_api_key="TESTKEY123",
+        _env_file=None,
     )
 
 

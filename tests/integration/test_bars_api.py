@@ -24,9 +24,17 @@ async def test_ingest_infers_the_interval_and_counts_inserts(client: httpx.Async
     assert response.status_code == 200
     body = response.json()
     assert body | {"notes": None} == {
-        "symbol": "ACME", "interval": "1d", "interval_source": "inferred", "format": None,
-        "received": 20, "inserted": 20, "updated": 0, "unchanged": 0,
-        "first": "2024-01-01T00:00:00Z", "last": "2024-01-26T00:00:00Z", "notes": None,
+        "symbol": "ACME",
+        "interval": "1d",
+        "interval_source": "inferred",
+        "format": None,
+        "received": 20,
+        "inserted": 20,
+        "updated": 0,
+        "unchanged": 0,
+        "first": "2024-01-01T00:00:00Z",
+        "last": "2024-01-26T00:00:00Z",
+        "notes": None,
     }
     assert len(await stored(client)) == 20
 
@@ -63,8 +71,9 @@ async def test_a_bad_row_rejects_the_whole_request_and_changes_nothing(client: h
 async def test_type_errors_in_rows_are_listed_by_row(client: httpx.AsyncClient):
     await make_instrument(client)
     rows = [bar_row(), bar_row("2024-01-02", o="abc"), bar_row("2024-01-03", c=float("inf"))]
-    response = await client.post("/api/v1/instruments/ACME/bars", content=_json_with_inf(rows),
-                                 headers={"content-type": "application/json"})
+    response = await client.post(
+        "/api/v1/instruments/ACME/bars", content=_json_with_inf(rows), headers={"content-type": "application/json"}
+    )
     assert response.status_code == 422
     assert {(e["row"], e["field"]) for e in response.json()["errors"]} >= {(2, "open")}
 
@@ -80,8 +89,10 @@ def _json_with_inf(rows: list[dict[str, Any]]) -> bytes:
     [
         ([], "no bars to store"),
         ([bar_row("2024-01-01T00:00:00Z"), bar_row("2024-01-02T00:00:00")], "mix time zones"),
-        ([bar_row("2024-01-01T00:00:00Z"), bar_row("2024-01-02T00:00:00Z"), bar_row("2024-01-02T00:00:00Z")],
-         "duplicate timestamp"),
+        (
+            [bar_row("2024-01-01T00:00:00Z"), bar_row("2024-01-02T00:00:00Z"), bar_row("2024-01-02T00:00:00Z")],
+            "duplicate timestamp",
+        ),
         ([bar_row()], "fewer than two"),
     ],
 )
@@ -96,14 +107,16 @@ async def test_json_bad_input(client: httpx.AsyncClient, rows, message):
 async def test_a_single_bar_needs_its_interval_named(client: httpx.AsyncClient):
     await make_instrument(client)
     response = await client.post("/api/v1/instruments/ACME/bars?interval=1d", json=[bar_row()])
-    assert response.status_code == 200 and response.json()["inserted"] == 1
+    assert response.status_code == 200
+    assert response.json()["inserted"] == 1
 
 
 async def test_unknown_symbol_is_404_unless_create_is_asked(client: httpx.AsyncClient):
     rows = bars_as_json(make_bars(3))
     assert (await client.post("/api/v1/instruments/NEW/bars", json=rows)).status_code == 404
     created = await client.post("/api/v1/instruments/NEW/bars?create=true", json=rows)
-    assert created.status_code == 200 and created.json()["inserted"] == 3
+    assert created.status_code == 200
+    assert created.json()["inserted"] == 3
 
 
 async def test_pages_follow_the_cursor_to_the_end(client: httpx.AsyncClient):
@@ -118,7 +131,9 @@ async def test_pages_follow_the_cursor_to_the_end(client: httpx.AsyncClient):
         cursor = page["next_cursor"]
         if cursor is None:
             break
-    assert pages == 3 and len(seen) == 25 and seen == sorted(seen)
+    assert pages == 3
+    assert len(seen) == 25
+    assert seen == sorted(seen)
 
 
 async def test_range_order_and_limit(client: httpx.AsyncClient):
@@ -128,10 +143,13 @@ async def test_range_order_and_limit(client: httpx.AsyncClient):
     assert [b["timestamp"][:10] for b in page["bars"]] == ["2024-01-10", "2024-01-11", "2024-01-12"]
     latest = (await client.get("/api/v1/instruments/ACME/bars?order=desc&limit=2")).json()
     assert [b["timestamp"][:10] for b in latest["bars"]] == ["2024-01-31", "2024-01-30"]
-    older = (await client.get(f"/api/v1/instruments/ACME/bars?order=desc&limit=2&cursor={latest['next_cursor']}")).json()
+    older = (
+        await client.get(f"/api/v1/instruments/ACME/bars?order=desc&limit=2&cursor={latest['next_cursor']}")
+    ).json()
     assert [b["timestamp"][:10] for b in older["bars"]] == ["2024-01-29", "2024-01-28"]
     empty = (await client.get("/api/v1/instruments/ACME/bars?start=2030-01-01")).json()
-    assert empty["bars"] == [] and empty["next_cursor"] is None
+    assert empty["bars"] == []
+    assert empty["next_cursor"] is None
 
 
 async def test_csv_output_by_accept_header_or_format(client: httpx.AsyncClient):
@@ -186,4 +204,5 @@ async def test_series_of_different_instruments_never_mix(client: httpx.AsyncClie
     await client.post("/api/v1/instruments/BBB/bars", json=bars_as_json(make_bars(5, seed=2)))
     a = await stored(client, "AAA")
     b = await stored(client, "BBB")
-    assert len(a) == len(b) == 5 and a != b
+    assert len(a) == len(b) == 5
+    assert a != b

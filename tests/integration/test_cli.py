@@ -23,10 +23,12 @@ def test_ingest_reports_what_it_stored(cli: CliRunner, tmp_path: Path):
     path.write_bytes(YAHOO)
     result = cli.invoke(app, ["ingest", str(path), "--symbol", "acme"])
     assert result.exit_code == 0, result.output
-    assert "yahoo" in result.output and "inserted" in result.output
+    assert "yahoo" in result.output
+    assert "inserted" in result.output
     assert "skipped 1 row(s)" in result.output
     listing = cli.invoke(app, ["instruments"])
-    assert "ACME" in listing.output and "185.1400" in listing.output
+    assert "ACME" in listing.output
+    assert "185.1400" in listing.output
 
 
 def test_ingest_errors_are_messages_not_tracebacks(cli: CliRunner, tmp_path: Path):
@@ -34,48 +36,61 @@ def test_ingest_errors_are_messages_not_tracebacks(cli: CliRunner, tmp_path: Pat
     bad.write_text("timestamp,open,high,low,close,volume\n2024-01-01,1,0.5,2,1,1\n2024-01-02,1,2,0.5,1,1\n")
     result = cli.invoke(app, ["ingest", str(bad), "--symbol", "ACME"])
     assert result.exit_code == 1
-    assert "error:" in result.output and "is below low" in result.output
+    assert "error:" in result.output
+    assert "is below low" in result.output
     assert "Traceback" not in result.output
     missing = cli.invoke(app, ["ingest", str(tmp_path / "nope.csv"), "--symbol", "ACME"])
-    assert missing.exit_code == 1 and "no such file" in missing.output
+    assert missing.exit_code == 1
+    assert "no such file" in missing.output
     no_create = cli.invoke(app, ["ingest", str(bad), "--symbol", "NEW", "--no-create"])
-    assert no_create.exit_code == 1 and "no instrument 'NEW'" in no_create.output
+    assert no_create.exit_code == 1
+    assert "no instrument 'NEW'" in no_create.output
     bad_interval = cli.invoke(app, ["ingest", str(bad), "--symbol", "ACME", "--interval", "3d"])
-    assert bad_interval.exit_code == 1 and "unknown interval" in bad_interval.output
+    assert bad_interval.exit_code == 1
+    assert "unknown interval" in bad_interval.output
 
 
 def test_ingest_with_explicit_interval(cli: CliRunner, tmp_path: Path):
     path = tmp_path / "m.csv"
     path.write_text(bars_as_csv(make_bars(30)))
     result = cli.invoke(app, ["ingest", str(path), "--symbol", "ACME", "--interval", "1d"])
-    assert result.exit_code == 0 and "given" in result.output
+    assert result.exit_code == 0
+    assert "given" in result.output
 
 
 def test_demo_loads_once_with_if_empty(cli: CliRunner):
     first = cli.invoke(app, ["demo", "--if-empty", "--no-minutes", "--end", "2025-01-01"])
     assert first.exit_code == 0, first.output
-    assert "ACME" in first.output and "synthetic" in first.output
+    assert "ACME" in first.output
+    assert "synthetic" in first.output
     second = cli.invoke(app, ["demo", "--if-empty", "--no-minutes"])
-    assert second.exit_code == 0 and "nothing loaded" in second.output
+    assert second.exit_code == 0
+    assert "nothing loaded" in second.output
     bad = cli.invoke(app, ["demo", "--end", "someday"])
-    assert bad.exit_code == 1 and "not an ISO date" in bad.output
+    assert bad.exit_code == 1
+    assert "not an ISO date" in bad.output
 
 
 def test_fetch_errors_are_clean(cli: CliRunner, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("QUANTDESK_ALPHAVANTAGE_API_KEY", raising=False)
     result = cli.invoke(app, ["fetch", "alphavantage", "IBM"])
-    assert result.exit_code == 1 and "QUANTDESK_ALPHAVANTAGE_API_KEY" in result.output
+    assert result.exit_code == 1
+    assert "QUANTDESK_ALPHAVANTAGE_API_KEY" in result.output
     unknown = cli.invoke(app, ["fetch", "yahoo", "IBM"])
-    assert unknown.exit_code == 1 and "unknown provider" in unknown.output
+    assert unknown.exit_code == 1
+    assert "unknown provider" in unknown.output
     bad_coin = cli.invoke(app, ["fetch", "coingecko", "ZZZUSD"])
-    assert bad_coin.exit_code == 1 and "coin_id" in bad_coin.output
+    assert bad_coin.exit_code == 1
+    assert "coin_id" in bad_coin.output
 
 
 def test_db_commands(cli: CliRunner):
     upgrade = cli.invoke(app, ["db", "upgrade"])
-    assert upgrade.exit_code == 0 and "database at head" in upgrade.output
+    assert upgrade.exit_code == 0
+    assert "database at head" in upgrade.output
     check = cli.invoke(app, ["db", "check"])
-    assert check.exit_code == 0 and "no drift" in check.output
+    assert check.exit_code == 0
+    assert "no drift" in check.output
     assert cli.invoke(app, ["db", "current"]).exit_code == 0
     assert cli.invoke(app, ["version"]).exit_code == 0
 
@@ -87,4 +102,5 @@ def test_commands_on_an_unmigrated_database_say_to_upgrade(tmp_path: Path, monke
     config.get_settings.cache_clear()
     result = runner.invoke(app, ["instruments"])
     config.get_settings.cache_clear()
-    assert result.exit_code == 1 and "quantdesk db upgrade" in result.output
+    assert result.exit_code == 1
+    assert "quantdesk db upgrade" in result.output

@@ -39,14 +39,20 @@ async def test_each_layout_is_detected_and_reported(acme: httpx.AsyncClient, dat
     response = await acme.post(URL, content=data, headers=CSV)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert (body["format"], body["interval"], body["interval_source"], body["inserted"]) == (fmt, interval, "inferred", received)
+    assert (body["format"], body["interval"], body["interval_source"], body["inserted"]) == (
+        fmt,
+        interval,
+        "inferred",
+        received,
+    )
 
 
 async def test_multipart_upload_and_explicit_interval(acme: httpx.AsyncClient):
     data = bars_as_csv(make_bars(10)).encode()
     response = await acme.post(URL + "?interval=1d", files={"file": ("acme.csv", data, "text/csv")})
     assert response.status_code == 200
-    assert response.json()["interval_source"] == "given" and response.json()["inserted"] == 10
+    assert response.json()["interval_source"] == "given"
+    assert response.json()["inserted"] == 10
 
 
 async def test_reupload_counts_unchanged_rows(acme: httpx.AsyncClient):
@@ -70,13 +76,33 @@ BAD_FILES = {
     "extra column": (b"timestamp,open,high,low,close,volume,foo\n2024-01-01,1,2,0.5,1,1,x\n", 422, "unexpected column"),
     "extra field": (b"timestamp,open,high,low,close,volume\n2024-01-01,1,2,0.5,1,1,9\n", 422, "Expected 6 fields"),
     "bad number": (b"timestamp,open,high,low,close,volume\n2024-01-01,1,2,0.5,one,1\n", 422, "is not a number"),
-    "bad date": (b"timestamp,open,high,low,close,volume\n01/02/2024,1,2,0.5,1,1\n2024-01-03,1,2,0.5,1,1\n", 422, "is not a date"),
-    "high below low": (b"timestamp,open,high,low,close,volume\n2024-01-01,1,0.5,2,1,1\n2024-01-02,1,2,0.5,1,1\n", 422, "is below low"),
-    "duplicate timestamps": (b"timestamp,open,high,low,close,volume\n2024-01-01,1,2,0.5,1,1\n2024-01-02,1,2,0.5,1,1\n2024-01-01,1,2,0.5,1,1\n", 422, "duplicate timestamp"),
-    "mixed time zones": (b"timestamp,open,high,low,close,volume\n2024-01-01T00:00:00+00:00,1,2,0.5,1,1\n2024-01-02T00:00:00,1,2,0.5,1,1\n", 422, "mix time zones"),
+    "bad date": (
+        b"timestamp,open,high,low,close,volume\n01/02/2024,1,2,0.5,1,1\n2024-01-03,1,2,0.5,1,1\n",
+        422,
+        "is not a date",
+    ),
+    "high below low": (
+        b"timestamp,open,high,low,close,volume\n2024-01-01,1,0.5,2,1,1\n2024-01-02,1,2,0.5,1,1\n",
+        422,
+        "is below low",
+    ),
+    "duplicate timestamps": (
+        b"timestamp,open,high,low,close,volume\n2024-01-01,1,2,0.5,1,1\n2024-01-02,1,2,0.5,1,1\n2024-01-01,1,2,0.5,1,1\n",
+        422,
+        "duplicate timestamp",
+    ),
+    "mixed time zones": (
+        b"timestamp,open,high,low,close,volume\n2024-01-01T00:00:00+00:00,1,2,0.5,1,1\n2024-01-02T00:00:00,1,2,0.5,1,1\n",
+        422,
+        "mix time zones",
+    ),
     "empty": (b"", 422, "empty"),
     "binary": (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + bytes(range(256)) * 4, 415, "binary"),
-    "misaligned": (b"timestamp,open,high,low,close,volume\n2024-01-01T00:00:00Z,1,2,0.5,1,1\n2024-01-02T00:00:00Z,1,2,0.5,1,1\n2024-01-03T00:30:00Z,1,2,0.5,1,1\n", 422, "not aligned"),
+    "misaligned": (
+        b"timestamp,open,high,low,close,volume\n2024-01-01T00:00:00Z,1,2,0.5,1,1\n2024-01-02T00:00:00Z,1,2,0.5,1,1\n2024-01-03T00:30:00Z,1,2,0.5,1,1\n",
+        422,
+        "not aligned",
+    ),
 }
 
 
@@ -94,7 +120,9 @@ async def test_bad_files_are_refused_and_nothing_stored_changes(acme: httpx.Asyn
 async def test_bad_rows_are_listed_with_their_file_lines(acme: httpx.AsyncClient):
     data = b"timestamp,open,high,low,close,volume\n2024-01-01,1,2,0.5,1,1\n2024-01-02,1,2,0.5,5,1\n"
     errors = (await acme.post(URL, content=data, headers=CSV)).json()["errors"]
-    assert errors == [{"row": 2, "line": 3, "field": "close", "reason": "close 5 is outside the bar's range low 0.5 .. high 2"}]
+    assert errors == [
+        {"row": 2, "line": 3, "field": "close", "reason": "close 5 is outside the bar's range low 0.5 .. high 2"}
+    ]
 
 
 async def test_json_sent_to_the_csv_endpoint_is_unsupported(acme: httpx.AsyncClient):

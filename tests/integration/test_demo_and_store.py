@@ -1,13 +1,15 @@
 """The demo data set, and the fast bulk paths of the bar store on both databases."""
 
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quantdesk.core.types import to_epoch_us
 from quantdesk.market import bar_store, demo, service
 from quantdesk.market.bar_store import BarQuery
+from quantdesk.market.ingest import IngestReport
 from quantdesk.market.intervals import Interval
 from quantdesk.market.models import AssetClass
 from quantdesk.market.schemas import InstrumentCreate
@@ -36,8 +38,9 @@ async def test_demo_set_spans_asset_classes_ten_years_and_a_minute_year(session:
     assert all(r.inserted == 0 and r.updated == 0 for r in again)
 
 
-def minute_start(report: object) -> int:
-    return int(np.datetime64(report.first.rstrip("Z"), "us").astype(np.int64))  # type: ignore[attr-defined]
+def minute_start(report: IngestReport) -> int:
+    assert report.first is not None
+    return to_epoch_us(datetime.fromisoformat(report.first))
 
 
 async def test_bulk_upsert_and_range_read_round_trip(session: AsyncSession):
@@ -53,7 +56,9 @@ async def test_bulk_upsert_and_range_read_round_trip(session: AsyncSession):
         session, BarQuery(instrument.id, Interval.m5, start_us=int(bars.ts[10]), end_us=int(bars.ts[20]), limit=5)
     )
     np.testing.assert_array_equal(window.ts, bars.ts[10:15])
-    newest = await bar_store.read_bars(session, BarQuery(instrument.id, Interval.m5, descending=True, after_us=int(bars.ts[3])))
+    newest = await bar_store.read_bars(
+        session, BarQuery(instrument.id, Interval.m5, descending=True, after_us=int(bars.ts[3]))
+    )
     np.testing.assert_array_equal(newest.ts, bars.ts[2::-1])
 
 
@@ -66,7 +71,9 @@ async def test_upsert_in_one_transaction_sees_its_own_staging_twice(session: Asy
     second = await bar_store.upsert_bars(session, instrument.id, Interval.d1, changed)
     await session.commit()
     assert (first.inserted, second.inserted, second.updated, second.unchanged) == (100, 0, 50, 0)
-    assert await bar_store.upsert_bars(session, instrument.id, Interval.d1, bars.take(np.arange(0))) == bar_store.UpsertCounts(0, 0, 0)
+    assert await bar_store.upsert_bars(
+        session, instrument.id, Interval.d1, bars.take(np.arange(0))
+    ) == bar_store.UpsertCounts(0, 0, 0)
 
 
 async def test_reads_see_nothing_of_an_empty_series(session: AsyncSession):

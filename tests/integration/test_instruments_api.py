@@ -5,22 +5,32 @@ import httpx
 from quantdesk.market.intervals import Interval
 from tests.factories import bars_as_json, make_bars
 
-ACME = {"symbol": "acme", "name": "Acme Corp", "asset_class": "stock", "currency": "usd", "exchange": "XNYS", "price_precision": 2}
+ACME = {
+    "symbol": "acme",
+    "name": "Acme Corp",
+    "asset_class": "stock",
+    "currency": "usd",
+    "exchange": "XNYS",
+    "price_precision": 2,
+}
 
 
 async def test_create_then_read_an_instrument(client: httpx.AsyncClient):
     created = await client.post("/api/v1/instruments", json=ACME)
     assert created.status_code == 201
     body = created.json()
-    assert body["symbol"] == "ACME" and body["currency"] == "USD"
+    assert body["symbol"] == "ACME"
+    assert body["currency"] == "USD"
     assert body["last_price"] is None
     detail = (await client.get("/api/v1/instruments/Acme")).json()
-    assert detail["name"] == "Acme Corp" and detail["series"] == []
+    assert detail["name"] == "Acme Corp"
+    assert detail["series"] == []
 
 
 async def test_symbol_is_the_only_required_field(client: httpx.AsyncClient):
     body = (await client.post("/api/v1/instruments", json={"symbol": "X"})).json()
-    assert body["asset_class"] is None and body["currency"] == "USD"
+    assert body["asset_class"] is None
+    assert body["currency"] == "USD"
 
 
 async def test_symbols_are_unique_case_insensitively(client: httpx.AsyncClient):
@@ -31,7 +41,9 @@ async def test_symbols_are_unique_case_insensitively(client: httpx.AsyncClient):
 
 
 async def test_invalid_fields_are_422_with_their_location(client: httpx.AsyncClient):
-    response = await client.post("/api/v1/instruments", json={"symbol": "EUR/USD", "asset_class": "bond", "price_precision": 40})
+    response = await client.post(
+        "/api/v1/instruments", json={"symbol": "EUR/USD", "asset_class": "bond", "price_precision": 40}
+    )
     assert response.status_code == 422
     locations = {e["loc"] for e in response.json()["errors"]}
     assert locations == {"body.symbol", "body.asset_class", "body.price_precision"}
@@ -41,7 +53,8 @@ async def test_update_and_rename(client: httpx.AsyncClient):
     await client.post("/api/v1/instruments", json=ACME)
     await client.post("/api/v1/instruments", json={"symbol": "TAKEN"})
     renamed = await client.patch("/api/v1/instruments/acme", json={"symbol": "acme2", "name": "Acme II"})
-    assert renamed.status_code == 200 and renamed.json()["symbol"] == "ACME2"
+    assert renamed.status_code == 200
+    assert renamed.json()["symbol"] == "ACME2"
     clash = await client.patch("/api/v1/instruments/acme2", json={"symbol": "taken"})
     assert clash.status_code == 409
     null_currency = await client.patch("/api/v1/instruments/acme2", json={"currency": None})
@@ -49,8 +62,12 @@ async def test_update_and_rename(client: httpx.AsyncClient):
 
 
 async def test_unknown_symbol_is_404_with_a_hint(client: httpx.AsyncClient):
-    for method, path in [("GET", "/api/v1/instruments/NOPE"), ("PATCH", "/api/v1/instruments/NOPE"),
-                         ("DELETE", "/api/v1/instruments/NOPE"), ("GET", "/api/v1/instruments/NOPE/bars")]:
+    for method, path in [
+        ("GET", "/api/v1/instruments/NOPE"),
+        ("PATCH", "/api/v1/instruments/NOPE"),
+        ("DELETE", "/api/v1/instruments/NOPE"),
+        ("GET", "/api/v1/instruments/NOPE/bars"),
+    ]:
         response = await client.request(method, path, json={} if method == "PATCH" else None)
         assert response.status_code == 404, (method, path)
         assert "POST /api/v1/instruments" in response.json()["detail"]

@@ -56,29 +56,46 @@ async def test_alphavantage_daily_series_is_stored(client: httpx.AsyncClient, mo
     assert (body["provider"], body["interval"], body["inserted"]) == ("alphavantage", "1d", 3)
     assert (body["first"], body["last"]) == ("2021-02-11T00:00:00Z", "2021-02-16T00:00:00Z")
     params = route.calls.last.request.url.params
-    assert params["function"] == "TIME_SERIES_DAILY" and params["symbol"] == "PKG" and params["apikey"] == KEY
+    assert params["function"] == "TIME_SERIES_DAILY"
+    assert params["symbol"] == "PKG"
+    assert params["apikey"] == KEY
     assert params["outputsize"] == "full"  # nothing stored yet: ask for everything
     bars = (await client.get("/api/v1/instruments/PKG/bars")).json()["bars"]
-    assert bars[0] == {"timestamp": "2021-02-11T00:00:00Z", "open": 133.99, "high": 134.49, "low": 130.37,
-                       "close": 131.17, "volume": 768588.0}
+    assert bars[0] == {
+        "timestamp": "2021-02-11T00:00:00Z",
+        "open": 133.99,
+        "high": 134.49,
+        "low": 130.37,
+        "close": 131.17,
+        "volume": 768588.0,
+    }
     instrument = (await client.get("/api/v1/instruments/PKG")).json()
     assert instrument["asset_class"] == "stock"
 
 
-async def test_alphavantage_refetch_asks_compact_and_stores_only_new_bars(client: httpx.AsyncClient, mock: respx.MockRouter):
+async def test_alphavantage_refetch_asks_compact_and_stores_only_new_bars(
+    client: httpx.AsyncClient, mock: respx.MockRouter
+):
     set_clock(lambda: datetime(2021, 2, 17, 12, tzinfo=UTC))
     body = recorded("alphavantage_time_series_daily.json")
     route = mock.get(AV_URL).respond(200, json=body)
     await client.post("/api/v1/providers/alphavantage/fetch", json={"symbol": "PKG"})
-    body["Time Series (Daily)"]["2021-02-17"] = {"1. open": "133.0", "2. high": "134.0", "3. low": "132.0",
-                                                 "4. close": "133.5", "5. volume": "500000"}
+    body["Time Series (Daily)"]["2021-02-17"] = {
+        "1. open": "133.0",
+        "2. high": "134.0",
+        "3. low": "132.0",
+        "4. close": "133.5",
+        "5. volume": "500000",
+    }
     route.respond(200, json=body)
     again = (await client.post("/api/v1/providers/alphavantage/fetch", json={"symbol": "PKG"})).json()
     assert route.calls.last.request.url.params["outputsize"] == "compact"
     assert (again["received"], again["inserted"], again["unchanged"]) == (2, 1, 1)
 
 
-async def test_alphavantage_full_refused_as_premium_falls_back_to_compact(client: httpx.AsyncClient, mock: respx.MockRouter):
+async def test_alphavantage_full_refused_as_premium_falls_back_to_compact(
+    client: httpx.AsyncClient, mock: respx.MockRouter
+):
     def answer(request: httpx.Request) -> httpx.Response:
         if request.url.params["outputsize"] == "full":
             return httpx.Response(200, json=recorded("alphavantage_information_premium_outputsize.json"))
@@ -112,8 +129,10 @@ async def test_alphavantage_refusals_in_http_200_become_clear_errors(
     assert response.status_code == status
     assert response.json()["error"] == error
     assert phrase in response.json()["detail"]
-    assert "ABC123" not in response.text and KEY not in response.text
-    assert KEY not in caplog.text and "ABC123" not in caplog.text
+    assert "ABC123" not in response.text
+    assert KEY not in response.text
+    assert KEY not in caplog.text
+    assert "ABC123" not in caplog.text
     assert (await client.get("/api/v1/instruments/PKG")).status_code == 404  # nothing half-stored
 
 
@@ -125,30 +144,38 @@ async def test_rate_limits_say_when_to_retry(client: httpx.AsyncClient, mock: re
 
 
 async def test_burst_limit_is_retried_then_succeeds(client: httpx.AsyncClient, mock: respx.MockRouter, sleeps):
-    mock.get(AV_URL).mock(side_effect=[
-        httpx.Response(200, json=recorded("alphavantage_information_burst_limit.json")),
-        httpx.Response(200, json=recorded("alphavantage_time_series_daily.json")),
-    ])
+    mock.get(AV_URL).mock(
+        side_effect=[
+            httpx.Response(200, json=recorded("alphavantage_information_burst_limit.json")),
+            httpx.Response(200, json=recorded("alphavantage_time_series_daily.json")),
+        ]
+    )
     response = await client.post("/api/v1/providers/alphavantage/fetch", json={"symbol": "PKG"})
     assert response.status_code == 200
     assert sleeps == [1.5]
 
 
-async def test_html_outage_page_and_timeouts_are_provider_unavailable(client: httpx.AsyncClient, mock: respx.MockRouter):
+async def test_html_outage_page_and_timeouts_are_provider_unavailable(
+    client: httpx.AsyncClient, mock: respx.MockRouter
+):
     mock.get(AV_URL).respond(503, text="<html>Application Error</html>", headers={"content-type": "text/html"})
     outage = await client.post("/api/v1/providers/alphavantage/fetch", json={"symbol": "PKG"})
-    assert outage.status_code == 424 and outage.json()["error"] == "provider_unavailable"
+    assert outage.status_code == 424
+    assert outage.json()["error"] == "provider_unavailable"
     mock.get(AV_URL).respond(200, text="<html>Application Error</html>", headers={"content-type": "text/html"})
     html = await client.post("/api/v1/providers/alphavantage/fetch", json={"symbol": "PKG"})
-    assert html.status_code == 424 and "not JSON" in html.json()["detail"]
+    assert html.status_code == 424
+    assert "not JSON" in html.json()["detail"]
     route = mock.get(AV_URL).mock(side_effect=httpx.ReadTimeout("slow"))
     calls_before = route.call_count
     timeout = await client.post("/api/v1/providers/alphavantage/fetch", json={"symbol": "PKG"})
-    assert timeout.status_code == 424 and "did not answer within" in timeout.json()["detail"]
+    assert timeout.status_code == 424
+    assert "did not answer within" in timeout.json()["detail"]
     assert route.call_count - calls_before == 3  # the first try and provider_max_retries=2 retries
     mock.get(AV_URL).mock(side_effect=httpx.ConnectError("refused"))
     unreachable = await client.post("/api/v1/providers/alphavantage/fetch", json={"symbol": "PKG"})
-    assert unreachable.status_code == 424 and "could not reach" in unreachable.json()["detail"]
+    assert unreachable.status_code == 424
+    assert "could not reach" in unreachable.json()["detail"]
 
 
 async def test_alphavantage_without_a_key_says_how_to_set_one(client: httpx.AsyncClient, settings):
@@ -166,20 +193,30 @@ async def test_coingecko_market_chart_builds_complete_days_only(client: httpx.As
     assert (params["vs_currency"], params["days"], params["interval"]) == ("usd", "365", "daily")
     bars = (await client.get("/api/v1/instruments/BTCUSD/bars")).json()["bars"]
     # three samples: 03-31 00:00, 04-01 00:00 and the 'now' point; only 03-31 has both midnights
-    assert bars == [{"timestamp": "2024-03-31T00:00:00Z", "open": 69702.3087473573, "high": 71246.9514406015,
-                     "low": 69702.3087473573, "close": 71246.9514406015, "volume": 19723005998.215}]
+    assert bars == [
+        {
+            "timestamp": "2024-03-31T00:00:00Z",
+            "open": 69702.3087473573,
+            "high": 71246.9514406015,
+            "low": 69702.3087473573,
+            "close": 71246.9514406015,
+            "volume": 19723005998.215,
+        }
+    ]
     instrument = (await client.get("/api/v1/instruments/BTCUSD")).json()
     assert (instrument["asset_class"], instrument["currency"]) == ("crypto", "USD")
 
 
 async def test_coingecko_ohlc_close_times_become_open_times(client: httpx.AsyncClient, mock: respx.MockRouter):
     mock.get(f"{CG}/coins/bitcoin/ohlc").respond(200, json=recorded("coingecko_ohlc.json"))
-    response = await client.post("/api/v1/providers/coingecko/fetch",
-                                 json={"symbol": "BTC-USD", "interval": "4h", "days": 7})
+    response = await client.post(
+        "/api/v1/providers/coingecko/fetch", json={"symbol": "BTC-USD", "interval": "4h", "days": 7}
+    )
     assert response.status_code == 200, response.text
     bars = (await client.get("/api/v1/instruments/BTC-USD/bars")).json()["bars"]
     assert [b["timestamp"] for b in bars] == ["2024-03-02T12:00:00Z", "2024-03-02T16:00:00Z", "2024-03-02T20:00:00Z"]
-    assert bars[0]["open"] == 61942 and bars[0]["volume"] == 0
+    assert bars[0]["open"] == 61942
+    assert bars[0]["volume"] == 0
 
 
 async def test_coingecko_asks_only_for_missing_days(client: httpx.AsyncClient, mock: respx.MockRouter):
@@ -190,11 +227,13 @@ async def test_coingecko_asks_only_for_missing_days(client: httpx.AsyncClient, m
 
 
 async def test_coingecko_429_backs_off_then_succeeds(client: httpx.AsyncClient, mock: respx.MockRouter, sleeps):
-    mock.get(f"{CG}/coins/bitcoin/market_chart").mock(side_effect=[
-        httpx.Response(429, json=recorded("coingecko_error_429_rate_limit.json"), headers={"retry-after": "2"}),
-        httpx.Response(429, text="<html>slow down</html>"),
-        httpx.Response(200, json=recorded("coingecko_market_chart.json")),
-    ])
+    mock.get(f"{CG}/coins/bitcoin/market_chart").mock(
+        side_effect=[
+            httpx.Response(429, json=recorded("coingecko_error_429_rate_limit.json"), headers={"retry-after": "2"}),
+            httpx.Response(429, text="<html>slow down</html>"),
+            httpx.Response(200, json=recorded("coingecko_market_chart.json")),
+        ]
+    )
     response = await client.post("/api/v1/providers/coingecko/fetch", json={"symbol": "BTCUSD"})
     assert response.status_code == 200
     assert sleeps == [2.0, 0.0]  # Retry-After honoured, then the (test-zeroed) back-off
@@ -208,7 +247,9 @@ async def test_coingecko_429_backs_off_then_succeeds(client: httpx.AsyncClient, 
         (401, "coingecko_error_401_10012_time_range.json", 422, "past 365 days"),
     ],
 )
-async def test_coingecko_errors(client: httpx.AsyncClient, mock: respx.MockRouter, status, fixture, expected_status, phrase):
+async def test_coingecko_errors(
+    client: httpx.AsyncClient, mock: respx.MockRouter, status, fixture, expected_status, phrase
+):
     mock.get(f"{CG}/coins/bitcoin/market_chart").respond(status, json=recorded(fixture))
     response = await client.post("/api/v1/providers/coingecko/fetch", json={"symbol": "BTCUSD", "days": 400})
     assert response.status_code == expected_status
@@ -218,12 +259,14 @@ async def test_coingecko_errors(client: httpx.AsyncClient, mock: respx.MockRoute
 
 async def test_coingecko_unknown_coin_symbol_asks_for_coin_id(client: httpx.AsyncClient):
     response = await client.post("/api/v1/providers/coingecko/fetch", json={"symbol": "ZZZUSD"})
-    assert response.status_code == 422 and "pass coin_id" in response.json()["detail"]
+    assert response.status_code == 422
+    assert "pass coin_id" in response.json()["detail"]
 
 
 async def test_unknown_provider_and_provider_list(client: httpx.AsyncClient):
     missing = await client.post("/api/v1/providers/yahoo/fetch", json={})
-    assert missing.status_code == 404 and "alphavantage, coingecko" in missing.json()["detail"]
+    assert missing.status_code == 404
+    assert "alphavantage, coingecko" in missing.json()["detail"]
     listed = (await client.get("/api/v1/providers")).json()
     assert {p["name"]: p["configured"] for p in listed} == {"alphavantage": True, "coingecko": False}
 

@@ -40,8 +40,12 @@ def test_each_bad_bar_is_named_with_its_reason(bar, expected):
 
 def test_duplicate_timestamps_point_back_to_the_first_row():
     bars = make_bars(3)
-    dup = BarArrays.from_columns(**{n: np.concatenate((c, c[1:2])) for n, c in zip(
-        ("ts", "open", "high", "low", "close", "volume"), bars.columns(), strict=True)})
+    dup = BarArrays.from_columns(
+        **{
+            n: np.concatenate((c, c[1:2]))
+            for n, c in zip(("ts", "open", "high", "low", "close", "volume"), bars.columns(), strict=True)
+        }
+    )
     problems = find_problems(dup, Interval.d1)
     assert [(p.row, p.reason) for p in problems.items] == [
         (4, "duplicate timestamp 2024-01-02T00:00:00Z, first seen in row 2")
@@ -57,7 +61,9 @@ def test_all_problems_are_counted_but_only_the_first_hundred_listed():
     assert caught.value.detail.startswith(f"{problems.total} problem(s)")
     assert len(caught.value.errors) == MAX_REPORTED_PROBLEMS
     first = caught.value.errors[0]
-    assert first["row"] == 1 and first["line"] == 2 and first["field"] == "high"
+    assert first["row"] == 1
+    assert first["line"] == 2
+    assert first["field"] == "high"
 
 
 def test_format_ts_is_iso_utc():

@@ -33,16 +33,21 @@ STOOQ_WEEKLY = b"""Date,Open,High,Low,Close,Volume
 2024-01-05,187.15,188.44,180.17,181.18,275190000
 2024-01-12,181.99,187.05,181.50,185.92,251000000
 """
-BINANCE = b"""1704067200000,42283.58,42554.57,42261.02,42475.23,1271.68108,1704070799999,53957248.973789,47134,682.57581,28957416.819645,0
+BINANCE = b"""\
+1704067200000,42283.58,42554.57,42261.02,42475.23,1271.68108,1704070799999,53957248.973789,47134,682.57581,28957416.819645,0
 1704070800000,42475.23,42775.00,42431.65,42613.56,1196.37856,1704074399999,50984893.959198,44593,629.64244,26831734.052011,0
 """
-BINANCE_MICROS = b"""1735689600000000,93576.00,94509.42,93489.03,94401.14,755.99010,1735693199999999,71099587.16,133440,394.51,37106813.86,0
+BINANCE_MICROS = b"""\
+1735689600000000,93576.00,94509.42,93489.03,94401.14,755.99010,1735693199999999,71099587.16,133440,394.51,37106813.86,0
 1735693200000000,94401.13,94408.00,93578.77,93607.74,450.13212,1735696799999999,42266428.60,103113,184.56,17330467.94,0
 """
-BINANCE_HEADER = b"""open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,taker_buy_quote_volume,ignore
+BINANCE_HEADER = (
+    b"open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,taker_buy_quote_volume,ignore\n"
+    + b"""\
 1704067200000,42283.58,42554.57,42261.02,42475.23,1271.68108,1704070799999,53957248.97,47134,682.57,28957416.81,0
 1704070800000,42475.23,42775.00,42431.65,42613.56,1196.37856,1704074399999,50984893.95,44593,629.64,26831734.05,0
 """
+)
 
 
 def timestamps(data: bytes) -> list[str]:
@@ -62,7 +67,9 @@ def test_yahoo_export_is_detected_and_null_rows_skipped():
 
 def test_yfinance_intraday_offsets_across_a_dst_change_become_utc():
     assert timestamps(YFINANCE_INTRADAY) == [
-        "2024-03-08T14:30:00Z", "2024-03-08T14:45:00Z", "2024-03-11T13:30:00Z",
+        "2024-03-08T14:30:00Z",
+        "2024-03-08T14:45:00Z",
+        "2024-03-11T13:30:00Z",
     ]
     assert parse_csv(YFINANCE_INTRADAY).format == "yahoo"
 
@@ -145,7 +152,9 @@ def test_a_short_row_reports_its_empty_cells():
 
 
 def test_mixed_naive_and_zoned_timestamps_are_refused():
-    data = b"timestamp,open,high,low,close,volume\n2024-01-01T00:00:00Z,1,2,0.5,1.5,1\n2024-01-02T00:00:00,1,2,0.5,1.5,1\n"
+    data = (
+        b"timestamp,open,high,low,close,volume\n2024-01-01T00:00:00Z,1,2,0.5,1.5,1\n2024-01-02T00:00:00,1,2,0.5,1.5,1\n"
+    )
     with pytest.raises(ValidationFailed, match="mix time zones") as caught:
         parse_csv(data)
     assert caught.value.errors[0]["row"] == 2

@@ -1,5 +1,7 @@
 """The synthetic generator, the PostgreSQL COPY codec and provider body parsing (no database)."""
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -31,14 +33,23 @@ def test_synthetic_bars_are_valid_and_have_two_volatility_regimes():
 def test_weekday_calendar_skips_weekends():
     times = bar_times(0, 20, Interval.d1, weekdays_only=True)
     weekdays = ((times // DAY_US) + 3) % 7
-    assert times.size == 20 and weekdays.max() < 5
+    assert times.size == 20
+    assert weekdays.max() < 5
 
 
-@given(st.lists(st.tuples(st.integers(-2**50, 2**50), st.floats(allow_nan=False), st.floats(), st.floats(),
-                          st.floats(), st.floats()), max_size=50))
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(-(2**50), 2**50), st.floats(allow_nan=False), st.floats(), st.floats(), st.floats(), st.floats()
+        ),
+        max_size=50,
+    )
+)
 def test_pg_binary_copy_round_trips(rows):
-    columns = list(zip(*rows, strict=True)) if rows else [[]] * 6
-    bars = BarArrays.from_columns(ts=columns[0], open=columns[1], high=columns[2], low=columns[3], close=columns[4], volume=columns[5])
+    columns: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [()] * 6
+    bars = BarArrays.from_columns(
+        ts=columns[0], open=columns[1], high=columns[2], low=columns[3], close=columns[4], volume=columns[5]
+    )
     back = decode_pg_copy(encode_pg_copy(bars))
     for original, decoded in zip(bars.columns(), back.columns(), strict=True):
         np.testing.assert_array_equal(original, decoded)
@@ -61,8 +72,10 @@ def test_coingecko_half_hour_candles_pair_into_exact_hours():
     body = [[start + (i + 1) * half, 10 + i, 12 + i, 9 + i, 11 + i] for i in range(4)]
     bars, interval = coingecko.bars_from_ohlc(body)
     assert interval is Interval.h1
-    assert bars.open.tolist() == [10, 12] and bars.close.tolist() == [12, 14]
-    assert bars.high.tolist() == [13, 15] and bars.low.tolist() == [9, 11]
+    assert bars.open.tolist() == [10, 12]
+    assert bars.close.tolist() == [12, 14]
+    assert bars.high.tolist() == [13, 15]
+    assert bars.low.tolist() == [9, 11]
 
 
 def test_coingecko_four_day_candles_are_refused():
@@ -74,8 +87,10 @@ def test_coingecko_four_day_candles_are_refused():
 def test_coingecko_hourly_samples_make_daily_bars():
     hour = 3_600_000
     start = 1_704_067_200_000
-    body = {"prices": [[start + i * hour, 100 + i] for i in range(50)],
-            "total_volumes": [[start + i * hour, 1000.0 * i] for i in range(50)]}
+    body = {
+        "prices": [[start + i * hour, 100 + i] for i in range(50)],
+        "total_volumes": [[start + i * hour, 1000.0 * i] for i in range(50)],
+    }
     bars = coingecko.bars_from_market_chart(body)
     assert len(bars) == 2  # the samples cover two whole days
     assert (bars.open[0], bars.close[0], bars.high[0], bars.low[0]) == (100, 124, 124, 100)
@@ -85,13 +100,21 @@ def test_coingecko_hourly_samples_make_daily_bars():
 def test_coingecko_error_shapes():
     assert coingecko.error_message({"error": "coin not found"}) == (None, "coin not found")
     assert coingecko.error_message({"status": {"error_code": 429, "error_message": "slow"}}) == (429, "slow")
-    assert coingecko.error_message({"error": {"status": {"error_code": 10012, "error_message": "range "}}}) == (10012, "range")
+    assert coingecko.error_message({"error": {"status": {"error_code": 10012, "error_message": "range "}}}) == (
+        10012,
+        "range",
+    )
     assert coingecko.error_message("<html>") == (None, "")
 
 
 @pytest.mark.parametrize(
     ("symbol", "coin", "vs"),
-    [("BTCUSD", "bitcoin", "usd"), ("eth-eur", "ethereum", "eur"), ("SOLUSDT", "solana", "usd"), ("BTC", "bitcoin", "usd")],
+    [
+        ("BTCUSD", "bitcoin", "usd"),
+        ("eth-eur", "ethereum", "eur"),
+        ("SOLUSDT", "solana", "usd"),
+        ("BTC", "bitcoin", "usd"),
+    ],
 )
 def test_coin_guessing(symbol, coin, vs):
     assert coingecko.resolve_coin(symbol, None, None) == coingecko.CoinRef(coin, vs)

@@ -3,7 +3,7 @@
 import logging
 import uuid
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -50,7 +50,7 @@ def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
 
 
 async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, QuantdeskError)
+    exc = cast(QuantdeskError, exc)
     extra: dict[str, Any] = {"errors": exc.errors or None}
     if isinstance(exc, ProviderError):
         extra.update(provider=exc.provider, retryable=exc.retryable, retry_after_s=exc.retry_after_s)
@@ -64,7 +64,7 @@ def _location(loc: tuple[Any, ...]) -> str:
 
 
 async def _request_invalid(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+    exc = cast(RequestValidationError, exc)
     errors = []
     for item in exc.errors()[:100]:
         loc = tuple(item.get("loc", ()))
@@ -81,7 +81,7 @@ async def _request_invalid(_request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
+    exc = cast(StarletteHTTPException, exc)
     phrase = HTTPStatus(exc.status_code).phrase
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
     if exc.status_code == 404 and detail is None:

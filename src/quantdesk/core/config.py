@@ -40,9 +40,7 @@ class Settings(BaseSettings):
     coingecko_base_url: str | None = None
     provider_timeout_s: float = Field(default=10.0, gt=0)
     provider_max_retries: int = Field(default=3, ge=0, le=10)
-    provider_backoff_s: float = Field(
-        default=1.0, ge=0, description="First retry delay; doubles on each retry."
-    )
+    provider_backoff_s: float = Field(default=1.0, ge=0, description="First retry delay; doubles on each retry.")
 
     @field_validator("database_url")
     @classmethod

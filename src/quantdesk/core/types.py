@@ -1,7 +1,7 @@
 """Column types shared by every domain."""
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import BigInteger, DateTime, Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -51,5 +51,4 @@ class UTCTimestamp(TypeDecorator[datetime]):
             return None
         if dialect.name == "sqlite":
             return from_epoch_us(value)
-        assert isinstance(value, datetime)
-        return value.astimezone(UTC)
+        return cast(datetime, value).astimezone(UTC)

@@ -152,9 +152,9 @@ def _pg_range_query(query: BarQuery) -> sql.Composed:
     if query.after_us is not None:
         op = "<" if query.descending else ">"
         conditions.append(sql.SQL("ts " + op + " {}").format(sql.Literal(from_epoch_us(query.after_us))))
-    statement = sql.SQL(
-        "SELECT ts, open, high, low, close, volume FROM bars WHERE {} ORDER BY ts {}"
-    ).format(sql.SQL(" AND ").join(conditions), sql.SQL("DESC" if query.descending else "ASC"))
+    statement = sql.SQL("SELECT ts, open, high, low, close, volume FROM bars WHERE {} ORDER BY ts {}").format(
+        sql.SQL(" AND ").join(conditions), sql.SQL("DESC" if query.descending else "ASC")
+    )
     if query.limit is not None:
         statement += sql.SQL(" LIMIT {}").format(sql.Literal(query.limit))
     return sql.SQL("COPY ({}) TO STDOUT (FORMAT BINARY)").format(statement)
@@ -184,14 +184,18 @@ WHERE bars.open IS NOT excluded.open OR bars.high IS NOT excluded.high
 SQLITE_COUNT = "SELECT count(*) FROM bars WHERE instrument_id = ? AND interval = ?"
 
 
-async def _sqlite_upsert(session: AsyncSession, instrument_id: int, interval: Interval, bars: BarArrays) -> tuple[int, int]:
+async def _sqlite_upsert(
+    session: AsyncSession, instrument_id: int, interval: Interval, bars: BarArrays
+) -> tuple[int, int]:
     connection = await session.connection()
     key = (instrument_id, interval.value)
     before = (await connection.exec_driver_sql(SQLITE_COUNT, key)).scalar_one()
     n = len(bars)
     rows = list(
         zip(
-            [instrument_id] * n, [interval.value] * n, bars.ts.tolist(),
+            [instrument_id] * n,
+            [interval.value] * n,
+            bars.ts.tolist(),
             *(getattr(bars, name).tolist() for name in BAR_FIELDS),
             strict=True,
         )
@@ -214,9 +218,10 @@ def _sqlite_range_sql(query: BarQuery) -> tuple[str, list[Any]]:
     if query.after_us is not None:
         clauses.append("ts < ?" if query.descending else "ts > ?")
         params.append(query.after_us)
+    # Fixed clauses only; every value is a bound parameter.
+    where = " AND ".join(clauses)
     statement = (
-        "SELECT ts, open, high, low, close, volume FROM bars WHERE "
-        + " AND ".join(clauses)
+        f"SELECT ts, open, high, low, close, volume FROM bars WHERE {where}"  # noqa: S608
         + (" ORDER BY ts DESC" if query.descending else " ORDER BY ts")
     )
     if query.limit is not None:
@@ -237,7 +242,7 @@ def _rows_to_bars(rows: Any) -> BarArrays:
 def _sqlite_file_read(path: Path, statement: str, params: list[Any]) -> BarArrays:
     # The stdlib driver on purpose: a second SQLite library in the process (ADBC, connectorx)
     # would release this process's POSIX locks when it closes the file, and corrupt concurrency.
-    connection = sqlite3.connect(path, timeout=30)
+    connection = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=30)
     try:
         return _rows_to_bars(connection.execute(statement, params))
     finally:
@@ -246,8 +251,8 @@ def _sqlite_file_read(path: Path, statement: str, params: list[Any]) -> BarArray
 
 async def _sqlite_read(session: AsyncSession, query: BarQuery) -> BarArrays:
     statement, params = _sqlite_range_sql(query)
-    database = session.get_bind().url.database
-    if database and database != ":memory:" and Path(database).exists():
+    database = (await session.connection()).engine.url.database
+    if database and database != ":memory:":
         # A worker thread with its own connection keeps a long read off the event loop and off
         # the session's connection; it sees committed data, which is what a range read serves.
         return await anyio.to_thread.run_sync(_sqlite_file_read, Path(database), statement, params)

@@ -32,10 +32,7 @@ class BarArrays:
     def from_columns(cls, **columns: Any) -> "BarArrays":
         return cls(
             ts=np.ascontiguousarray(columns["ts"], dtype=np.int64),
-            **{
-                name: np.ascontiguousarray(columns[name], dtype=np.float64)
-                for name in (*PRICE_FIELDS, "volume")
-            },
+            **{name: np.ascontiguousarray(columns[name], dtype=np.float64) for name in (*PRICE_FIELDS, "volume")},
         )
 
     @classmethod
@@ -54,9 +51,7 @@ class BarArrays:
     def to_frame(self) -> pd.DataFrame:
         """A DataFrame indexed by a UTC ``DatetimeIndex`` named ``timestamp``."""
         index = pd.DatetimeIndex(self.ts.astype("datetime64[us]"), name="timestamp").tz_localize("UTC")
-        return pd.DataFrame(
-            {name: getattr(self, name) for name in (*PRICE_FIELDS, "volume")}, index=index
-        )
+        return pd.DataFrame({name: getattr(self, name) for name in (*PRICE_FIELDS, "volume")}, index=index)
 
 
 @dataclass(frozen=True)
@@ -85,9 +80,7 @@ class ProblemList:
         self.items.append(problem)
         self.total += 1
 
-    def add_mask(
-        self, mask: NDArray[np.bool_], rows: NDArray[np.int64], field_name: str | None, describe: Any
-    ) -> None:
+    def add_mask(self, mask: NDArray[np.bool_], rows: NDArray[np.int64], field_name: str | None, describe: Any) -> None:
         positions = np.flatnonzero(mask)
         self.total += int(positions.size)
         for position in positions[:MAX_REPORTED_PROBLEMS]:
@@ -111,8 +104,8 @@ class ProblemList:
         )
 
 
-def _fmt(value: float) -> str:
-    return f"{value:.10g}"
+def _fmt(value: Any) -> str:
+    return f"{float(value):.10g}"
 
 
 def find_problems(bars: BarArrays, interval: Interval, rows: NDArray[np.int64] | None = None) -> ProblemList:
@@ -123,7 +116,9 @@ def find_problems(bars: BarArrays, interval: Interval, rows: NDArray[np.int64] |
     for name in PRICE_FIELDS:
         column = getattr(bars, name)
         bad = ~np.isfinite(column) | (column <= 0)
-        problems.add_mask(bad, rows, name, lambda i, c=column, n=name: f"{n} must be a positive finite number, got {_fmt(c[i])}")
+        problems.add_mask(
+            bad, rows, name, lambda i, c=column, n=name: f"{n} must be a positive finite number, got {_fmt(c[i])}"
+        )
     finite = np.isfinite(bars.high) & np.isfinite(bars.low)
     inverted = finite & (bars.high < bars.low)
     problems.add_mask(inverted, rows, "high", lambda i: f"high {_fmt(bars.high[i])} is below low {_fmt(bars.low[i])}")
@@ -132,14 +127,22 @@ def find_problems(bars: BarArrays, interval: Interval, rows: NDArray[np.int64] |
         column = getattr(bars, name)
         outside = valid_range & np.isfinite(column) & ((column < bars.low) | (column > bars.high))
         problems.add_mask(
-            outside, rows, name,
-            lambda i, c=column, n=name: f"{n} {_fmt(c[i])} is outside the bar's range low {_fmt(bars.low[i])} .. high {_fmt(bars.high[i])}",
+            outside,
+            rows,
+            name,
+            lambda i, c=column, n=name: (
+                f"{n} {_fmt(c[i])} is outside the bar's range low {_fmt(bars.low[i])} .. high {_fmt(bars.high[i])}"
+            ),
         )
     bad_volume = ~np.isfinite(bars.volume) | (bars.volume < 0)
-    problems.add_mask(bad_volume, rows, "volume", lambda i: f"volume must be a finite number >= 0, got {_fmt(bars.volume[i])}")
+    problems.add_mask(
+        bad_volume, rows, "volume", lambda i: f"volume must be a finite number >= 0, got {_fmt(bars.volume[i])}"
+    )
     off_grid = misaligned(bars.ts, interval)
     problems.add_mask(
-        off_grid, rows, "timestamp",
+        off_grid,
+        rows,
+        "timestamp",
         lambda i: f"{format_ts(int(bars.ts[i]))} is not aligned to {interval.value}: {alignment_rule(interval)}",
     )
     _find_duplicates(bars, rows, problems)

@@ -29,7 +29,18 @@ def _progress() -> Progress:
 
 def print_report(report: IngestReport) -> None:
     table = Table(show_header=False, box=None)
-    for key in ("symbol", "interval", "interval_source", "format", "received", "inserted", "updated", "unchanged", "first", "last"):
+    for key in (
+        "symbol",
+        "interval",
+        "interval_source",
+        "format",
+        "received",
+        "inserted",
+        "updated",
+        "unchanged",
+        "first",
+        "last",
+    ):
         value = getattr(report, key)
         if value is not None:
             table.add_row(key, str(value.value if isinstance(value, Interval) else value))
@@ -52,7 +63,9 @@ def _read_file(path: Path) -> bytes:
 
 
 def ingest_command(
-    file: Annotated[Path, typer.Argument(help="CSV file: Yahoo, Stooq, Binance klines or timestamp,open,high,low,close,volume")],
+    file: Annotated[
+        Path, typer.Argument(help="CSV file: Yahoo, Stooq, Binance klines or timestamp,open,high,low,close,volume")
+    ],
     symbol: Annotated[str, typer.Option("--symbol", "-s", help="Instrument to store the bars under")],
     interval: Annotated[str | None, typer.Option(help="1m 5m 15m 1h 4h 1d 1w; inferred when omitted")] = None,
     create: Annotated[bool, typer.Option(help="Create the instrument if it does not exist")] = True,
@@ -102,7 +115,9 @@ def fetch_command(
 
 def demo_command(
     if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing when the database has instruments")] = False,
-    end: Annotated[str | None, typer.Option(help="Last day (exclusive) of the data, ISO date; default today (UTC)")] = None,
+    end: Annotated[
+        str | None, typer.Option(help="Last day (exclusive) of the data, ISO date; default today (UTC)")
+    ] = None,
     minutes: Annotated[bool, typer.Option(help="Include a year of 1-minute BTCUSD bars (525,600 bars)")] = True,
 ) -> None:
     """Load the synthetic demo data set (6 instruments, 10 years daily, 1 year of 1-minute bars)."""
@@ -135,7 +150,10 @@ def instruments_command(asset_class: Annotated[str | None, typer.Option(help="Fi
     for view in views:
         i, latest = view.instrument, view.latest
         table.add_row(
-            i.symbol, i.name or "", i.asset_class or "", i.currency,
+            i.symbol,
+            i.name or "",
+            i.asset_class or "",
+            i.currency,
             f"{latest.close:,.{i.price_precision if i.price_precision is not None else 4}f}" if latest else "",
             f"{latest.ts:%Y-%m-%d %H:%M} ({latest.interval.value})" if latest else "",
         )
@@ -147,5 +165,3 @@ def register(app: typer.Typer) -> None:
     app.command("fetch")(fetch_command)
     app.command("demo")(demo_command)
     app.command("instruments")(instruments_command)
-
-

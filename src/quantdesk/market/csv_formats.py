@@ -17,7 +17,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from quantdesk.core.errors import UnsupportedMediaType, ValidationFailed
-from quantdesk.market.bars import MAX_REPORTED_PROBLEMS, BarArrays, ProblemList, RowProblem
+from quantdesk.market.bars import MAX_REPORTED_PROBLEMS, BarArrays, ProblemList
 from quantdesk.market.intervals import DAY_US, Interval
 
 TIME_ALIASES = ("timestamp", "datetime", "date", "time", "ts", "open_time", "opentime", "date_time")
@@ -31,16 +31,47 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
 # Columns real exports carry that a bar does not need; anything else unknown is refused.
 IGNORED_COLUMNS = frozenset(
     {
-        "adj_close", "adjclose", "adjusted_close", "dividends", "stock_splits", "capital_gains",
-        "openint", "open_interest", "ticker", "per", "close_time", "quote_volume",
-        "quote_asset_volume", "count", "trades", "number_of_trades", "taker_buy_base_volume",
-        "taker_buy_base_asset_volume", "taker_buy_volume", "taker_buy_quote_volume", "taker_buy_quote_asset_volume",
-        "ignore", "symbol", "vwap", "unix", "repaired?",
+        "adj_close",
+        "adjclose",
+        "adjusted_close",
+        "dividends",
+        "stock_splits",
+        "capital_gains",
+        "openint",
+        "open_interest",
+        "ticker",
+        "per",
+        "close_time",
+        "quote_volume",
+        "quote_asset_volume",
+        "count",
+        "trades",
+        "number_of_trades",
+        "taker_buy_base_volume",
+        "taker_buy_base_asset_volume",
+        "taker_buy_volume",
+        "taker_buy_quote_volume",
+        "taker_buy_quote_asset_volume",
+        "ignore",
+        "symbol",
+        "vwap",
+        "unix",
+        "repaired?",
     }
 )
 BINANCE_COLUMNS = (
-    "open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume",
-    "count", "taker_buy_base_volume", "taker_buy_quote_volume", "ignore",
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_volume",
+    "count",
+    "taker_buy_base_volume",
+    "taker_buy_quote_volume",
+    "ignore",
 )
 NULL_MARKERS = frozenset({"", "null", "nan", "none", "n/a", "na", "-"})
 ZONED = re.compile(r"(?:[zZ]|[+-]\d{2}:?\d{2})$")
@@ -75,8 +106,7 @@ def _sniff_delimiter(first_line: str) -> str:
     best = max(counts, key=lambda sep: counts[sep])
     if counts[best] == 0:
         raise ValidationFailed(
-            "the first line has no column separator; expected a CSV such as "
-            "'timestamp,open,high,low,close,volume'"
+            "the first line has no column separator; expected a CSV such as 'timestamp,open,high,low,close,volume'"
         )
     return best
 
@@ -153,8 +183,7 @@ def _parse_headerless(text: str, delimiter: str, first_fields: list[str]) -> Par
             )
     else:
         raise ValidationFailed(
-            f"the file has no header and only {width} columns; expected at least "
-            "timestamp,open,high,low,close"
+            f"the file has no header and only {width} columns; expected at least timestamp,open,high,low,close"
         )
     frame = _read_table(text, delimiter, header=False, names=names)
     return _build(frame, fmt, header_lines=0, mapping=_map_columns(names, fmt))
@@ -164,8 +193,18 @@ def _detect_format(columns: list[str]) -> str:
     names = set(columns)
     if {"ticker", "per", "date", "time"} <= names:
         return "stooq"
-    if names & {"close_time", "quote_volume", "quote_asset_volume", "taker_buy_base_volume",
-                "taker_buy_base_asset_volume", "number_of_trades"} or "open_time" in names:
+    if (
+        names
+        & {
+            "close_time",
+            "quote_volume",
+            "quote_asset_volume",
+            "taker_buy_base_volume",
+            "taker_buy_base_asset_volume",
+            "number_of_trades",
+        }
+        or "open_time" in names
+    ):
         return "binance"
     if names & {"adj_close", "adjclose", "dividends", "stock_splits", "capital_gains"} or "datetime" in names:
         return "yahoo"
@@ -234,7 +273,9 @@ def _build(frame: pd.DataFrame, fmt: str, header_lines: int, mapping: dict[str, 
 
     problems = ProblemList()
     ts = _parse_timestamps(cells, rows, fmt, problems)
-    values = {name: _parse_numbers(cells[name], rows, name, problems) for name in price_names}
+    values: dict[str, NDArray[np.float64]] = {
+        name: _parse_numbers(cells[name], rows, name, problems) for name in price_names
+    }
     if "volume" in cells:
         values["volume"] = _parse_numbers(cells["volume"], rows, "volume", problems, null_is_zero=True)
     else:
@@ -280,7 +321,11 @@ def _refuse_mixed_zones(raw: pd.Series, rows: NDArray[np.int64], zoned: NDArray[
     minority = ~zoned if zoned.sum() >= zoned.size / 2 else zoned
     values = raw.to_numpy()
     examples = [
-        {"row": int(rows[i]), "field": "timestamp", "reason": f"'{values[i]}' {'has' if zoned[i] else 'has no'} time zone"}
+        {
+            "row": int(rows[i]),
+            "field": "timestamp",
+            "reason": f"'{values[i]}' {'has' if zoned[i] else 'has no'} time zone",
+        }
         for i in np.flatnonzero(minority)[:MAX_REPORTED_PROBLEMS]
     ]
     raise ValidationFailed(
@@ -290,15 +335,19 @@ def _refuse_mixed_zones(raw: pd.Series, rows: NDArray[np.int64], zoned: NDArray[
     )
 
 
-def _collect_times(parsed: pd.Series, raw: pd.Series, rows: NDArray[np.int64], problems: ProblemList) -> NDArray[np.int64]:
+def _collect_times(
+    parsed: pd.Series, raw: pd.Series, rows: NDArray[np.int64], problems: ProblemList
+) -> NDArray[np.int64]:
     invalid = parsed.isna().to_numpy()
     values = raw.to_numpy()
     problems.add_mask(
         invalid,
         rows,
         "timestamp",
-        lambda i: f"'{values[i] or '(empty)'}' is not a date; use ISO 8601 such as 2024-01-31 or "
-        "2024-01-31T09:30:00Z, or epoch seconds/milliseconds",
+        lambda i: (
+            f"'{values[i] or '(empty)'}' is not a date; use ISO 8601 such as 2024-01-31 or "
+            "2024-01-31T09:30:00Z, or epoch seconds/milliseconds"
+        ),
     )
     if invalid.any():
         return np.zeros(len(parsed), dtype=np.int64)
@@ -323,7 +372,7 @@ def shift_to_week_start(ts_us: NDArray[np.int64]) -> NDArray[np.int64]:
     """Move each day to the Monday of its ISO week (Stooq labels weeks by their last trading day)."""
     days = ts_us // DAY_US
     weekday = (days + 3) % 7  # 1970-01-01 was a Thursday (weekday 3)
-    return (days - weekday) * DAY_US  # type: ignore[no-any-return]
+    return (days - weekday) * DAY_US
 
 
 def adjust_for_interval(parsed: ParsedCsv, interval: Interval) -> ParsedCsv:

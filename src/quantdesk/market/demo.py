@@ -18,9 +18,9 @@ from quantdesk.market.bars import BarArrays
 from quantdesk.market.ingest import IngestReport, store_bars
 from quantdesk.market.intervals import DAY_US, Interval
 from quantdesk.market.models import AssetClass
+from quantdesk.market.providers.synthetic import MINUTES_PER_YEAR, SeriesSpec, bar_times, generate_bars
 from quantdesk.market.schemas import InstrumentCreate
 from quantdesk.market.service import ensure_instrument
-from quantdesk.market.providers.synthetic import MINUTES_PER_YEAR, SeriesSpec, bar_times, generate_bars
 
 EXCHANGE = "SYNTHETIC"
 YEARS = 10
@@ -37,28 +37,54 @@ class DemoInstrument:
 
 def _instrument(symbol: str, name: str, asset_class: AssetClass, precision: int) -> InstrumentCreate:
     return InstrumentCreate(
-        symbol=symbol, name=f"{name} (synthetic)", asset_class=asset_class, currency="USD",
-        exchange=EXCHANGE, price_precision=precision,
+        symbol=symbol,
+        name=f"{name} (synthetic)",
+        asset_class=asset_class,
+        currency="USD",
+        exchange=EXCHANGE,
+        price_precision=precision,
     )
 
 
 DEMO_SET = (
-    DemoInstrument(_instrument("ACME", "Acme Corp", AssetClass.stock, 2),
-                   SeriesSpec(start_price=50.0, annual_drift=0.09, annual_volatility=0.28), 101, True),
-    DemoInstrument(_instrument("GLOBEX", "Globex Corporation", AssetClass.stock, 2),
-                   SeriesSpec(start_price=120.0, annual_drift=0.05, annual_volatility=0.22), 102, True),
-    DemoInstrument(_instrument("SYNX", "Synthetic 500 Index", AssetClass.index, 2),
-                   SeriesSpec(start_price=2000.0, annual_drift=0.07, annual_volatility=0.16,
-                              base_volume=3e9), 103, True),
-    DemoInstrument(_instrument("EURUSD", "Euro / US Dollar", AssetClass.fx, 5),
-                   SeriesSpec(start_price=1.10, annual_drift=0.0, annual_volatility=0.07,
-                              base_volume=1e5, periods_per_year=260), 104, True),
-    DemoInstrument(_instrument("XAUUSD", "Gold spot", AssetClass.commodity, 2),
-                   SeriesSpec(start_price=1250.0, annual_drift=0.05, annual_volatility=0.15,
-                              base_volume=2e5, periods_per_year=260), 105, True),
-    DemoInstrument(_instrument("BTCUSD", "Bitcoin / US Dollar", AssetClass.crypto, 2),
-                   SeriesSpec(start_price=400.0, annual_drift=0.45, annual_volatility=0.70,
-                              base_volume=2e4, periods_per_year=365), 106, False),
+    DemoInstrument(
+        _instrument("ACME", "Acme Corp", AssetClass.stock, 2),
+        SeriesSpec(start_price=50.0, annual_drift=0.09, annual_volatility=0.28),
+        101,
+        True,
+    ),
+    DemoInstrument(
+        _instrument("GLOBEX", "Globex Corporation", AssetClass.stock, 2),
+        SeriesSpec(start_price=120.0, annual_drift=0.05, annual_volatility=0.22),
+        102,
+        True,
+    ),
+    DemoInstrument(
+        _instrument("SYNX", "Synthetic 500 Index", AssetClass.index, 2),
+        SeriesSpec(start_price=2000.0, annual_drift=0.07, annual_volatility=0.16, base_volume=3e9),
+        103,
+        True,
+    ),
+    DemoInstrument(
+        _instrument("EURUSD", "Euro / US Dollar", AssetClass.fx, 5),
+        SeriesSpec(start_price=1.10, annual_drift=0.0, annual_volatility=0.07, base_volume=1e5, periods_per_year=260),
+        104,
+        True,
+    ),
+    DemoInstrument(
+        _instrument("XAUUSD", "Gold spot", AssetClass.commodity, 2),
+        SeriesSpec(
+            start_price=1250.0, annual_drift=0.05, annual_volatility=0.15, base_volume=2e5, periods_per_year=260
+        ),
+        105,
+        True,
+    ),
+    DemoInstrument(
+        _instrument("BTCUSD", "Bitcoin / US Dollar", AssetClass.crypto, 2),
+        SeriesSpec(start_price=400.0, annual_drift=0.45, annual_volatility=0.70, base_volume=2e4, periods_per_year=365),
+        106,
+        False,
+    ),
 )
 MINUTE_SYMBOL = "BTCUSD"
 DEMO_SYMBOLS = tuple(d.instrument.symbol for d in DEMO_SET)
@@ -79,8 +105,11 @@ def minute_series(demo: DemoInstrument, end: date, start_price: float) -> BarArr
     end_us = to_epoch_us(datetime.combine(end, time.min, tzinfo=UTC))
     times = end_us - 60_000_000 * np.arange(MINUTES_PER_YEAR, 0, -1, dtype=np.int64)
     spec = SeriesSpec(
-        start_price=start_price, annual_drift=demo.spec.annual_drift, annual_volatility=demo.spec.annual_volatility,
-        switch_probability=1 / 2000, base_volume=demo.spec.base_volume / MINUTES_PER_DAY,
+        start_price=start_price,
+        annual_drift=demo.spec.annual_drift,
+        annual_volatility=demo.spec.annual_volatility,
+        switch_probability=1 / 2000,
+        base_volume=demo.spec.base_volume / MINUTES_PER_DAY,
         periods_per_year=MINUTES_PER_YEAR,
     )
     return generate_bars(spec, times, demo.seed + 1_000)

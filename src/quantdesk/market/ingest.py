@@ -78,8 +78,7 @@ def bars_from_models(items: Sequence[BarIn]) -> BarArrays:
             f"timestamp an offset (or none, meaning UTC). Rows that differ from the first: {rows}"
         )
     stamps = [
-        to_epoch_us(item.timestamp if item.timestamp.tzinfo else item.timestamp.replace(tzinfo=UTC))
-        for item in items
+        to_epoch_us(item.timestamp if item.timestamp.tzinfo else item.timestamp.replace(tzinfo=UTC)) for item in items
     ]
     return BarArrays.from_columns(
         ts=stamps,

@@ -47,9 +47,7 @@ def parse_interval(text: str) -> Interval:
     try:
         return Interval(cleaned)
     except ValueError:
-        raise ValidationFailed(
-            f"unknown interval '{text}'; use one of {VALID_INTERVALS}"
-        ) from None
+        raise ValidationFailed(f"unknown interval '{text}'; use one of {VALID_INTERVALS}") from None
 
 
 def misaligned(ts_us: NDArray[np.int64], interval: Interval) -> NDArray[np.bool_]:

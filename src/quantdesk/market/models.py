@@ -16,7 +16,7 @@ class AssetClass(StrEnum):
     crypto = "crypto"
     fx = "fx"
     commodity = "commodity"
-    index = "index"
+    index = "index"  # type: ignore[assignment]  # shadows str.index on purpose: the value users send
 
 
 ASSET_CLASS_VALUES = ", ".join(f"'{a.value}'" for a in AssetClass)
@@ -48,9 +48,7 @@ class Bar(Base):
     # Clustered on the key in SQLite: range reads walk one b-tree instead of index + table.
     __table_args__ = ({"sqlite_with_rowid": False},)
 
-    instrument_id: Mapped[int] = mapped_column(
-        ForeignKey("instruments.id", ondelete="CASCADE"), primary_key=True
-    )
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instruments.id", ondelete="CASCADE"), primary_key=True)
     interval: Mapped[str] = mapped_column(String(3), primary_key=True)
     ts: Mapped[datetime] = mapped_column(UTCTimestamp, primary_key=True)
     open: Mapped[float] = mapped_column(Double)

@@ -1,10 +1,12 @@
 """Turn service results into response schemas and fast JSON/CSV bodies."""
 
 import io
+from typing import Literal
 
 import numpy as np
 import orjson
 from fastapi import Response
+from numpy.typing import NDArray
 
 from quantdesk.market.bars import BarArrays
 from quantdesk.market.ingest import IngestReport
@@ -35,8 +37,9 @@ def ingest_schema(report: IngestReport) -> IngestResult:
 
 def iso_timestamps(ts_us: np.ndarray) -> list[str]:
     """ISO 8601 UTC strings with a Z, to the second unless a timestamp has a fraction."""
-    unit = "s" if not (ts_us % 1_000_000).any() else "us"
-    text = np.datetime_as_string(ts_us.astype("datetime64[us]"), unit=unit)
+    unit: Literal["s", "us"] = "s" if not (ts_us % 1_000_000).any() else "us"
+    instants: NDArray[np.datetime64] = ts_us.astype("datetime64[us]")
+    text = np.datetime_as_string(instants, unit=unit)
     return [value + "Z" for value in text.tolist()]
 
 

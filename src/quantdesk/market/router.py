@@ -1,6 +1,6 @@
 """HTTP endpoints of the market-data domain under /api/v1/instruments."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
@@ -94,7 +94,13 @@ async def get_bars(
     if limit > settings.max_bars_per_page:
         raise ValidationFailed(f"limit={limit} is above the maximum of {settings.max_bars_per_page}; page with cursor=")
     page = await service.query_bars(
-        session, symbol, interval=interval, start=start, end=end, limit=limit, cursor=cursor,
+        session,
+        symbol,
+        interval=interval,
+        start=start,
+        end=end,
+        limit=limit,
+        cursor=cursor,
         descending=order == "desc",
     )
     wants_csv = format == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))
@@ -134,7 +140,7 @@ async def _csv_payload(request: Request) -> bytes:
 
 
 async def _multipart_file(request: Request, body: bytes) -> bytes:
-    async def replay() -> AsyncIterator[bytes]:
+    async def replay() -> AsyncGenerator[bytes, None]:
         yield body
 
     try:

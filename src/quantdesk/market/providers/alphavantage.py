@@ -94,7 +94,8 @@ def interpret(response: httpx.Response, api_key: str | None, symbol: str) -> dic
         raise ProviderRateLimited(
             f"{LABEL} call frequency limit reached; retry in a minute. Provider said: "
             + scrub(str(body["Note"]), api_key),
-            provider=NAME, retry_after_s=60.0,
+            provider=NAME,
+            retry_after_s=60.0,
         )
     if "Information" in body:
         raise classify_information(scrub(str(body["Information"]), api_key))
@@ -114,7 +115,8 @@ def interpret(response: httpx.Response, api_key: str | None, symbol: str) -> dic
     if not isinstance(series, dict):
         raise ProviderError(
             f"{LABEL} answered without '{SERIES_KEY}' (keys: {', '.join(map(str, body))})",
-            provider=NAME, retryable=False,
+            provider=NAME,
+            retryable=False,
         )
     return series
 
@@ -126,14 +128,18 @@ def parse_series(series: dict[str, Any]) -> BarArrays:
         ts = [(date.fromisoformat(d).toordinal() - date(1970, 1, 1).toordinal()) * DAY_US for d in days]
         values = np.array([[float(series[d][f]) for f in FIELDS] for d in days], dtype=np.float64)
     except (KeyError, TypeError, ValueError) as exc:
-        raise ProviderError(f"{LABEL} sent a daily series in an unexpected shape ({exc})", provider=NAME, retryable=False) from None
+        raise ProviderError(
+            f"{LABEL} sent a daily series in an unexpected shape ({exc})", provider=NAME, retryable=False
+        ) from None
     values = values.reshape(-1, len(FIELDS))
     return BarArrays.from_columns(
         ts=ts, open=values[:, 0], high=values[:, 1], low=values[:, 2], close=values[:, 3], volume=values[:, 4]
     )
 
 
-def choose_output_size(requested: OutputSize, stored: StoredRange, start: datetime | None) -> Literal["compact", "full"]:
+def choose_output_size(
+    requested: OutputSize, stored: StoredRange, start: datetime | None
+) -> Literal["compact", "full"]:
     if requested != "auto":
         return requested
     horizon = utcnow() - COMPACT_REACH
@@ -163,7 +169,9 @@ async def fetch_daily(
     async def request(size: str) -> dict[str, Any]:
         params = {"function": "TIME_SERIES_DAILY", "symbol": symbol, "outputsize": size, "apikey": api_key}
         return await fetch_with_retries(
-            LABEL, policy, lambda client: client.get(base_url, params=params),
+            LABEL,
+            policy,
+            lambda client: client.get(base_url, params=params),
             lambda response: interpret(response, api_key, symbol),
         )
 

@@ -32,9 +32,20 @@ OHLC_DAYS = (1, 7, 14, 30, 90, 180, 365)
 HOUR_US = 3_600_000_000
 HALF_HOUR_US = HOUR_US // 2
 KNOWN_COINS = {
-    "BTC": "bitcoin", "ETH": "ethereum", "SOL": "solana", "XRP": "ripple", "ADA": "cardano",
-    "DOGE": "dogecoin", "BNB": "binancecoin", "LTC": "litecoin", "DOT": "polkadot",
-    "AVAX": "avalanche-2", "LINK": "chainlink", "TRX": "tron", "XLM": "stellar", "BCH": "bitcoin-cash",
+    "BTC": "bitcoin",
+    "ETH": "ethereum",
+    "SOL": "solana",
+    "XRP": "ripple",
+    "ADA": "cardano",
+    "DOGE": "dogecoin",
+    "BNB": "binancecoin",
+    "LTC": "litecoin",
+    "DOT": "polkadot",
+    "AVAX": "avalanche-2",
+    "LINK": "chainlink",
+    "TRX": "tron",
+    "XLM": "stellar",
+    "BCH": "bitcoin-cash",
 }
 QUOTE_CURRENCIES = ("USDT", "USDC", "USD", "EUR", "GBP", "JPY", "BTC", "ETH")
 CoinInterval = Literal["1d", "4h", "1h"]
@@ -71,8 +82,10 @@ def error_message(body: Any) -> tuple[int | None, str]:
         status = inner.get("status", inner) if isinstance(inner, dict) else {}
         if isinstance(status, dict):
             code = status.get("error_code")
-            return (int(code) if isinstance(code, int | str) and str(code).isdigit() else None,
-                    str(status.get("error_message", "")).strip())
+            return (
+                int(code) if isinstance(code, int | str) and str(code).isdigit() else None,
+                str(status.get("error_message", "")).strip(),
+            )
     return None, ""
 
 
@@ -91,7 +104,8 @@ def interpret(response: httpx.Response, coin: str) -> Any:
     if status == 429:
         raise ProviderRateLimited(
             f"{LABEL} rate limit reached{said}; retry in a minute or use an API key",
-            provider=NAME, retry_after_s=_retry_after(response),
+            provider=NAME,
+            retry_after_s=_retry_after(response),
         )
     if status == 404:
         raise ProviderNotFound(
@@ -120,7 +134,9 @@ def bars_from_market_chart(body: Any) -> BarArrays:
         prices = np.asarray(body["prices"], dtype=np.float64).reshape(-1, 2)
         volumes = np.asarray(body.get("total_volumes") or [], dtype=np.float64).reshape(-1, 2)
     except (KeyError, TypeError, ValueError) as exc:
-        raise ProviderError(f"{LABEL} market_chart body has an unexpected shape ({exc})", provider=NAME, retryable=False) from None
+        raise ProviderError(
+            f"{LABEL} market_chart body has an unexpected shape ({exc})", provider=NAME, retryable=False
+        ) from None
     if prices.shape[0] < 2:
         return BarArrays.empty()
     ts = (prices[:, 0] * 1000).astype(np.int64)
@@ -137,10 +153,14 @@ def bars_from_market_chart(body: Any) -> BarArrays:
     if not rows:
         return BarArrays.empty()
     columns = list(zip(*rows, strict=True))
-    return BarArrays.from_columns(ts=columns[0], open=columns[1], high=columns[2], low=columns[3], close=columns[4], volume=columns[5])
+    return BarArrays.from_columns(
+        ts=columns[0], open=columns[1], high=columns[2], low=columns[3], close=columns[4], volume=columns[5]
+    )
 
 
-def _day_bar(ts: NDArray[np.int64], price: NDArray[np.float64], day: int, step: int) -> tuple[float, float, float, float, int] | None:
+def _day_bar(
+    ts: NDArray[np.int64], price: NDArray[np.float64], day: int, step: int
+) -> tuple[float, float, float, float, int] | None:
     """(open, high, low, close, closing sample ts) for ``day``, if samples cover both its midnights."""
     opening = int(np.searchsorted(ts, day))
     closing = int(np.searchsorted(ts, day + DAY_US))
@@ -158,14 +178,20 @@ def bars_from_ohlc(body: Any) -> tuple[BarArrays, Interval]:
     try:
         rows = np.asarray(body, dtype=np.float64).reshape(-1, 5)
     except (TypeError, ValueError) as exc:
-        raise ProviderError(f"{LABEL} ohlc body has an unexpected shape ({exc})", provider=NAME, retryable=False) from None
+        raise ProviderError(
+            f"{LABEL} ohlc body has an unexpected shape ({exc})", provider=NAME, retryable=False
+        ) from None
     if rows.shape[0] < 2:
-        raise ProviderError(f"{LABEL} returned fewer than two candles; ask for more days", provider=NAME, retryable=False)
+        raise ProviderError(
+            f"{LABEL} returned fewer than two candles; ask for more days", provider=NAME, retryable=False
+        )
     close_ts = (rows[:, 0] * 1000).astype(np.int64)
     spacing = np.unique(np.diff(close_ts), return_counts=True)
     candle = int(spacing[0][np.argmax(spacing[1])])
     open_ts = close_ts - candle
-    bars = BarArrays.from_columns(ts=open_ts, open=rows[:, 1], high=rows[:, 2], low=rows[:, 3], close=rows[:, 4], volume=np.zeros(len(rows)))
+    bars = BarArrays.from_columns(
+        ts=open_ts, open=rows[:, 1], high=rows[:, 2], low=rows[:, 3], close=rows[:, 4], volume=np.zeros(len(rows))
+    )
     if candle == 4 * HOUR_US:
         return bars, Interval.h4
     if candle == HALF_HOUR_US:
@@ -185,10 +211,12 @@ def _pair_half_hours(bars: BarArrays) -> BarArrays:
         return BarArrays.empty()
     first, second = (np.array(side) for side in zip(*pairs, strict=True))
     return BarArrays.from_columns(
-        ts=bars.ts[first], open=bars.open[first],
+        ts=bars.ts[first],
+        open=bars.open[first],
         high=np.maximum(bars.high[first], bars.high[second]),
         low=np.minimum(bars.low[first], bars.low[second]),
-        close=bars.close[second], volume=np.zeros(first.size),
+        close=bars.close[second],
+        volume=np.zeros(first.size),
     )
 
 
@@ -224,7 +252,9 @@ async def fetch_bars(
         params = {"vs_currency": ref.vs_currency, "days": days}
         notes.append("CoinGecko OHLC carries no volume; volume stored as 0")
     body = await fetch_with_retries(
-        LABEL, policy, lambda client: client.get(url, params=params, headers=headers),
+        LABEL,
+        policy,
+        lambda client: client.get(url, params=params, headers=headers),
         lambda response: interpret(response, ref.coin_id),
     )
     if interval == "1d":
@@ -236,7 +266,10 @@ async def fetch_bars(
                 f"{LABEL} returned {got.value} candles for days={days}, not {interval}", provider=NAME
             )
     instrument = InstrumentCreate(
-        symbol=symbol, name=f"{ref.coin_id} / {ref.vs_currency.upper()}",
-        asset_class=AssetClass.crypto, currency=ref.vs_currency.upper(), exchange="CoinGecko",
+        symbol=symbol,
+        name=f"{ref.coin_id} / {ref.vs_currency.upper()}",
+        asset_class=AssetClass.crypto,
+        currency=ref.vs_currency.upper(),
+        exchange="CoinGecko",
     )
     return ProviderBars(bars=bars, interval=got, instrument=instrument, notes=notes)

@@ -33,7 +33,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int, error: ProviderError) -> float:
         exponential = self.backoff_s * (2**attempt)
-        return max(exponential, error.retry_after_s or 0.0)
+        return float(max(exponential, error.retry_after_s or 0.0))
 
 
 def response_json(response: httpx.Response) -> Any | None:

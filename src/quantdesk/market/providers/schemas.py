@@ -25,11 +25,17 @@ class CoinGeckoFetch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     symbol: Symbol = Field(description="Instrument symbol to store under, e.g. BTCUSD.")
-    coin_id: str | None = Field(default=None, pattern=r"^[a-z0-9\-]{1,80}$", description="CoinGecko coin id; guessed for common coins.")
-    vs_currency: str | None = Field(default=None, pattern=r"^[A-Za-z]{3,5}$", description="Quote currency; from the symbol, else usd.")
+    coin_id: str | None = Field(
+        default=None, pattern=r"^[a-z0-9\-]{1,80}$", description="CoinGecko coin id; guessed for common coins."
+    )
+    vs_currency: str | None = Field(
+        default=None, pattern=r"^[A-Za-z]{3,5}$", description="Quote currency; from the symbol, else usd."
+    )
     interval: Literal["1d", "4h", "1h"] = "1d"
     days: int | None = Field(
-        default=None, ge=1, le=3650,
+        default=None,
+        ge=1,
+        le=3650,
         description="History to fetch; by default only what is missing since the last stored bar "
         "(365 days for a new 1d series, 30 for 4h, 2 for 1h).",
     )

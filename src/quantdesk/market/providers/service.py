@@ -25,10 +25,18 @@ DEFAULT_DAYS = {"1d": 365, "4h": 30, "1h": 2}
 
 def list_providers(settings: Settings) -> list[ProviderInfo]:
     return [
-        ProviderInfo(name=alphavantage.NAME, label=alphavantage.LABEL,
-                     configured=settings.alphavantage_api_key is not None, intervals=["1d"]),
-        ProviderInfo(name=coingecko.NAME, label=coingecko.LABEL,
-                     configured=settings.coingecko_api_key is not None, intervals=["1d", "4h", "1h"]),
+        ProviderInfo(
+            name=alphavantage.NAME,
+            label=alphavantage.LABEL,
+            configured=settings.alphavantage_api_key is not None,
+            intervals=["1d"],
+        ),
+        ProviderInfo(
+            name=coingecko.NAME,
+            label=coingecko.LABEL,
+            configured=settings.coingecko_api_key is not None,
+            intervals=["1d", "4h", "1h"],
+        ),
     ]
 
 
@@ -73,8 +81,13 @@ async def fetch_alphavantage(session: AsyncSession, request: AlphaVantageFetch, 
     key = settings.alphavantage_api_key.get_secret_value() if settings.alphavantage_api_key else None
     start = datetime.combine(request.start, time.min, tzinfo=UTC) if request.start else None
     fetched = await alphavantage.fetch_daily(
-        symbol, api_key=key, base_url=settings.alphavantage_base_url,
-        policy=RetryPolicy.from_settings(settings), stored=stored, start=start, output_size=request.outputsize,
+        symbol,
+        api_key=key,
+        base_url=settings.alphavantage_base_url,
+        policy=RetryPolicy.from_settings(settings),
+        stored=stored,
+        start=start,
+        output_size=request.outputsize,
     )
     bars = keep_missing(fetched.bars, stored if start is None else StoredRange(None), request.start, request.end)
     return await _store(session, fetched, bars, alphavantage.NAME)
