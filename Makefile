@@ -41,8 +41,12 @@ fmt: $(VENV)/.installed-dev ## Format and auto-fix
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
-bench: $(VENV)/.installed-dev ## Run the benchmarks (PostgreSQL parts need QUANTDESK_BENCH_POSTGRES_URL)
-	$(BIN)/python benchmarks/ingest.py
+$(VENV)/.installed-bench: $(BIN)/uv pyproject.toml uv.lock
+	$(BIN)/uv sync --frozen --inexact --quiet --extra dev --extra bench
+	@touch $@ $(VENV)/.installed-dev $(VENV)/.installed-app
+
+bench: $(VENV)/.installed-bench ## Benchmarks next to their peers (PostgreSQL: QUANTDESK_BENCH_POSTGRES_URL or the local server)
+	$(BIN)/python -m benchmarks.ingest
 
 migrate: $(VENV)/.installed-app ## Apply database migrations (quantdesk db upgrade)
 	$(BIN)/quantdesk db upgrade

@@ -51,7 +51,8 @@ class BarArrays:
     def to_frame(self) -> pd.DataFrame:
         """A DataFrame indexed by a UTC ``DatetimeIndex`` named ``timestamp``."""
         index = pd.DatetimeIndex(self.ts.astype("datetime64[us]"), name="timestamp").tz_localize("UTC")
-        return pd.DataFrame({name: getattr(self, name) for name in (*PRICE_FIELDS, "volume")}, index=index)
+        columns = {name: getattr(self, name) for name in (*PRICE_FIELDS, "volume")}
+        return pd.DataFrame(columns, index=index, copy=False)
 
 
 @dataclass(frozen=True)

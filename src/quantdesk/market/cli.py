@@ -17,6 +17,7 @@ from quantdesk.market.ingest import IngestReport
 from quantdesk.market.intervals import Interval, parse_interval
 from quantdesk.market.providers import service as providers
 from quantdesk.market.providers.schemas import AlphaVantageFetch, CoinGeckoFetch
+from quantdesk.market.rendering import bars_csv, iso_timestamps
 
 READ_CHUNK = 1 << 20
 
@@ -160,7 +161,36 @@ def instruments_command(asset_class: Annotated[str | None, typer.Option(help="Fi
     console.print(table)
 
 
+def bars_command(
+    symbol: Annotated[str, typer.Argument(help="Instrument symbol")],
+    interval: Annotated[str | None, typer.Option(help="Interval; the only stored one when omitted")] = None,
+    start: Annotated[str | None, typer.Option(help="First day or instant (ISO 8601), inclusive")] = None,
+    end: Annotated[str | None, typer.Option(help="Last day or instant (ISO 8601), inclusive")] = None,
+    last: Annotated[int | None, typer.Option(help="Only the newest N bars")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write CSV here instead of printing")] = None,
+) -> None:
+    """Print stored bars, or export them as CSV with -o."""
+    page = run_in_session(
+        lambda s: service.query_bars(
+            s, symbol, interval=interval, start=start, end=end, limit=last, descending=last is not None
+        )
+    )
+    bars = page.bars.sorted()
+    if output is not None:
+        output.write_text(bars_csv(bars))
+        console.print(f"wrote {len(bars):,} {page.interval.value} bars of {page.instrument.symbol} to {output}")
+        return
+    digits = page.instrument.price_precision if page.instrument.price_precision is not None else 4
+    table = Table(
+        "timestamp", "open", "high", "low", "close", "volume", title=f"{page.instrument.symbol} {page.interval.value}"
+    )
+    for ts, *values in zip(iso_timestamps(bars.ts), *(c.tolist() for c in bars.columns()[1:]), strict=True):
+        table.add_row(ts, *(f"{v:,.{digits}f}" for v in values[:4]), f"{values[4]:,.0f}")
+    console.print(table)
+
+
 def register(app: typer.Typer) -> None:
+    app.command("bars")(bars_command)
     app.command("ingest")(ingest_command)
     app.command("fetch")(fetch_command)
     app.command("demo")(demo_command)
