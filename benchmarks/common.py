@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+console = Console(width=130)
 
 
 def best_of(runs: int, work: Callable[[], Any], before: Callable[[], Any] | None = None) -> float:

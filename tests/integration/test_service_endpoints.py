@@ -1,5 +1,6 @@
 """/health, the index, the OpenAPI document and the error table."""
 
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -52,6 +53,15 @@ async def test_openapi_lists_every_market_data_endpoint(client: httpx.AsyncClien
     assert (await client.get("/docs")).status_code == 200
     paths = set((await client.get("/openapi.json")).json()["paths"])
     assert paths >= EXPECTED_PATHS
+
+
+async def test_docs_page_works_offline(client: httpx.AsyncClient):
+    page = (await client.get("/docs")).text
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert assets
+    assert all(a.startswith("/") for a in assets), assets
+    for asset in assets:
+        assert (await client.get(asset)).status_code == 200, asset
 
 
 async def test_unknown_route_and_method_get_json_errors(client: httpx.AsyncClient):

@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from quantdesk import __version__
 from quantdesk.api import root
@@ -35,7 +36,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await engine.dispose()
 
-    app = FastAPI(title="quantdesk", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # The docs pages' JavaScript and CSS come from the installed package, not a CDN: quantdesk must
+    # be usable on a machine without internet access.
+    app = FastAPIOffline(title="quantdesk", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     install_error_handlers(app)
