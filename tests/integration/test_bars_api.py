@@ -206,3 +206,21 @@ async def test_series_of_different_instruments_never_mix(client: httpx.AsyncClie
     b = await stored(client, "BBB")
     assert len(a) == len(b) == 5
     assert a != b
+
+
+async def test_regression_end_on_the_last_representable_day_is_not_a_500(client: httpx.AsyncClient):
+    await make_instrument(client)
+    await client.post("/api/v1/instruments/ACME/bars", json=bars_as_json(make_bars(3)))
+    response = await client.get("/api/v1/instruments/ACME/bars?start=0001-01-01&end=9999-12-31")
+    assert response.status_code == 200
+    assert response.json()["count"] == 3
+
+
+async def test_regression_a_cursor_beyond_any_date_is_invalid_not_a_500(client: httpx.AsyncClient):
+    from quantdesk.market.service import encode_cursor
+
+    await make_instrument(client)
+    await client.post("/api/v1/instruments/ACME/bars", json=bars_as_json(make_bars(3)))
+    response = await client.get(f"/api/v1/instruments/ACME/bars?cursor={encode_cursor(10**20)}")
+    assert response.status_code == 422
+    assert "cursor is not valid" in response.json()["detail"]

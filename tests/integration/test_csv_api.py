@@ -147,3 +147,21 @@ async def test_unknown_symbol_and_create(client: httpx.AsyncClient):
     assert (await client.post("/api/v1/instruments/NEW/bars/csv", content=data, headers=CSV)).status_code == 404
     created = await client.post("/api/v1/instruments/NEW/bars/csv?create=true", content=data, headers=CSV)
     assert created.status_code == 200
+
+
+async def test_regression_absurd_epoch_is_out_of_range_not_wrapped(acme: httpx.AsyncClient):
+    data = (
+        b"timestamp,open,high,low,close,volume\n"
+        b"1000000000000000000000000000000,1,2,0.5,1,1\n-1000000000000000000000000000000,1,2,0.5,1,1\n"
+    )
+    response = await acme.post(URL + "?interval=1d", content=data, headers=CSV)
+    assert response.status_code == 422
+    reasons = [e["reason"] for e in response.json()["errors"]]
+    assert reasons == ["timestamp is outside the years 1 to 9999"] * 2
+
+
+async def test_rows_that_all_share_one_timestamp_say_so(acme: httpx.AsyncClient):
+    data = b"timestamp,open,high,low,close,volume\n" + b"2024-01-01,1,2,0.5,1,1\n" * 3
+    response = await acme.post(URL, content=data, headers=CSV)
+    assert response.status_code == 422
+    assert "3 rows share one timestamp" in response.json()["detail"]

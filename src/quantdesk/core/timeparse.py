@@ -1,9 +1,11 @@
 """Parse the instants people type into query strings and CLI options."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from quantdesk.core.errors import ValidationFailed
-from quantdesk.core.types import to_epoch_us
+from quantdesk.core.types import MAX_EPOCH_US, to_epoch_us
+
+DAY_US = 86_400_000_000
 
 
 def parse_instant(text: str, name: str) -> datetime:
@@ -30,9 +32,11 @@ def range_bounds(start: str | None, end: str | None) -> tuple[int | None, int | 
     start_us = to_epoch_us(parse_instant(start, "start")) if start else None
     end_us = None
     if end:
-        stop = parse_instant(end, "end")
-        stop += timedelta(days=1) if is_date_only(end) else timedelta(microseconds=1)
-        end_us = to_epoch_us(stop)
+        # In microseconds, not datetimes: the day after 9999-12-31 is not a datetime.
+        end_us = to_epoch_us(parse_instant(end, "end")) + (DAY_US if is_date_only(end) else 1)
     if start_us is not None and end_us is not None and start_us >= end_us:
         raise ValidationFailed(f"start={start} is after end={end}; swap them")
+    # A bound beyond the storable range bounds nothing; dropping it keeps every database happy.
+    if end_us is not None and end_us > MAX_EPOCH_US:
+        end_us = None
     return start_us, end_us

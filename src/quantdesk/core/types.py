@@ -7,6 +7,9 @@ from sqlalchemy import BigInteger, DateTime, Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Years 1 to 9999: what Python's datetime, ISO 8601 and both databases all represent.
+MIN_EPOCH_US = -62_135_596_800_000_000
+MAX_EPOCH_US = 253_402_300_799_999_999
 
 
 def to_epoch_us(value: datetime) -> int:

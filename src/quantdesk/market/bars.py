@@ -8,6 +8,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from quantdesk.core.errors import ValidationFailed
+from quantdesk.core.types import MAX_EPOCH_US, MIN_EPOCH_US
 from quantdesk.market.intervals import Interval, alignment_rule, misaligned
 
 MAX_REPORTED_PROBLEMS = 100
@@ -139,7 +140,9 @@ def find_problems(bars: BarArrays, interval: Interval, rows: NDArray[np.int64] |
     problems.add_mask(
         bad_volume, rows, "volume", lambda i: f"volume must be a finite number >= 0, got {_fmt(bars.volume[i])}"
     )
-    off_grid = misaligned(bars.ts, interval)
+    out_of_range = (bars.ts < MIN_EPOCH_US) | (bars.ts > MAX_EPOCH_US)
+    problems.add_mask(out_of_range, rows, "timestamp", lambda i: "timestamp is outside the years 1 to 9999")
+    off_grid = misaligned(bars.ts, interval) & ~out_of_range
     problems.add_mask(
         off_grid,
         rows,

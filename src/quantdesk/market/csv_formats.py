@@ -74,6 +74,7 @@ BINANCE_COLUMNS = (
     "ignore",
 )
 NULL_MARKERS = frozenset({"", "null", "nan", "none", "n/a", "na", "-"})
+EPOCH_CLIP_US = 2.0**62
 ZONED = re.compile(r"(?:[zZ]|[+-]\d{2}:?\d{2})$")
 
 
@@ -308,7 +309,7 @@ def _parse_timestamps(
         parsed = pd.to_datetime(text, format="%Y%m%d %H%M%S", utc=True, errors="coerce")
         return _collect_times(parsed, cells["date"], rows, problems)
     raw = cells["timestamp"]
-    if raw.str.fullmatch(r"\d+(\.\d+)?").all():
+    if raw.str.fullmatch(r"-?\d+(\.\d+)?").all():
         return _epoch_to_us(pd.to_numeric(raw).to_numpy(dtype=np.float64))
     zoned = raw.str.contains(ZONED).to_numpy()
     if zoned.any() and not zoned.all():
@@ -365,7 +366,10 @@ def _epoch_to_us(values: NDArray[np.float64]) -> NDArray[np.int64]:
         scale = 1e3
     else:
         scale = 1e6
-    return np.rint(values * scale).astype(np.int64)
+    micros = np.rint(values * scale)
+    # Clip before the cast so an absurd epoch fails the range check instead of wrapping around
+    # int64; the bound is far outside the valid range, where float64 rounding cannot pull it back in.
+    return np.clip(micros, -EPOCH_CLIP_US, EPOCH_CLIP_US).astype(np.int64)
 
 
 def shift_to_week_start(ts_us: NDArray[np.int64]) -> NDArray[np.int64]:

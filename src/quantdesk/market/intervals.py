@@ -72,8 +72,9 @@ def infer_interval(ts_us: NDArray[np.int64]) -> Interval:
     """
     unique = np.unique(ts_us)
     if unique.size < 2:
+        repeated = f" ({ts_us.size} rows share one timestamp)" if ts_us.size > 1 else ""
         raise ValidationFailed(
-            "cannot infer the interval from fewer than two distinct timestamps; "
+            f"cannot infer the interval from fewer than two distinct timestamps{repeated}; "
             f"pass interval= one of {VALID_INTERVALS}"
         )
     spacing, counts = np.unique(np.diff(unique), return_counts=True)

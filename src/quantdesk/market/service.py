@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.core.errors import Conflict, NotFound, ValidationFailed
 from quantdesk.core.timeparse import range_bounds
+from quantdesk.core.types import MAX_EPOCH_US, MIN_EPOCH_US
 from quantdesk.market import bar_store, repository
 from quantdesk.market.bar_store import BarQuery
 from quantdesk.market.bars import BarArrays
@@ -110,11 +111,15 @@ def encode_cursor(ts_us: int) -> str:
 
 
 def decode_cursor(cursor: str) -> int:
+    invalid = ValidationFailed("cursor is not valid; pass the next_cursor of a previous page")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return int(base64.urlsafe_b64decode(padded.encode()).decode())
+        value = int(base64.urlsafe_b64decode(padded.encode()).decode())
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValidationFailed("cursor is not valid; pass the next_cursor of a previous page") from None
+        raise invalid from None
+    if not MIN_EPOCH_US <= value <= MAX_EPOCH_US:
+        raise invalid
+    return value
 
 
 async def query_bars(
