@@ -1,5 +1,7 @@
 """POST /api/v1/instruments/{symbol}/bars/csv with real export layouts and broken files."""
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -165,3 +167,19 @@ async def test_rows_that_all_share_one_timestamp_say_so(acme: httpx.AsyncClient)
     response = await acme.post(URL, content=data, headers=CSV)
     assert response.status_code == 422
     assert "3 rows share one timestamp" in response.json()["detail"]
+
+
+async def test_regression_concurrent_uploads_all_succeed(client: httpx.AsyncClient):
+    """Deferred SQLite transactions that read, then write, failed at once when another writer won."""
+    symbols = [f"C{i}" for i in range(6)]
+    for symbol in symbols:
+        await client.post("/api/v1/instruments", json={"symbol": symbol})
+    payloads = [bars_as_csv(make_bars(5_000, Interval.m1, seed=i)).encode() for i in range(len(symbols))]
+    responses = await asyncio.gather(
+        *(
+            client.post(f"/api/v1/instruments/{symbol}/bars/csv", content=payload, headers=CSV)
+            for symbol, payload in zip(symbols, payloads, strict=True)
+        )
+    )
+    assert [r.status_code for r in responses] == [200] * len(symbols)
+    assert all(r.json()["inserted"] == 5_000 for r in responses)

@@ -28,13 +28,16 @@ def fail(message: str, errors: list[dict[str, object]] | None = None) -> NoRetur
     raise typer.Exit(1)
 
 
-def run_in_session(work: Callable[[AsyncSession], Awaitable[T]], database_url: str | None = None) -> T:
-    """Run ``work`` in one transaction on a fresh engine; domain errors become a clean exit 1."""
+def run_in_session(work: Callable[[AsyncSession], Awaitable[T]], write: bool = False) -> T:
+    """Run ``work`` in one transaction on a fresh engine; domain errors become a clean exit 1.
+
+    ``write`` declares that the command stores something (see ``core.db.declare_write``).
+    """
 
     async def main() -> T:
-        engine = create_engine(database_url)
+        engine = create_engine()
         try:
-            async with session_scope(create_sessionmaker(engine)) as session:
+            async with session_scope(create_sessionmaker(engine), write=write) as session:
                 return await work(session)
         finally:
             await engine.dispose()

@@ -42,8 +42,15 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+WRITE_INTENT = "quantdesk_write_intent"
+
+
 def _sqlite_on_begin(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # A deferred transaction that reads and then writes fails at once (no busy wait) when another
+    # writer committed in between. Transactions declared as writers take the lock up front and
+    # queue on busy_timeout instead; readers stay deferred and never block anyone (WAL).
+    immediate = connection.get_execution_options().get(WRITE_INTENT, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def create_engine(url: str | None = None, **kwargs: Any) -> AsyncEngine:
@@ -62,11 +69,18 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+async def declare_write(session: AsyncSession) -> None:
+    """Open the session's transaction as one that will write; call before anything else runs."""
+    await session.connection(execution_options={WRITE_INTENT: True})
+
+
 @asynccontextmanager
-async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+async def session_scope(factory: async_sessionmaker[AsyncSession], write: bool = False) -> AsyncIterator[AsyncSession]:
     """One transaction: commit when the block succeeds, roll back when it raises."""
     async with factory() as session:
         try:
+            if write:
+                await declare_write(session)
             yield session
             await session.commit()
         except BaseException:

@@ -80,7 +80,7 @@ def ingest_command(
 
     with _progress() as progress:
         task = progress.add_task("validating and storing bars", total=None)
-        report = run_in_session(work)
+        report = run_in_session(work, write=True)
         progress.update(task, total=report.received, completed=report.received)
     print_report(report)
 
@@ -110,7 +110,7 @@ def fetch_command(
 
     with _progress() as progress:
         progress.add_task(f"fetching {symbol} from {provider}", total=None)
-        report = run_in_session(work)
+        report = run_in_session(work, write=True)
     print_report(report)
 
 
@@ -136,7 +136,7 @@ def demo_command(
         def advance(label: str, count: int) -> None:
             progress.update(task, advance=count, description=f"loaded {label}")
 
-        reports = run_in_session(lambda s: demo.load_demo(s, last_day, minutes, advance))
+        reports = run_in_session(lambda s: demo.load_demo(s, last_day, minutes, advance), write=True)
         progress.update(task, completed=sum(r.received for r in reports), total=sum(r.received for r in reports))
     table = Table("symbol", "interval", "bars", "first", "last", title="demo data (synthetic)")
     for r in reports:
