@@ -7,7 +7,17 @@ import pytest
 
 from quantdesk.market.intervals import Interval
 from tests.factories import bars_as_csv, make_bars
-from tests.unit.test_csv_formats import BINANCE, STOOQ_BULK, STOOQ_WEEKLY, YAHOO, YFINANCE_INTRADAY
+from tests.unit.test_csv_formats import (
+    BINANCE,
+    METATRADER,
+    STOOQ_BULK,
+    STOOQ_WEB_INTRADAY,
+    STOOQ_WEEKLY,
+    YAHOO,
+    YFINANCE_DOWNLOAD,
+    YFINANCE_HISTORY_DAILY,
+    YFINANCE_INTRADAY,
+)
 
 URL = "/api/v1/instruments/ACME/bars/csv"
 CSV = {"content-type": "text/csv"}
@@ -35,6 +45,10 @@ async def all_bars(client: httpx.AsyncClient) -> list[str]:
         (STOOQ_BULK, "stooq", "5m", 2),
         (STOOQ_WEEKLY, "stooq", "1w", 2),
         (BINANCE, "binance", "1h", 2),
+        (YFINANCE_DOWNLOAD, "yahoo", "1d", 2),
+        (YFINANCE_HISTORY_DAILY, "yahoo", "1d", 3),
+        (STOOQ_WEB_INTRADAY, "stooq", "5m", 2),
+        (METATRADER, "metatrader", "1d", 2),
     ],
 )
 async def test_each_layout_is_detected_and_reported(acme: httpx.AsyncClient, data, fmt, interval, received):

@@ -190,3 +190,60 @@ def test_headerless_file_of_the_wrong_width_asks_for_a_header():
 def test_nan_prices_parse_and_are_left_for_the_bar_checks():
     parsed = parse_csv(b"timestamp,open,high,low,close,volume\n2024-01-01,NaN,2,0.5,1.5,10\n")
     assert np.isnan(parsed.bars.open[0])
+
+
+YFINANCE_DOWNLOAD = b"""Price,Close,High,Low,Open,Volume
+Ticker,AAPL,AAPL,AAPL,AAPL,AAPL
+Date,,,,,
+2024-01-02,184.53,187.32,182.73,185.79,82488700
+2024-01-03,183.15,184.77,182.35,183.20,58414500
+"""
+YFINANCE_HISTORY_DAILY = b"""Date,Open,High,Low,Close,Volume,Dividends,Stock Splits
+2024-01-02 00:00:00-05:00,185.79,187.32,182.73,184.53,82488700,0.0,0.0
+2024-01-03 00:00:00-05:00,183.20,184.77,182.35,183.15,58414500,0.0,0.0
+2024-03-11 00:00:00-04:00,171.0,171.5,170.5,171.2,800,0.0,0.0
+"""
+STOOQ_WEB_INTRADAY = b"""Date,Time,Open,High,Low,Close,Volume
+2024-01-02,15:30:00,187.15,187.6,186.9,187.2,1200
+2024-01-02,15:35:00,187.2,187.4,187.0,187.1,1100
+"""
+METATRADER = (
+    b"<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>\n"
+    b"2024.01.02\t00:00:00\t1.10427\t1.10452\t1.09395\t1.09417\t96781\t0\t0\n"
+    b"2024.01.03\t00:00:00\t1.09417\t1.09522\t1.08918\t1.09215\t95202\t0\t0\n"
+)
+
+
+def test_yfinance_download_three_line_header():
+    parsed = parse_csv(YFINANCE_DOWNLOAD)
+    assert parsed.format == "yahoo"
+    assert [format_ts(int(t)) for t in parsed.bars.ts] == ["2024-01-02T00:00:00Z", "2024-01-03T00:00:00Z"]
+    assert parsed.bars.open[0] == 185.79  # columns follow the header's order, not Yahoo's usual one
+    assert parsed.bars.close[0] == 184.53
+    assert parsed.header_lines == 3  # so file lines in errors stay right
+
+
+def test_yfinance_daily_history_at_local_midnight_keeps_the_trading_date():
+    parsed = parse_csv(YFINANCE_HISTORY_DAILY)
+    assert timestamps(YFINANCE_HISTORY_DAILY) == [
+        "2024-01-02T00:00:00Z",
+        "2024-01-03T00:00:00Z",
+        "2024-03-11T00:00:00Z",
+    ]
+    assert any("local midnights" in note for note in parsed.notes)
+
+
+def test_intraday_local_times_are_still_converted_to_utc():
+    assert timestamps(YFINANCE_INTRADAY)[0] == "2024-03-08T14:30:00Z"
+
+
+def test_separate_date_and_time_columns():
+    assert timestamps(STOOQ_WEB_INTRADAY) == ["2024-01-02T15:30:00Z", "2024-01-02T15:35:00Z"]
+
+
+def test_metatrader_export_uses_tick_volume_when_real_volume_is_zero():
+    parsed = parse_csv(METATRADER)
+    assert parsed.format == "metatrader"
+    assert timestamps(METATRADER) == ["2024-01-02T00:00:00Z", "2024-01-03T00:00:00Z"]
+    assert parsed.bars.volume.tolist() == [96781.0, 95202.0]
+    assert any("tick volume" in note for note in parsed.notes)

@@ -17,7 +17,8 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from quantdesk.core.errors import UnsupportedMediaType, ValidationFailed
-from quantdesk.market.bars import MAX_REPORTED_PROBLEMS, BarArrays, ProblemList
+from quantdesk.market.bars import BarArrays, ProblemList
+from quantdesk.market.csv_times import parse_timestamps
 from quantdesk.market.intervals import DAY_US, Interval
 
 TIME_ALIASES = ("timestamp", "datetime", "date", "time", "ts", "open_time", "opentime", "date_time")
@@ -57,6 +58,7 @@ IGNORED_COLUMNS = frozenset(
         "vwap",
         "unix",
         "repaired?",
+        "spread",
     }
 )
 BINANCE_COLUMNS = (
@@ -74,8 +76,6 @@ BINANCE_COLUMNS = (
     "ignore",
 )
 NULL_MARKERS = frozenset({"", "null", "nan", "none", "n/a", "na", "-"})
-EPOCH_CLIP_US = 2.0**62
-ZONED = re.compile(r"(?:[zZ]|[+-]\d{2}:?\d{2})$")
 
 
 @dataclass
@@ -133,7 +133,25 @@ def parse_csv(data: bytes) -> ParsedCsv:
     first_fields = next(csv.reader([first_line], delimiter=delimiter))
     if all(_looks_numeric(f) for f in first_fields if f.strip()):
         return _parse_headerless(text, delimiter, first_fields)
-    return _parse_with_header(text, delimiter, [_normalise(f) for f in first_fields])
+    columns = [_normalise(f) for f in first_fields]
+    if columns[0] == "price":
+        return _parse_yfinance_download(text, delimiter, columns)
+    return _parse_with_header(text, delimiter, columns)
+
+
+def _parse_yfinance_download(text: str, delimiter: str, columns: list[str]) -> ParsedCsv:
+    """``yf.download(...).to_csv()``: a ``Price,...`` header, then ``Ticker,...`` and ``Date,,,`` lines."""
+    lines = text.splitlines()
+    extra = [line for line in lines[1:3] if _normalise(line.split(delimiter, 1)[0]) in ("ticker", "date", "datetime")]
+    if not extra:
+        return _parse_with_header(text, delimiter, columns)
+    time_name = _normalise(extra[-1].split(delimiter, 1)[0]) if len(extra) == 2 else "date"
+    body = "\n".join([lines[0], *lines[1 + len(extra) :]])
+    parsed = _parse_with_header(body, delimiter, [time_name, *columns[1:]])
+    parsed.format = "yahoo"
+    parsed.header_lines += len(extra)
+    parsed.notes.append("yfinance download layout: the Ticker and Date header lines were skipped")
+    return parsed
 
 
 def _read_table(text: str, delimiter: str, header: bool, names: list[str] | None = None) -> pd.DataFrame:
@@ -209,6 +227,8 @@ def _detect_format(columns: list[str]) -> str:
         return "binance"
     if names & {"adj_close", "adjclose", "dividends", "stock_splits", "capital_gains"} or "datetime" in names:
         return "yahoo"
+    if names & {"tickvol", "spread"}:
+        return "metatrader"
     if "date" in names and names <= {"date", "time", "open", "high", "low", "close", "volume", "openint"}:
         return "stooq"
     return "plain"
@@ -217,7 +237,7 @@ def _detect_format(columns: list[str]) -> str:
 def _map_columns(columns: list[str], fmt: str) -> dict[str, str]:
     """Map our field names to the file's columns; refuse missing and unknown columns."""
     mapping: dict[str, str] = {}
-    if fmt == "stooq" and "date" in columns and "time" in columns:
+    if {"date", "time"} <= set(columns) and not {"timestamp", "datetime"} & set(columns):
         mapping["date"], mapping["clock"] = "date", "time"
     else:
         time_column = next((c for c in TIME_ALIASES if c in columns), None)
@@ -227,6 +247,8 @@ def _map_columns(columns: list[str], fmt: str) -> dict[str, str]:
         found = next((c for c in aliases if c in columns), None)
         if found is not None:
             mapping[name] = found
+    if "tickvol" in columns:
+        mapping["tick_volume"] = "tickvol"
     missing = [n for n in ("timestamp", "open", "high", "low", "close") if n not in mapping]
     if "date" in mapping:
         missing = [n for n in missing if n != "timestamp"]
@@ -273,12 +295,17 @@ def _build(frame: pd.DataFrame, fmt: str, header_lines: int, mapping: dict[str, 
     rows = rows[keep]
 
     problems = ProblemList()
-    ts = _parse_timestamps(cells, rows, fmt, problems)
+    ts, time_note = parse_timestamps(cells, rows, problems)
+    if time_note:
+        notes.append(time_note)
     values: dict[str, NDArray[np.float64]] = {
         name: _parse_numbers(cells[name], rows, name, problems) for name in price_names
     }
     if "volume" in cells:
         values["volume"] = _parse_numbers(cells["volume"], rows, "volume", problems, null_is_zero=True)
+        if "tick_volume" in cells and not values["volume"].any():
+            values["volume"] = _parse_numbers(cells["tick_volume"], rows, "volume", problems, null_is_zero=True)
+            notes.append("real volume is all zero (as for FX in MetaTrader); tick volume stored instead")
     else:
         values["volume"] = np.zeros(len(rows))
         notes.append("the file has no volume column; volume stored as 0")
@@ -299,77 +326,6 @@ def _parse_numbers(
     raw = cells.to_numpy()
     problems.add_mask(unreadable, rows, name, lambda i: f"{name} '{raw[i] or '(empty)'}' is not a number")
     return numbers
-
-
-def _parse_timestamps(
-    cells: dict[str, pd.Series], rows: NDArray[np.int64], fmt: str, problems: ProblemList
-) -> NDArray[np.int64]:
-    if "date" in cells:
-        text = cells["date"] + " " + cells["clock"].str.zfill(6)
-        parsed = pd.to_datetime(text, format="%Y%m%d %H%M%S", utc=True, errors="coerce")
-        return _collect_times(parsed, cells["date"], rows, problems)
-    raw = cells["timestamp"]
-    if raw.str.fullmatch(r"-?\d+(\.\d+)?").all():
-        return _epoch_to_us(pd.to_numeric(raw).to_numpy(dtype=np.float64))
-    zoned = raw.str.contains(ZONED).to_numpy()
-    if zoned.any() and not zoned.all():
-        _refuse_mixed_zones(raw, rows, zoned)
-    parsed = pd.to_datetime(raw, format="ISO8601", utc=True, errors="coerce")
-    return _collect_times(parsed, raw, rows, problems)
-
-
-def _refuse_mixed_zones(raw: pd.Series, rows: NDArray[np.int64], zoned: NDArray[np.bool_]) -> None:
-    minority = ~zoned if zoned.sum() >= zoned.size / 2 else zoned
-    values = raw.to_numpy()
-    examples = [
-        {
-            "row": int(rows[i]),
-            "field": "timestamp",
-            "reason": f"'{values[i]}' {'has' if zoned[i] else 'has no'} time zone",
-        }
-        for i in np.flatnonzero(minority)[:MAX_REPORTED_PROBLEMS]
-    ]
-    raise ValidationFailed(
-        "timestamps mix time zones: some carry a UTC offset and some do not, so the naive ones are "
-        "ambiguous; give every timestamp an offset (or none, meaning UTC)",
-        errors=examples,
-    )
-
-
-def _collect_times(
-    parsed: pd.Series, raw: pd.Series, rows: NDArray[np.int64], problems: ProblemList
-) -> NDArray[np.int64]:
-    invalid = parsed.isna().to_numpy()
-    values = raw.to_numpy()
-    problems.add_mask(
-        invalid,
-        rows,
-        "timestamp",
-        lambda i: (
-            f"'{values[i] or '(empty)'}' is not a date; use ISO 8601 such as 2024-01-31 or "
-            "2024-01-31T09:30:00Z, or epoch seconds/milliseconds"
-        ),
-    )
-    if invalid.any():
-        return np.zeros(len(parsed), dtype=np.int64)
-    return parsed.dt.as_unit("us").astype("int64").to_numpy()  # type: ignore[no-any-return]
-
-
-def _epoch_to_us(values: NDArray[np.float64]) -> NDArray[np.int64]:
-    """Epoch numbers in seconds, milliseconds, microseconds or nanoseconds, told apart by size."""
-    magnitude = float(np.nanmax(np.abs(values))) if values.size else 0.0
-    if magnitude >= 1e17:
-        scale = 1e-3
-    elif magnitude >= 1e14:
-        scale = 1.0
-    elif magnitude >= 1e11:
-        scale = 1e3
-    else:
-        scale = 1e6
-    micros = np.rint(values * scale)
-    # Clip before the cast so an absurd epoch fails the range check instead of wrapping around
-    # int64; the bound is far outside the valid range, where float64 rounding cannot pull it back in.
-    return np.clip(micros, -EPOCH_CLIP_US, EPOCH_CLIP_US).astype(np.int64)
 
 
 def shift_to_week_start(ts_us: NDArray[np.int64]) -> NDArray[np.int64]:
