@@ -127,3 +127,26 @@ async def test_a_streamed_body_without_length_is_cut_at_the_limit(client: httpx.
         "/api/v1/instruments/BIG/bars/csv", content=chunks(), headers={"content-type": "text/csv"}
     )
     assert response.status_code == 413
+
+
+async def test_regression_a_failed_commit_is_never_reported_as_success(settings: Settings, engine):
+    """The session used to commit after the response was sent: a failing commit still answered 200."""
+    from quantdesk.api.deps import SessionDep
+    from quantdesk.market.models import Instrument
+
+    app = create_app(settings)
+    router = APIRouter()
+
+    @router.post("/clash")
+    async def clash(session: SessionDep) -> dict[str, bool]:
+        session.add_all([Instrument(symbol="CLASH"), Instrument(symbol="CLASH")])  # fails only at commit
+        return {"ok": True}
+
+    app.include_router(router)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            response = await http.post("/clash")
+            listed = await http.get("/api/v1/instruments")
+    assert response.status_code == 500
+    assert listed.json() == []

@@ -7,22 +7,16 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.core.config import Settings
-from quantdesk.core.db import declare_write
+from quantdesk.core.db import session_scope
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed when the endpoint returns, rolled back if it raises."""
-    async with request.app.state.sessionmaker() as session:
-        try:
-            if request.method in WRITE_METHODS:
-                await declare_write(session)
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+    write = request.method in WRITE_METHODS
+    async with session_scope(request.app.state.sessionmaker, write=write) as session:
+        yield session
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -30,5 +24,7 @@ def get_app_settings(request: Request) -> Settings:
     return settings
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": the commit runs when the endpoint returns and *before* the response is sent, so
+# a transaction that fails to commit can never be reported to the client as a success.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
