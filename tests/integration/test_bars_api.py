@@ -224,3 +224,9 @@ async def test_regression_a_cursor_beyond_any_date_is_invalid_not_a_500(client: 
     response = await client.get(f"/api/v1/instruments/ACME/bars?cursor={encode_cursor(10**20)}")
     assert response.status_code == 422
     assert "cursor is not valid" in response.json()["detail"]
+
+
+async def test_regression_an_invalid_symbol_to_create_is_422_not_500(client: httpx.AsyncClient):
+    response = await client.post("/api/v1/instruments/A%20B/bars?create=true&interval=1d", json=[bar_row()])
+    assert response.status_code == 422
+    assert "symbol 'A B' is not valid" in response.json()["detail"]

@@ -104,3 +104,15 @@ def test_commands_on_an_unmigrated_database_say_to_upgrade(tmp_path: Path, monke
     config.get_settings.cache_clear()
     assert result.exit_code == 1
     assert "quantdesk db upgrade" in result.output
+
+
+def test_regression_invalid_options_are_messages_not_tracebacks(cli: CliRunner, tmp_path: Path):
+    days = cli.invoke(app, ["fetch", "coingecko", "BTCUSD", "--days", "0"])
+    assert days.exit_code == 1
+    assert "days: Input should be greater than or equal to 1" in days.output
+    path = tmp_path / "a.csv"
+    path.write_bytes(YAHOO)
+    symbol = cli.invoke(app, ["ingest", str(path), "--symbol", "A B"])
+    assert symbol.exit_code == 1
+    assert "symbol 'A B' is not valid" in symbol.output
+    assert "Traceback" not in days.output + symbol.output

@@ -2,12 +2,14 @@
 
 import logging
 import uuid
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from quantdesk.core.errors import (
@@ -63,20 +65,28 @@ def _location(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-async def _request_invalid(_request: Request, exc: Exception) -> JSONResponse:
-    exc = cast(RequestValidationError, exc)
+def validation_errors(items: Sequence[Any]) -> list[dict[str, Any]]:
+    """Pydantic error items as ``{loc, reason[, row, field]}``; body rows are numbered from 1."""
     errors = []
-    for item in exc.errors()[:100]:
+    for item in items[:100]:
         loc = tuple(item.get("loc", ()))
         entry: dict[str, Any] = {"loc": _location(loc), "reason": item.get("msg", "invalid")}
         if len(loc) >= 2 and loc[0] == "body" and isinstance(loc[1], int):
             entry["row"] = loc[1] + 1
             entry["field"] = str(loc[2]) if len(loc) > 2 else None
         errors.append(entry)
+    return errors
+
+
+async def _request_invalid(_request: Request, exc: Exception) -> JSONResponse:
+    # RequestValidationError (the request itself) and pydantic's ValidationError (a value built
+    # from it inside a service, e.g. a symbol in the path) both mean: the caller sent bad input.
+    items = cast(RequestValidationError | ValidationError, exc).errors()
+    errors = validation_errors(items)
     first = errors[0] if errors else {"loc": "request", "reason": "invalid"}
     detail = f"the request is invalid: {first['loc']}: {first['reason']}"
-    if len(errors) > 1:
-        detail += f" (and {len(exc.errors()) - 1} more problem(s) listed in errors)"
+    if len(items) > 1:
+        detail += f" (and {len(items) - 1} more problem(s) listed in errors)"
     return problem(422, "validation_failed", detail, errors=errors)
 
 
@@ -105,5 +115,6 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(QuantdeskError, _domain_error)
     app.add_exception_handler(RequestValidationError, _request_invalid)
+    app.add_exception_handler(ValidationError, _request_invalid)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

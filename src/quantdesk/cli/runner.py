@@ -5,6 +5,7 @@ from collections.abc import Awaitable, Callable
 from typing import NoReturn, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -46,6 +47,9 @@ def run_in_session(work: Callable[[AsyncSession], Awaitable[T]], write: bool = F
         return asyncio.run(main())
     except QuantdeskError as exc:
         fail(exc.detail, exc.errors)
+    except ValidationError as exc:
+        problems = [f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors()]
+        fail("invalid input: " + "; ".join(problems))
     except (OperationalError, ProgrammingError) as exc:
         text = str(exc.orig) if exc.orig is not None else str(exc)
         if "no such table" in text or "does not exist" in text:

@@ -1,19 +1,30 @@
 """Request and response bodies of the market-data API."""
 
+import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from quantdesk.market.intervals import Interval
 from quantdesk.market.models import AssetClass
 
 SYMBOL_PATTERN = r"^[A-Za-z0-9^][A-Za-z0-9._\-^=!:]{0,31}$"
+SYMBOL_RULE = "letters, digits and . _ - ^ = ! : (no spaces or slashes), 1 to 32 characters"
+
+
+def _check_symbol(value: str) -> str:
+    if not re.fullmatch(SYMBOL_PATTERN, value):
+        raise ValueError(f"symbol '{value}' is not valid: use {SYMBOL_RULE}, e.g. AAPL, BTCUSD or ^GSPC")
+    return value
+
+
 Symbol = Annotated[
     str,
+    AfterValidator(_check_symbol),
     Field(
-        pattern=SYMBOL_PATTERN,
-        description="Ticker: letters, digits and . _ - ^ = ! : (no slash), at most 32; stored upper-case.",
+        json_schema_extra={"pattern": SYMBOL_PATTERN},
+        description=f"Ticker: {SYMBOL_RULE}; stored upper-case.",
         examples=["AAPL", "BTCUSD", "^GSPC"],
     ),
 ]
