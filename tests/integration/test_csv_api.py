@@ -153,9 +153,19 @@ async def test_a_form_without_a_file_says_so(acme: httpx.AsyncClient):
     assert "no file" in response.json()["detail"]
 
 
-async def test_an_urlencoded_form_is_unsupported(acme: httpx.AsyncClient):
-    response = await acme.post(URL, data={"note": "not a file"})
-    assert response.status_code == 415
+async def test_curl_data_binary_without_a_content_type_is_read_as_the_file(acme: httpx.AsyncClient):
+    data = bars_as_csv(make_bars(3)).encode()
+    form = {"content-type": "application/x-www-form-urlencoded"}  # what curl --data-binary sends by default
+    response = await acme.post(URL, content=data, headers=form)
+    assert response.status_code == 200
+    assert response.json()["inserted"] == 3
+
+
+async def test_curl_d_which_strips_newlines_gets_a_hint(acme: httpx.AsyncClient):
+    flattened = bars_as_csv(make_bars(3)).replace("\n", "").encode()
+    response = await acme.post(URL, content=flattened, headers={"content-type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 422
+    assert "--data-binary" in response.json()["detail"]
 
 
 async def test_unknown_symbol_and_create(client: httpx.AsyncClient):

@@ -128,15 +128,21 @@ async def post_bars_csv(
 
 async def _csv_payload(request: Request) -> bytes:
     content_type = request.headers.get("content-type", "").lower()
-    if content_type.startswith(("application/json", "application/x-www-form-urlencoded")):
+    if content_type.startswith("application/json"):
         raise UnsupportedMediaType(
-            f"this endpoint takes a CSV file, not {content_type.split(';')[0]}: send it as the raw body "
-            "(text/csv) or as the file of a multipart form; JSON bars go to /api/v1/instruments/{symbol}/bars"
+            "this endpoint takes a CSV file, not JSON: send it as the raw body (text/csv) or as the file "
+            "of a multipart form; JSON bars go to /api/v1/instruments/{symbol}/bars"
         )
     body = b"".join([chunk async for chunk in request.stream()])
-    if not content_type.startswith("multipart/form-data"):
-        return body
-    return await _multipart_file(request, body)
+    if content_type.startswith("multipart/form-data"):
+        return await _multipart_file(request, body)
+    # Any other type is taken as the raw file: `curl --data-binary @file.csv` labels it as a form.
+    if content_type.startswith("application/x-www-form-urlencoded") and b"\n" not in body.strip():
+        raise ValidationFailed(
+            "the body is a single line: `curl -d` strips newlines from files; use --data-binary @file.csv "
+            "or -F file=@file.csv"
+        )
+    return body
 
 
 async def _multipart_file(request: Request, body: bytes) -> bytes:
