@@ -59,7 +59,8 @@ async def test_alphavantage_daily_series_is_stored(client: httpx.AsyncClient, mo
     assert params["function"] == "TIME_SERIES_DAILY"
     assert params["symbol"] == "PKG"
     assert params["apikey"] == KEY
-    assert params["outputsize"] == "full"  # nothing stored yet: ask for everything
+    assert params["outputsize"] == "compact"  # a new series: full is premium on free keys
+    assert any("outputsize=full" in note for note in body["notes"])
     bars = (await client.get("/api/v1/instruments/PKG/bars")).json()["bars"]
     assert bars[0] == {
         "timestamp": "2021-02-11T00:00:00Z",
@@ -102,7 +103,9 @@ async def test_alphavantage_full_refused_as_premium_falls_back_to_compact(
         return httpx.Response(200, json=recorded("alphavantage_time_series_daily.json"))
 
     mock.get(AV_URL).mock(side_effect=answer)
-    body = (await client.post("/api/v1/providers/alphavantage/fetch", json={"symbol": "PKG"})).json()
+    body = (
+        await client.post("/api/v1/providers/alphavantage/fetch", json={"symbol": "PKG", "start": "2000-01-01"})
+    ).json()
     assert body["inserted"] == 3
     assert any("premium" in note for note in body["notes"])
 

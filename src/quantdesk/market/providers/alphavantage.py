@@ -140,12 +140,17 @@ def parse_series(series: dict[str, Any]) -> BarArrays:
 def choose_output_size(
     requested: OutputSize, stored: StoredRange, start: datetime | None
 ) -> Literal["compact", "full"]:
+    """compact unless what is asked for, or missing, reaches further back than compact serves.
+
+    A new series without a start gets compact: full is premium on free keys, and a refused request
+    still counts against their 25 a day.
+    """
     if requested != "auto":
         return requested
     horizon = utcnow() - COMPACT_REACH
     if start is not None:
         return "compact" if start >= horizon else "full"
-    return "compact" if stored.last is not None and stored.last >= horizon else "full"
+    return "full" if stored.last is not None and stored.last < horizon else "compact"
 
 
 async def fetch_daily(
@@ -184,6 +189,8 @@ async def fetch_daily(
         series = await request("compact")
         size = "compact"
     notes.append(f"outputsize={size}")
+    if size == "compact" and stored.last is None and start is None:
+        notes.append("compact covers the latest 100 trading days; ask outputsize=full (premium) for all history")
     return ProviderBars(
         bars=parse_series(series),
         interval=Interval.d1,

@@ -14,8 +14,8 @@ class AlphaVantageFetch(BaseModel):
     symbol: Symbol
     outputsize: Literal["auto", "compact", "full"] = Field(
         default="auto",
-        description="compact = latest 100 trading days; full = all history (premium). auto picks "
-        "compact when that covers what is missing, and falls back to compact if full is refused.",
+        description="compact = latest 100 trading days; full = all history (premium). auto asks "
+        "compact unless start or the stored data needs more, and falls back to compact if full is refused.",
     )
     start: date | None = Field(default=None, description="Keep bars from this date on (inclusive).")
     end: date | None = Field(default=None, description="Keep bars up to this date (inclusive).")
