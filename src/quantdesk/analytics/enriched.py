@@ -1,0 +1,146 @@
+"""The enriched table: bars plus returns, rolling statistics and indicators, columns named with
+their parameters (``sma_20``, ``volatility_20``, ``normalized_100``, ``macd_signal_12_26_9``)."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from quantdesk.analytics import indicators, series
+from quantdesk.core.errors import ValidationFailed
+
+
+@dataclass(frozen=True)
+class IndicatorKind:
+    params: tuple[str, ...]
+    defaults: tuple[float, ...]
+    integer: tuple[bool, ...]
+    compute: Callable[[pd.DataFrame, tuple[float, ...]], pd.DataFrame | pd.Series]
+    columns: tuple[str, ...] = ("",)  # suffixes of the output columns; "" is the indicator's name alone
+
+
+def _window(values: tuple[float, ...]) -> int:
+    return int(values[0])
+
+
+INDICATORS: dict[str, IndicatorKind] = {
+    "sma": IndicatorKind(("window",), (20,), (True,), lambda b, p: indicators.sma(b["close"], _window(p))),
+    "ema": IndicatorKind(("window",), (20,), (True,), lambda b, p: indicators.ema(b["close"], _window(p))),
+    "rsi": IndicatorKind(("window",), (14,), (True,), lambda b, p: indicators.rsi(b["close"], _window(p))),
+    "macd": IndicatorKind(
+        ("fast", "slow", "signal"),
+        (12, 26, 9),
+        (True, True, True),
+        lambda b, p: indicators.macd(b["close"], int(p[0]), int(p[1]), int(p[2])),
+        ("", "signal", "hist"),
+    ),
+    "bollinger": IndicatorKind(
+        ("window", "k"),
+        (20, 2.0),
+        (True, False),
+        lambda b, p: indicators.bollinger(b["close"], int(p[0]), p[1]),
+        ("upper", "middle", "lower"),
+    ),
+    "atr": IndicatorKind(
+        ("window",), (14,), (True,), lambda b, p: indicators.atr(b["high"], b["low"], b["close"], _window(p))
+    ),
+}
+VALID_INDICATORS = ", ".join(f"{name}:{':'.join(k.params)}" for name, k in INDICATORS.items())
+MAX_WINDOW = 100_000
+
+
+@dataclass(frozen=True)
+class IndicatorRequest:
+    name: str
+    params: tuple[float, ...]
+
+    @property
+    def label(self) -> str:
+        return "_".join([self.name, *(f"{v:g}" for v in self.params)])
+
+    def warmup(self) -> int:
+        """Bars needed before the first value (the longest window the indicator uses)."""
+        if self.name == "macd":
+            return int(self.params[1]) + int(self.params[2]) - 1
+        return int(self.params[0]) + (1 if self.name in ("rsi", "atr") else 0)
+
+
+def parse_indicators(text: str | None) -> list[IndicatorRequest]:
+    """``sma:20,ema:50,rsi:14,macd:12:26:9,bollinger:20:2,atr:14``; omitted parameters take defaults."""
+    if not text or not text.strip():
+        return []
+    return [_parse_one(part.strip()) for part in text.split(",") if part.strip()]
+
+
+def _parse_one(part: str) -> IndicatorRequest:
+    name, *raw = part.lower().split(":")
+    kind = INDICATORS.get(name)
+    if kind is None:
+        raise ValidationFailed(f"unknown indicator '{name}'; valid ones: {VALID_INDICATORS}")
+    if len(raw) > len(kind.params):
+        raise ValidationFailed(f"'{part}' has too many parameters; the form is {name}:{':'.join(kind.params)}")
+    values = list(kind.defaults)
+    for position, text in enumerate(raw):
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValidationFailed(f"'{part}': {kind.params[position]} '{text}' is not a number") from None
+        if kind.integer[position] and not number.is_integer():
+            raise ValidationFailed(f"'{part}': {kind.params[position]} must be a whole number")
+        if not 0 < number <= MAX_WINDOW:
+            raise ValidationFailed(f"'{part}': {kind.params[position]} must be above 0 and at most {MAX_WINDOW}")
+        values[position] = number
+    if name == "macd" and values[0] >= values[1]:
+        raise ValidationFailed(f"'{part}': the fast window must be shorter than the slow one")
+    return IndicatorRequest(name, tuple(values))
+
+
+@dataclass(frozen=True)
+class EnrichOptions:
+    window: int = 20
+    volatility_window: int = 20
+    normalize_base: float = 100.0
+    periods_per_year: float | None = None  # annualises volatility when set
+    indicators: tuple[IndicatorRequest, ...] = ()
+
+
+def check_windows(bar_count: int, options: EnrichOptions) -> None:
+    """Refuse windows the data cannot fill, saying how many bars there are."""
+    needs = [("window", options.window), ("volatility_window", options.volatility_window + 1)]
+    needs += [(request.label, request.warmup()) for request in options.indicators]
+    too_long = [(name, n) for name, n in needs if n > bar_count]
+    if too_long:
+        named = ", ".join(f"{name} needs {n}" for name, n in too_long)
+        raise ValidationFailed(
+            f"only {bar_count} bars are available in the range; {named}: widen the range or shorten the window"
+        )
+
+
+def enrich(bars: pd.DataFrame, options: EnrichOptions) -> pd.DataFrame:
+    """The bars with every derived column appended, in a stable order."""
+    close = bars["close"]
+    w, vw = options.window, options.volatility_window
+    columns: dict[str, pd.Series] = {
+        "return": series.simple_returns(close),
+        "log_return": series.log_returns(close),
+        "cumulative_return": series.cumulative_returns(close),
+        **{f"rolling_{stat}_{w}": series.rolling(close, w, stat) for stat in series.ROLLING_STATS},
+        f"volatility_{vw}": series.volatility(close, vw, options.periods_per_year),
+        f"normalized_{options.normalize_base:g}": series.normalize(close, options.normalize_base),
+        "drawdown": series.drawdown(close),
+    }
+    for request in options.indicators:
+        columns |= _indicator_columns(bars, request)
+    return pd.concat([bars, pd.DataFrame(columns, index=bars.index)], axis=1)
+
+
+def _indicator_columns(bars: pd.DataFrame, request: IndicatorRequest) -> dict[str, pd.Series]:
+    kind = INDICATORS[request.name]
+    result = kind.compute(bars, request.params)
+    if isinstance(result, pd.Series):
+        return {request.label: result}
+    suffix_params = request.label.removeprefix(request.name)
+    return {
+        f"{request.name}{'_' + suffix if suffix else ''}{suffix_params}": result.iloc[:, i]
+        for i, suffix in enumerate(kind.columns)
+    }
