@@ -116,3 +116,24 @@ def test_regression_invalid_options_are_messages_not_tracebacks(cli: CliRunner, 
     assert symbol.exit_code == 1
     assert "symbol 'A B' is not valid" in symbol.output
     assert "Traceback" not in days.output + symbol.output
+
+
+def test_stats_and_enriched_commands(cli: CliRunner, tmp_path: Path):
+    path = tmp_path / "acme.csv"
+    path.write_text(bars_as_csv(make_bars(60)))
+    assert cli.invoke(app, ["ingest", str(path), "--symbol", "ACME"]).exit_code == 0
+    stats = cli.invoke(app, ["stats", "ACME"])
+    assert stats.exit_code == 0, stats.output
+    assert "annualized_volatility_pct" in stats.output
+    out = tmp_path / "enriched.csv"
+    enriched = cli.invoke(app, ["enriched", "ACME", "--indicators", "rsi:14,atr:14", "-o", str(out)])
+    assert enriched.exit_code == 0, enriched.output
+    header = out.read_text().splitlines()[0]
+    assert header.startswith("timestamp,open")
+    assert header.endswith("rsi_14,atr_14")
+    printed = cli.invoke(app, ["enriched", "ACME"])
+    assert printed.exit_code == 0
+    assert "last 10 rows" in printed.output
+    bad = cli.invoke(app, ["enriched", "ACME", "--indicators", "foo"])
+    assert bad.exit_code == 1
+    assert "unknown indicator" in bad.output

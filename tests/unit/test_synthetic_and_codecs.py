@@ -30,6 +30,13 @@ def test_synthetic_bars_are_valid_and_have_two_volatility_regimes():
     assert rolling.max() > 1.8 * rolling.min()
 
 
+@pytest.mark.parametrize("interval", list(Interval))
+def test_regression_bar_times_sit_on_the_interval_grid(interval):
+    """Weekly times used to fall on Thursdays, the epoch's weekday, not on Mondays."""
+    times = bar_times(12_345_678_901, 10, interval, weekdays_only=False)
+    assert not find_problems(generate_bars(SeriesSpec(), times, 1), interval)
+
+
 def test_weekday_calendar_skips_weekends():
     times = bar_times(0, 20, Interval.d1, weekdays_only=True)
     weekdays = ((times // DAY_US) + 3) % 7

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from quantdesk import __version__
+from quantdesk.analytics.router import router as analytics_router
 from quantdesk.api import root
 from quantdesk.api.errors import install_error_handlers
 from quantdesk.api.limits import BodySizeLimit
@@ -44,5 +45,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(root.router)
     app.include_router(market_router)
+    app.include_router(analytics_router)
     app.include_router(providers_router)
     return app

@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     )
     max_bars_per_page: int = Field(default=100_000, gt=0)
 
+    trading_days: dict[str, float] = Field(
+        default_factory=lambda: {"stock": 252.0, "index": 252.0, "commodity": 252.0, "fx": 260.0, "crypto": 365.0},
+        description='Trading days per year by asset class, for annualising (JSON, e.g. {"stock": 250}).',
+    )
+
     alphavantage_api_key: SecretStr | None = None
     alphavantage_base_url: str = "https://www.alphavantage.co/query"
     coingecko_api_key: SecretStr | None = None

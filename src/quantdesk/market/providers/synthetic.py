@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from quantdesk.market.bars import BarArrays
-from quantdesk.market.intervals import DAY_US, Interval
+from quantdesk.market.intervals import DAY_US, MONDAY_OFFSET_US, Interval
 
 MINUTES_PER_YEAR = 365 * 24 * 60
 
@@ -30,7 +30,8 @@ class SeriesSpec:
 def bar_times(start_us: int, count: int, interval: Interval, weekdays_only: bool) -> np.ndarray:
     """``count`` bar open times from ``start_us`` on the interval grid, skipping weekends if asked."""
     step = interval.micros
-    first = -(-start_us // step) * step
+    grid = MONDAY_OFFSET_US if interval is Interval.w1 else 0  # weekly bars start on Mondays
+    first = grid - (-(start_us - grid) // step) * step
     if not weekdays_only:
         return first + step * np.arange(count, dtype=np.int64)
     # Draw enough calendar steps to keep ``count`` weekday bars after dropping Saturdays and Sundays.

@@ -1,0 +1,107 @@
+"""HTTP endpoints of the analytics domain: /api/v1/instruments/{symbol}/stats and /enriched."""
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+
+from quantdesk.analytics import service
+from quantdesk.analytics.enriched import MAX_WINDOW, VALID_INDICATORS
+from quantdesk.analytics.rendering import enriched_response
+from quantdesk.analytics.resample import Frequency
+from quantdesk.analytics.schemas import EnrichedTable, StatsRead
+from quantdesk.api.deps import SessionDep, SettingsDep
+from quantdesk.market.intervals import Interval
+
+router = APIRouter(prefix="/api/v1/instruments", tags=["analytics"])
+
+StartQuery = Annotated[str | None, Query(description="Inclusive ISO 8601 date or datetime (UTC if naive).")]
+EndQuery = Annotated[str | None, Query(description="Inclusive; a date covers the whole day.")]
+FrequencyQuery = Annotated[
+    Frequency | None, Query(description="Resample to calendar periods (labelled by their start).")
+]
+PeriodsQuery = Annotated[
+    float | None,
+    Query(gt=0, le=1_000_000, description="Bars per year for annualising; default from interval and asset class."),
+]
+WindowQuery = Annotated[int, Query(ge=1, le=MAX_WINDOW)]
+
+
+def _request(
+    symbol: str,
+    interval: Interval | None,
+    start: str | None,
+    end: str | None,
+    frequency: Frequency | None,
+    periods_per_year: float | None,
+) -> service.SeriesRequest:
+    return service.SeriesRequest(
+        symbol,
+        interval.value if interval else None,
+        start,
+        end,
+        frequency.value if frequency else None,
+        periods_per_year,
+    )
+
+
+@router.get("/{symbol}/stats", response_model=StatsRead)
+async def get_stats(
+    session: SessionDep,
+    settings: SettingsDep,
+    symbol: str,
+    interval: Interval | None = None,
+    start: StartQuery = None,
+    end: EndQuery = None,
+    frequency: FrequencyQuery = None,
+    periods_per_year: PeriodsQuery = None,
+) -> StatsRead:
+    """Summary statistics of the close over the range, with annualised return, volatility and drawdown."""
+    request = _request(symbol, interval, start, end, frequency, periods_per_year)
+    result = await service.instrument_stats(session, request, settings)
+    loaded = result.series
+    return StatsRead(
+        symbol=loaded.instrument.symbol,
+        interval=loaded.interval,
+        frequency=loaded.frequency,
+        periods_per_year=loaded.periods_per_year,
+        **result.summary.__dict__,
+    )
+
+
+@router.get(
+    "/{symbol}/enriched",
+    response_model=EnrichedTable,
+    responses={200: {"content": {"text/csv": {}}, "description": "columns + rows, records, or CSV"}},
+)
+async def get_enriched(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    symbol: str,
+    interval: Interval | None = None,
+    start: StartQuery = None,
+    end: EndQuery = None,
+    frequency: FrequencyQuery = None,
+    window: WindowQuery = 20,
+    volatility_window: WindowQuery = 20,
+    normalize_base: Annotated[float, Query(gt=0, le=1e12)] = 100.0,
+    indicators: Annotated[
+        str | None, Query(description=f"Comma-separated, e.g. sma:20,rsi:14. Valid: {VALID_INDICATORS}")
+    ] = None,
+    periods_per_year: PeriodsQuery = None,
+    orient: Annotated[Literal["table", "records"], Query()] = "table",
+    format: Annotated[Literal["json", "csv"] | None, Query(description="Overrides the Accept header.")] = None,
+) -> Response:
+    """The bars with returns, rolling statistics, volatility, normalisation, drawdown and indicators."""
+    series_request = _request(symbol, interval, start, end, frequency, periods_per_year)
+    result = await service.enriched_table(
+        session,
+        series_request,
+        settings,
+        window=window,
+        volatility_window=volatility_window,
+        normalize_base=normalize_base,
+        indicators=indicators,
+    )
+    as_csv = format == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))
+    return enriched_response(result, orient, as_csv)

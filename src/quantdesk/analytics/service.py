@@ -1,0 +1,112 @@
+"""Analyses of stored bars: load through the market service, compute with the pure core."""
+
+from dataclasses import dataclass, replace
+
+import pandas as pd
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quantdesk.analytics.enriched import EnrichOptions, check_windows, enrich, parse_indicators
+from quantdesk.analytics.periods import DEFAULT_CALENDARS, MarketCalendar, periods_per_year
+from quantdesk.analytics.resample import Frequency, parse_frequency, resample
+from quantdesk.analytics.stats import Summary, summarize
+from quantdesk.core.config import Settings
+from quantdesk.core.errors import NotFound, ValidationFailed
+from quantdesk.core.types import to_epoch_us
+from quantdesk.market import service as market_service
+from quantdesk.market.bars import format_ts
+from quantdesk.market.intervals import Interval
+from quantdesk.market.models import Instrument
+
+PERIODS_BY_FREQUENCY = {Frequency.week: 52.0, Frequency.month: 12.0, Frequency.quarter: 4.0, Frequency.year: 1.0}
+FREQUENCY_SPAN = {Frequency.day: Interval.d1.micros, Frequency.week: Interval.w1.micros}
+
+
+@dataclass(frozen=True)
+class SeriesRequest:
+    symbol: str
+    interval: str | None = None
+    start: str | None = None
+    end: str | None = None
+    frequency: str | None = None
+    periods_per_year: float | None = None  # overrides the calendar
+
+
+@dataclass(frozen=True)
+class LoadedSeries:
+    instrument: Instrument
+    interval: Interval
+    frequency: Frequency | None
+    bars: pd.DataFrame
+    periods_per_year: float
+
+
+@dataclass(frozen=True)
+class StatsResult:
+    series: LoadedSeries
+    summary: Summary
+
+
+@dataclass(frozen=True)
+class EnrichedResult:
+    series: LoadedSeries
+    table: pd.DataFrame
+
+
+def calendar_for(instrument: Instrument, settings: Settings) -> MarketCalendar:
+    kind = instrument.asset_class or "stock"
+    base = DEFAULT_CALENDARS[kind]
+    return MarketCalendar(settings.trading_days.get(kind, base.trading_days), base.session_hours)
+
+
+async def load_series(session: AsyncSession, request: SeriesRequest, settings: Settings) -> LoadedSeries:
+    """The bars of the request's range, resampled when asked; 404 with the stored range when empty."""
+    page = await market_service.query_bars(
+        session, request.symbol, interval=request.interval, start=request.start, end=request.end
+    )
+    if len(page.bars) == 0:
+        await _raise_empty(session, page.instrument, page.interval, request)
+    bars = page.bars.to_frame()
+    frequency = parse_frequency(request.frequency) if request.frequency else None
+    ppy = periods_per_year(page.interval, calendar_for(page.instrument, settings))
+    if frequency is not None:
+        if FREQUENCY_SPAN.get(frequency, 0) and FREQUENCY_SPAN[frequency] < page.interval.micros:
+            raise ValidationFailed(f"cannot resample {page.interval.value} bars to the finer frequency '{frequency}'")
+        bars = resample(bars, frequency)
+        ppy = PERIODS_BY_FREQUENCY.get(frequency, calendar_for(page.instrument, settings).trading_days)
+    return LoadedSeries(page.instrument, page.interval, frequency, bars, request.periods_per_year or ppy)
+
+
+async def _raise_empty(
+    session: AsyncSession, instrument: Instrument, interval: Interval, request: SeriesRequest
+) -> None:
+    view = await market_service.describe_instrument(session, instrument.symbol)
+    stored = next((s for s in view.series or [] if s.interval is interval), None)
+    asked = f"between {request.start or 'the start'} and {request.end or 'the end'}"
+    if stored is None:
+        raise NotFound(f"'{instrument.symbol}' has no {interval.value} bars; ingest some first")
+    raise NotFound(
+        f"'{instrument.symbol}' has no {interval.value} bars {asked}; stored {interval.value} bars span "
+        f"{format_ts(to_epoch_us(stored.first))} to {format_ts(to_epoch_us(stored.last))}"
+    )
+
+
+async def instrument_stats(session: AsyncSession, request: SeriesRequest, settings: Settings) -> StatsResult:
+    loaded = await load_series(session, request, settings)
+    return StatsResult(loaded, summarize(loaded.bars, loaded.periods_per_year))
+
+
+async def enriched_table(
+    session: AsyncSession,
+    request: SeriesRequest,
+    settings: Settings,
+    *,
+    window: int = 20,
+    volatility_window: int = 20,
+    normalize_base: float = 100.0,
+    indicators: str | None = None,
+) -> EnrichedResult:
+    options_base = EnrichOptions(window, volatility_window, normalize_base, None, tuple(parse_indicators(indicators)))
+    loaded = await load_series(session, request, settings)
+    options = replace(options_base, periods_per_year=loaded.periods_per_year)
+    check_windows(len(loaded.bars), options)
+    return EnrichedResult(loaded, enrich(loaded.bars, options))
