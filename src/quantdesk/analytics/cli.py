@@ -8,7 +8,7 @@ from rich.table import Table
 
 from quantdesk.analytics import service
 from quantdesk.analytics.rendering import table_columns, table_rows
-from quantdesk.cli.runner import console, run_in_session
+from quantdesk.cli.runner import console, fail, run_in_session
 from quantdesk.core.config import get_settings
 
 Interval = Annotated[str | None, typer.Option(help="Bar interval; the only stored one when omitted")]
@@ -78,6 +78,32 @@ def enriched_command(
     console.print(f"[dim]{len(columns)} columns: {', '.join(columns)}; use -o file.csv for all of them[/]")
 
 
+def chart_command(
+    symbol: Annotated[str, typer.Argument(help="Instrument symbol")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="PNG file to write")],
+    interval: Interval = None,
+    start: Start = None,
+    end: End = None,
+    frequency: Frequency = None,
+    indicators: Annotated[str | None, typer.Option(help="Overlays, e.g. sma:50,ema:200,bollinger:20:2")] = None,
+    lower: Annotated[str, typer.Option(help="Bottom panel: returns or volatility")] = "returns",
+    width: Annotated[int, typer.Option(min=300, max=4000)] = 1200,
+    height: Annotated[int, typer.Option(min=200, max=3000)] = 700,
+) -> None:
+    """Draw a price chart with volume and a returns or volatility panel as PNG."""
+    if lower not in ("returns", "volatility"):
+        fail("--lower must be returns or volatility")
+    request = service.SeriesRequest(symbol, interval, start, end, frequency)
+    png = run_in_session(
+        lambda s: service.chart_png(
+            s, request, get_settings(), width=width, height=height, overlays=indicators, lower_panel=lower
+        )
+    )
+    output.write_bytes(png)
+    console.print(f"wrote {width}x{height} chart to {output}")
+
+
 def register(app: typer.Typer) -> None:
+    app.command("chart")(chart_command)
     app.command("stats")(stats_command)
     app.command("enriched")(enriched_command)

@@ -105,3 +105,34 @@ async def get_enriched(
     )
     as_csv = format == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))
     return enriched_response(result, orient, as_csv)
+
+
+@router.get("/{symbol}/chart.png", response_class=Response, responses={200: {"content": {"image/png": {}}}})
+async def get_chart(
+    session: SessionDep,
+    settings: SettingsDep,
+    symbol: str,
+    interval: Interval | None = None,
+    start: StartQuery = None,
+    end: EndQuery = None,
+    frequency: FrequencyQuery = None,
+    indicators: Annotated[str | None, Query(description="Overlays: sma:N, ema:N, bollinger:N:k")] = None,
+    lower: Annotated[Literal["returns", "volatility"], Query(description="Bottom panel")] = "returns",
+    volatility_window: WindowQuery = 20,
+    width: Annotated[int, Query(ge=300, le=4000, description="Pixels")] = 1200,
+    height: Annotated[int, Query(ge=200, le=3000, description="Pixels")] = 700,
+    periods_per_year: PeriodsQuery = None,
+) -> Response:
+    """Candles (a close line past 300 bars) with overlays, a volume panel and a returns or volatility panel."""
+    series_request = _request(symbol, interval, start, end, frequency, periods_per_year)
+    png = await service.chart_png(
+        session,
+        series_request,
+        settings,
+        width=width,
+        height=height,
+        overlays=indicators,
+        lower_panel=lower,
+        volatility_window=volatility_window,
+    )
+    return Response(png, media_type="image/png")

@@ -1,10 +1,13 @@
 """Analyses of stored bars: load through the market service, compute with the pure core."""
 
+import threading
 from dataclasses import dataclass, replace
 
+import anyio
 import pandas as pd
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quantdesk.analytics.charts import OVERLAY_KINDS, ChartSpec, render_chart
 from quantdesk.analytics.enriched import EnrichOptions, check_windows, enrich, parse_indicators
 from quantdesk.analytics.periods import DEFAULT_CALENDARS, MarketCalendar, periods_per_year
 from quantdesk.analytics.resample import Frequency, parse_frequency, resample
@@ -110,3 +113,46 @@ async def enriched_table(
     options = replace(options_base, periods_per_year=loaded.periods_per_year)
     check_windows(len(loaded.bars), options)
     return EnrichedResult(loaded, enrich(loaded.bars, options))
+
+
+# Matplotlib's object API keeps no per-figure global state, but fonts and caches are shared: one
+# render at a time per process, in a worker thread so the event loop keeps serving.
+_render_lock = threading.Lock()
+
+
+def _render_locked(bars: pd.DataFrame, spec: ChartSpec) -> bytes:
+    with _render_lock:
+        return render_chart(bars, spec)
+
+
+async def chart_png(
+    session: AsyncSession,
+    request: SeriesRequest,
+    settings: Settings,
+    *,
+    width: int = 1200,
+    height: int = 700,
+    overlays: str | None = None,
+    lower_panel: str = "returns",
+    volatility_window: int = 20,
+) -> bytes:
+    requested = tuple(parse_indicators(overlays))
+    not_overlays = [r.name for r in requested if r.name not in OVERLAY_KINDS]
+    if not_overlays:
+        raise ValidationFailed(
+            f"{', '.join(not_overlays)} cannot be drawn over prices; chart overlays are {', '.join(OVERLAY_KINDS)}"
+        )
+    loaded = await load_series(session, request, settings)
+    check_windows(len(loaded.bars), EnrichOptions(window=1, volatility_window=volatility_window, indicators=requested))
+    period = loaded.frequency.value if loaded.frequency else loaded.interval.value
+    first, last = loaded.bars.index[0], loaded.bars.index[-1]
+    spec = ChartSpec(
+        title=f"{loaded.instrument.symbol}  {period}  {first:%Y-%m-%d} – {last:%Y-%m-%d}",
+        width_px=width,
+        height_px=height,
+        overlays=requested,
+        lower_panel=lower_panel,
+        volatility_window=volatility_window,
+        periods_per_year=loaded.periods_per_year,
+    )
+    return await anyio.to_thread.run_sync(_render_locked, loaded.bars, spec)
