@@ -48,6 +48,7 @@ $(VENV)/.installed-bench: $(BIN)/uv pyproject.toml uv.lock
 bench: $(VENV)/.installed-bench ## Benchmarks next to their peers (PostgreSQL: QUANTDESK_BENCH_POSTGRES_URL or the local server)
 	$(BIN)/python -m benchmarks.ingest
 	$(BIN)/python -m benchmarks.pg_driver
+	$(BIN)/python -m benchmarks.analytics
 
 migrate: $(VENV)/.installed-app ## Apply database migrations (quantdesk db upgrade)
 	$(BIN)/quantdesk db upgrade

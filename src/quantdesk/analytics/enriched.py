@@ -4,10 +4,53 @@ their parameters (``sma_20``, ``volatility_20``, ``normalized_100``, ``macd_sign
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from quantdesk.analytics import indicators, series
 from quantdesk.core.errors import ValidationFailed
+
+
+class Memo:
+    """Columns shared between outputs (SMA-20 is also the rolling mean and Bollinger's middle band)."""
+
+    def __init__(self, bars: pd.DataFrame) -> None:
+        self.bars = bars
+        self.close: pd.Series = bars["close"]
+        self._values: dict[tuple[object, ...], pd.Series] = {}
+
+    def get(self, key: tuple[object, ...], compute: Callable[[], pd.Series]) -> pd.Series:
+        if key not in self._values:
+            self._values[key] = compute()
+        return self._values[key]
+
+    def rolling(self, window: int, stat: str) -> pd.Series:
+        return self.get(("rolling", window, stat), lambda: series.rolling(self.close, window, stat))
+
+    def population_std(self, window: int) -> pd.Series:
+        """Rolling std with ddof=0, rescaled from the sample std (ddof=1) when that is already known."""
+        if window == 1:
+            return self.get(("pstd", 1), lambda: self.close * 0.0)
+        sample = self.rolling(window, "std")
+        return self.get(("pstd", window), lambda: sample * float(np.sqrt((window - 1) / window)))
+
+    def ema(self, source: str, window: int, values: pd.Series | None = None) -> pd.Series:
+        data = self.close if values is None else values
+        return self.get(("ema", source, window), lambda: indicators.ema(data, window))
+
+
+def _macd(memo: Memo, p: tuple[float, ...]) -> list[pd.Series]:
+    fast, slow, signal = int(p[0]), int(p[1]), int(p[2])
+    line = memo.ema("close", fast) - memo.ema("close", slow)
+    signal_line = memo.ema(f"macd_{fast}_{slow}", signal, line)
+    return [line, signal_line, line - signal_line]
+
+
+def _bollinger(memo: Memo, p: tuple[float, ...]) -> list[pd.Series]:
+    window, k = int(p[0]), p[1]
+    middle = memo.rolling(window, "mean")
+    spread = memo.population_std(window) * k
+    return [middle + spread, middle, middle - spread]
 
 
 @dataclass(frozen=True)
@@ -15,34 +58,21 @@ class IndicatorKind:
     params: tuple[str, ...]
     defaults: tuple[float, ...]
     integer: tuple[bool, ...]
-    compute: Callable[[pd.DataFrame, tuple[float, ...]], pd.DataFrame | pd.Series]
+    compute: Callable[[Memo, tuple[float, ...]], list[pd.Series]]
     columns: tuple[str, ...] = ("",)  # suffixes of the output columns; "" is the indicator's name alone
 
 
-def _window(values: tuple[float, ...]) -> int:
-    return int(values[0])
-
-
 INDICATORS: dict[str, IndicatorKind] = {
-    "sma": IndicatorKind(("window",), (20,), (True,), lambda b, p: indicators.sma(b["close"], _window(p))),
-    "ema": IndicatorKind(("window",), (20,), (True,), lambda b, p: indicators.ema(b["close"], _window(p))),
-    "rsi": IndicatorKind(("window",), (14,), (True,), lambda b, p: indicators.rsi(b["close"], _window(p))),
-    "macd": IndicatorKind(
-        ("fast", "slow", "signal"),
-        (12, 26, 9),
-        (True, True, True),
-        lambda b, p: indicators.macd(b["close"], int(p[0]), int(p[1]), int(p[2])),
-        ("", "signal", "hist"),
-    ),
-    "bollinger": IndicatorKind(
-        ("window", "k"),
-        (20, 2.0),
-        (True, False),
-        lambda b, p: indicators.bollinger(b["close"], int(p[0]), p[1]),
-        ("upper", "middle", "lower"),
-    ),
+    "sma": IndicatorKind(("window",), (20,), (True,), lambda m, p: [m.rolling(int(p[0]), "mean")]),
+    "ema": IndicatorKind(("window",), (20,), (True,), lambda m, p: [m.ema("close", int(p[0]))]),
+    "rsi": IndicatorKind(("window",), (14,), (True,), lambda m, p: [indicators.rsi(m.close, int(p[0]))]),
+    "macd": IndicatorKind(("fast", "slow", "signal"), (12, 26, 9), (True, True, True), _macd, ("", "signal", "hist")),
+    "bollinger": IndicatorKind(("window", "k"), (20, 2.0), (True, False), _bollinger, ("upper", "middle", "lower")),
     "atr": IndicatorKind(
-        ("window",), (14,), (True,), lambda b, p: indicators.atr(b["high"], b["low"], b["close"], _window(p))
+        ("window",),
+        (14,),
+        (True,),
+        lambda m, p: [indicators.atr(m.bars["high"], m.bars["low"], m.close, int(p[0]))],
     ),
 }
 VALID_INDICATORS = ", ".join(f"{name}:{':'.join(k.params)}" for name, k in INDICATORS.items())
@@ -118,29 +148,32 @@ def check_windows(bar_count: int, options: EnrichOptions) -> None:
 
 def enrich(bars: pd.DataFrame, options: EnrichOptions) -> pd.DataFrame:
     """The bars with every derived column appended, in a stable order."""
-    close = bars["close"]
+    memo = Memo(bars)
+    close = memo.close
     w, vw = options.window, options.volatility_window
-    columns: dict[str, pd.Series] = {
+    columns: dict[str, pd.Series] = {name: bars[name] for name in bars.columns}
+    columns |= {
         "return": series.simple_returns(close),
         "log_return": series.log_returns(close),
         "cumulative_return": series.cumulative_returns(close),
-        **{f"rolling_{stat}_{w}": series.rolling(close, w, stat) for stat in series.ROLLING_STATS},
+        **{f"rolling_{stat}_{w}": memo.rolling(w, stat) for stat in series.ROLLING_STATS},
         f"volatility_{vw}": series.volatility(close, vw, options.periods_per_year),
         f"normalized_{options.normalize_base:g}": series.normalize(close, options.normalize_base),
         "drawdown": series.drawdown(close),
     }
     for request in options.indicators:
-        columns |= _indicator_columns(bars, request)
-    return pd.concat([bars, pd.DataFrame(columns, index=bars.index)], axis=1)
+        columns |= _indicator_columns(memo, request)
+    # From arrays without copying: consolidating 30 million-row columns would cost more than most
+    # indicators (pandas' copy-on-write keeps the shared arrays safe).
+    arrays = {name: column.to_numpy() for name, column in columns.items()}
+    return pd.DataFrame(arrays, index=bars.index, copy=False)
 
 
-def _indicator_columns(bars: pd.DataFrame, request: IndicatorRequest) -> dict[str, pd.Series]:
+def _indicator_columns(memo: Memo, request: IndicatorRequest) -> dict[str, pd.Series]:
     kind = INDICATORS[request.name]
-    result = kind.compute(bars, request.params)
-    if isinstance(result, pd.Series):
-        return {request.label: result}
+    outputs = kind.compute(memo, request.params)
     suffix_params = request.label.removeprefix(request.name)
     return {
-        f"{request.name}{'_' + suffix if suffix else ''}{suffix_params}": result.iloc[:, i]
-        for i, suffix in enumerate(kind.columns)
+        f"{request.name}{'_' + suffix if suffix else ''}{suffix_params}": output
+        for suffix, output in zip(kind.columns, outputs, strict=True)
     }

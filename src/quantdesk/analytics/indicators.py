@@ -12,16 +12,30 @@ def sma(close: pd.Series, window: int) -> pd.Series:
     return close.rolling(window, min_periods=window).mean()
 
 
-def _seeded_ewm(values: pd.Series, window: int, alpha: float) -> pd.Series:
-    """Recursive average seeded with the mean of the first ``window`` valid values."""
-    valid = values.dropna()
-    out = pd.Series(np.nan, index=values.index, dtype=np.float64)
-    if len(valid) < window:
+def _first_valid(data: np.ndarray) -> int:
+    if data.size and not np.isnan(data[0]).any():
+        return 0  # the common case, without scanning a million values
+    valid = np.flatnonzero(~np.isnan(data).any(axis=1) if data.ndim == 2 else ~np.isnan(data))
+    return int(valid[0]) if valid.size else data.shape[0]
+
+
+def _seeded_average(data: np.ndarray, window: int, alpha: float) -> np.ndarray:
+    """Recursive average of each column, seeded with the mean of its first ``window`` values after
+    any leading NaNs. Positional numpy work: label alignment of a million rows costs more than the
+    average itself."""
+    out = np.full(data.shape, np.nan)
+    first = _first_valid(data)
+    seed_at = first + window - 1
+    if seed_at >= data.shape[0]:
         return out
-    seeded = valid.iloc[window - 1 :].copy()
-    seeded.iloc[0] = valid.iloc[:window].mean()
-    out.loc[seeded.index] = seeded.ewm(alpha=alpha, adjust=False).mean()
+    tail = data[seed_at:].copy()
+    tail[0] = data[first : seed_at + 1].mean(axis=0)
+    out[seed_at:] = pd.DataFrame(tail).ewm(alpha=alpha, adjust=False).mean().to_numpy().reshape(tail.shape)
     return out
+
+
+def _seeded_ewm(values: pd.Series, window: int, alpha: float) -> pd.Series:
+    return pd.Series(_seeded_average(values.to_numpy(dtype=np.float64), window, alpha), index=values.index)
 
 
 def ema(close: pd.Series, window: int) -> pd.Series:
@@ -29,14 +43,16 @@ def ema(close: pd.Series, window: int) -> pd.Series:
 
 
 def rsi(close: pd.Series, window: int = 14) -> pd.Series:
-    """Wilder's relative strength index, 0 to 100."""
-    change = close.diff()
-    gain = _seeded_ewm(change.clip(lower=0.0), window, 1.0 / window)
-    loss = _seeded_ewm(-change.clip(upper=0.0), window, 1.0 / window)
+    """Wilder's relative strength index, 0 to 100 (50 where the window saw no change at all)."""
+    change = np.diff(close.to_numpy(dtype=np.float64), prepend=np.nan)
+    rises, falls = np.where(change > 0, change, 0.0), np.where(change < 0, -change, 0.0)
+    rises[0] = falls[0] = np.nan  # the first bar has no change
+    gain = _seeded_average(rises, window, 1.0 / window)
+    loss = _seeded_average(falls, window, 1.0 / window)
     with np.errstate(divide="ignore", invalid="ignore"):
-        value = 100.0 - 100.0 / (1.0 + gain / loss)
-    # No losses in the window: RSI is 100 (gain / 0 is inf above, which gives exactly that).
-    return value.where(~((loss == 0) & (gain == 0)), 50.0)
+        value = 100.0 - 100.0 / (1.0 + gain / loss)  # loss 0 and gain > 0: exactly 100
+    value[(gain == 0) & (loss == 0)] = 50.0
+    return pd.Series(value, index=close.index)
 
 
 def macd(close: pd.Series, fast: int = 12, slow: int = 26, signal: int = 9) -> pd.DataFrame:
