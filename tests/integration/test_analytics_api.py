@@ -1,12 +1,14 @@
 """/stats and /enriched over stored bars, on both databases."""
 
 import math
+from datetime import UTC, datetime
 
 import httpx
 import numpy as np
 import pytest
 
 from quantdesk.analytics import indicators
+from quantdesk.core.types import to_epoch_us
 from quantdesk.market.intervals import Interval
 from tests.factories import bars_as_json, make_bars
 
@@ -109,3 +111,33 @@ async def test_cannot_resample_to_a_finer_frequency(client: httpx.AsyncClient):
 
 async def test_unknown_symbol_is_404(client: httpx.AsyncClient):
     assert (await client.get("/api/v1/instruments/NOPE/stats")).status_code == 404
+
+
+async def test_indicators_at_the_start_of_a_range_use_the_history_before_it(acme: httpx.AsyncClient):
+    full = (await acme.get("/api/v1/instruments/ACME/enriched?indicators=sma:20,ema:50,rsi:14")).json()
+    trimmed = (
+        await acme.get("/api/v1/instruments/ACME/enriched?indicators=sma:20,ema:50,rsi:14&start=2024-06-03")
+    ).json()
+    columns = trimmed["columns"]
+    first = dict(zip(columns, trimmed["rows"][0], strict=True))
+    same_day = next(dict(zip(columns, row, strict=True)) for row in full["rows"] if row[0] == first["timestamp"])
+    assert first["timestamp"] == "2024-06-03T00:00:00Z"
+    assert first["sma_20"] == pytest.approx(same_day["sma_20"])  # windows: exactly the full-history value
+    assert first["rolling_mean_20"] == pytest.approx(same_day["rolling_mean_20"])
+    assert first["ema_50"] == pytest.approx(same_day["ema_50"], rel=2e-4)  # recursive: converged
+    assert first["rsi_14"] == pytest.approx(same_day["rsi_14"], rel=2e-3)
+    # path columns start over at the first bar asked for
+    assert (first["cumulative_return"], first["normalized_100"], first["drawdown"]) == (0.0, 100.0, 0.0)
+
+
+async def test_a_resampled_period_straddling_the_start_keeps_only_bars_from_the_start(acme: httpx.AsyncClient):
+    body = (
+        await acme.get(
+            "/api/v1/instruments/ACME/enriched?frequency=month&start=2024-03-15&window=2&volatility_window=2"
+        )
+    ).json()
+    first = dict(zip(body["columns"], body["rows"][0], strict=True))
+    march_15 = next(i for i, ts in enumerate(BARS.ts) if ts == to_epoch_us(datetime(2024, 3, 15, tzinfo=UTC)))
+    assert first["timestamp"] == "2024-03-01T00:00:00Z"
+    assert first["open"] == BARS.open[march_15]
+    assert first["rolling_mean_2"] is not None  # February, from the history, fills the window

@@ -39,6 +39,7 @@ class ChartSpec:
     lower_panel: str = "returns"  # or "volatility"
     volatility_window: int = 20
     periods_per_year: float | None = None
+    first_row: int = 0  # rows before it are history: overlays use them, the chart starts after them
     dpi: int = 100
 
 
@@ -48,9 +49,10 @@ def render_chart(bars: pd.DataFrame, spec: ChartSpec) -> bytes:
     price, volume, lower = figure.subplots(
         3, 1, sharex=True, gridspec_kw={"height_ratios": [3.2, 1, 1.2], "hspace": 0.06}
     )
-    x = date2num(pd.DatetimeIndex(bars.index).tz_convert(None).to_pydatetime())
+    shown = bars.iloc[spec.first_row :]
+    x = date2num(pd.DatetimeIndex(shown.index).tz_convert(None).to_pydatetime())
     _draw_price(price, bars, x, spec)
-    _draw_volume(volume, bars, x)
+    _draw_volume(volume, shown, x)
     _draw_lower(lower, bars, x, spec)
     locator = AutoDateLocator()
     lower.xaxis.set_major_locator(locator)
@@ -67,32 +69,37 @@ def _bar_width(x: np.ndarray) -> float:
 
 
 def _draw_price(ax: Axes, bars: pd.DataFrame, x: np.ndarray, spec: ChartSpec) -> None:
-    if len(bars) <= MAX_CANDLES:
-        rising = (bars["close"] >= bars["open"]).to_numpy()
+    shown = bars.iloc[spec.first_row :]
+    # Bands first, so the lines of other overlays stay visible on top of them.
+    ordered = sorted(zip(spec.overlays, OVERLAY_COLORS, strict=False), key=lambda item: item[0].name != "bollinger")
+    for request, color in ordered:
+        _draw_overlay(ax, bars["close"], x, request, color, spec.first_row)
+    if len(shown) <= MAX_CANDLES:
+        rising = (shown["close"] >= shown["open"]).to_numpy()
         colors = np.where(rising, UP, DOWN)
-        ax.vlines(x, bars["low"], bars["high"], colors=colors.tolist(), linewidth=0.8)
-        bottom = np.minimum(bars["open"], bars["close"])
-        height = np.maximum((bars["close"] - bars["open"]).abs(), 1e-12)
+        ax.vlines(x, shown["low"], shown["high"], colors=colors.tolist(), linewidth=0.8)
+        bottom = np.minimum(shown["open"], shown["close"])
+        height = np.maximum((shown["close"] - shown["open"]).abs(), 1e-12)
         ax.bar(x, height, _bar_width(x), bottom, color=colors, linewidth=0)
     else:
-        ax.plot(x, bars["close"], color=INK, linewidth=1.0, label="close")
-    for request, color in zip(spec.overlays, OVERLAY_COLORS, strict=False):
-        _draw_overlay(ax, bars["close"], x, request, color)
+        ax.plot(x, shown["close"], color=INK, linewidth=1.0, label="close")
     if spec.overlays:
         ax.legend(loc="upper left", fontsize=8, frameon=False)
     ax.set_ylabel("price")
     ax.grid(alpha=0.25)
 
 
-def _draw_overlay(ax: Axes, close: pd.Series, x: np.ndarray, request: IndicatorRequest, color: str) -> None:
+def _draw_overlay(
+    ax: Axes, close: pd.Series, x: np.ndarray, request: IndicatorRequest, color: str, first_row: int
+) -> None:
     window = int(request.params[0])
     if request.name == "bollinger":
-        bands = indicators.bollinger(close, window, request.params[1])
+        bands = indicators.bollinger(close, window, request.params[1]).iloc[first_row:]
         ax.plot(x, bands["middle"], color=color, linewidth=0.9, label=request.label)
         ax.fill_between(x, bands["lower"], bands["upper"], color=color, alpha=0.12, linewidth=0)
         return
     line = indicators.sma(close, window) if request.name == "sma" else indicators.ema(close, window)
-    ax.plot(x, line, color=color, linewidth=1.0, label=request.label)
+    ax.plot(x, line.iloc[first_row:], color=color, linewidth=1.0, label=request.label)
 
 
 def _columns(ax: Axes, x: np.ndarray, heights: pd.Series, colors: np.ndarray, alpha: float = 1.0) -> None:
@@ -114,11 +121,12 @@ def _draw_volume(ax: Axes, bars: pd.DataFrame, x: np.ndarray) -> None:
 def _draw_lower(ax: Axes, bars: pd.DataFrame, x: np.ndarray, spec: ChartSpec) -> None:
     if spec.lower_panel == "volatility":
         vol = series.volatility(bars["close"], spec.volatility_window, spec.periods_per_year) * 100
+        vol = vol.iloc[spec.first_row :]
         ax.plot(x, vol, color="#7c3aed", linewidth=1.0)
         label = "annualised" if spec.periods_per_year else "per bar"
         ax.set_ylabel(f"volatility {spec.volatility_window} % ({label})", fontsize=8)
     else:
-        returns = (series.simple_returns(bars["close"]) * 100).fillna(0.0)
+        returns = (series.simple_returns(bars["close"]).iloc[spec.first_row :] * 100).fillna(0.0)
         _columns(ax, x, returns, np.where(returns >= 0, UP, DOWN))
         ax.set_ylabel("return %")
     ax.grid(alpha=0.25)

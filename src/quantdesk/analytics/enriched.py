@@ -88,6 +88,10 @@ class IndicatorRequest:
     def label(self) -> str:
         return "_".join([self.name, *(f"{v:g}" for v in self.params)])
 
+    def column_names(self) -> list[str]:
+        suffix = self.label.removeprefix(self.name)
+        return [f"{self.name}{'_' + part if part else ''}{suffix}" for part in INDICATORS[self.name].columns]
+
     def warmup(self) -> int:
         """Bars needed before the first value (the longest window the indicator uses)."""
         if self.name == "macd":
@@ -133,6 +137,10 @@ class EnrichOptions:
     periods_per_year: float | None = None  # annualises volatility when set
     indicators: tuple[IndicatorRequest, ...] = ()
 
+    def warmup(self) -> int:
+        """Bars before the first complete value of every window and indicator."""
+        return max([self.window, self.volatility_window + 1, *(r.warmup() for r in self.indicators)])
+
 
 def check_windows(bar_count: int, options: EnrichOptions) -> None:
     """Refuse windows the data cannot fill, saying how many bars there are."""
@@ -146,8 +154,12 @@ def check_windows(bar_count: int, options: EnrichOptions) -> None:
         )
 
 
-def enrich(bars: pd.DataFrame, options: EnrichOptions) -> pd.DataFrame:
-    """The bars with every derived column appended, in a stable order."""
+def enrich(bars: pd.DataFrame, options: EnrichOptions, first_row: int = 0) -> pd.DataFrame:
+    """The bars from ``first_row`` on, with every derived column appended in a stable order.
+
+    Rows before ``first_row`` are history: windows and indicators see them, but the path columns
+    (cumulative return, normalised price, drawdown) start at ``first_row``, the first bar asked for.
+    """
     memo = Memo(bars)
     close = memo.close
     w, vw = options.window, options.volatility_window
@@ -155,25 +167,34 @@ def enrich(bars: pd.DataFrame, options: EnrichOptions) -> pd.DataFrame:
     columns |= {
         "return": series.simple_returns(close),
         "log_return": series.log_returns(close),
-        "cumulative_return": series.cumulative_returns(close),
         **{f"rolling_{stat}_{w}": memo.rolling(w, stat) for stat in series.ROLLING_STATS},
         f"volatility_{vw}": series.volatility(close, vw, options.periods_per_year),
-        f"normalized_{options.normalize_base:g}": series.normalize(close, options.normalize_base),
-        "drawdown": series.drawdown(close),
     }
     for request in options.indicators:
         columns |= _indicator_columns(memo, request)
     # From arrays without copying: consolidating 30 million-row columns would cost more than most
     # indicators (pandas' copy-on-write keeps the shared arrays safe).
-    arrays = {name: column.to_numpy() for name, column in columns.items()}
-    return pd.DataFrame(arrays, index=bars.index, copy=False)
+    arrays = {name: column.to_numpy()[first_row:] for name, column in columns.items()}
+    path = close.iloc[first_row:]
+    arrays |= {
+        "cumulative_return": series.cumulative_returns(path).to_numpy(),
+        f"normalized_{options.normalize_base:g}": series.normalize(path, options.normalize_base).to_numpy(),
+        "drawdown": series.drawdown(path).to_numpy(),
+    }
+    table = pd.DataFrame(arrays, index=bars.index[first_row:], copy=False)
+    return table[_column_order(bars, options)]
+
+
+def _column_order(bars: pd.DataFrame, options: EnrichOptions) -> list[str]:
+    w, vw = options.window, options.volatility_window
+    order = [*bars.columns, "return", "log_return", "cumulative_return"]
+    order += [f"rolling_{stat}_{w}" for stat in series.ROLLING_STATS]
+    order += [f"volatility_{vw}", f"normalized_{options.normalize_base:g}", "drawdown"]
+    for request in options.indicators:
+        order += request.column_names()
+    return order
 
 
 def _indicator_columns(memo: Memo, request: IndicatorRequest) -> dict[str, pd.Series]:
-    kind = INDICATORS[request.name]
-    outputs = kind.compute(memo, request.params)
-    suffix_params = request.label.removeprefix(request.name)
-    return {
-        f"{request.name}{'_' + suffix if suffix else ''}{suffix_params}": output
-        for suffix, output in zip(kind.columns, outputs, strict=True)
-    }
+    outputs = INDICATORS[request.name].compute(memo, request.params)
+    return dict(zip(request.column_names(), outputs, strict=True))

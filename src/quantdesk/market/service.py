@@ -154,6 +154,14 @@ async def query_bars(
     return BarPageResult(instrument, chosen, bars, next_cursor)
 
 
+async def bars_before(
+    session: AsyncSession, instrument: Instrument, interval: Interval, before_us: int, count: int
+) -> BarArrays:
+    """The ``count`` bars opening just before ``before_us``, oldest first (history to warm indicators up)."""
+    query = BarQuery(instrument.id, interval, end_us=before_us, limit=count, descending=True)
+    return (await bar_store.read_bars(session, query)).sorted()
+
+
 async def load_frame(
     session: AsyncSession, symbol: str, interval: str | None = None, start: str | None = None, end: str | None = None
 ) -> pd.DataFrame:
