@@ -173,3 +173,18 @@ def test_windows_longer_than_the_data_say_how_many_bars_there_are():
         match=r"only 10 bars are available in the range; window needs 50, volatility_window needs 21, rsi_14 needs 15",
     ):
         check_windows(10, options)
+
+
+def test_regression_chart_history_rows_feed_overlays_but_are_not_drawn():
+    """The chart used to draw the warm-up history too, starting months before the asked range."""
+    from matplotlib.dates import date2num
+
+    from quantdesk.analytics.charts import ChartSpec, draw_chart
+
+    bars = frame([float(i % 17 + 10) for i in range(200)])
+    figure = draw_chart(bars, ChartSpec("t", overlays=tuple(parse_indicators("sma:50")), first_row=150))
+    price = figure.axes[0]
+    first_shown = date2num(bars.index[150].tz_convert(None).to_pydatetime())  # type: ignore[no-untyped-call]
+    assert price.get_xlim()[0] > first_shown - 10  # axis margins only; the history spans 150 days
+    sma_line = next(line for line in price.get_lines() if line.get_label() == "sma_50")
+    assert not np.isnan(np.asarray(sma_line.get_ydata(), dtype=float)).any()  # warmed up on the history

@@ -44,6 +44,13 @@ class ChartSpec:
 
 
 def render_chart(bars: pd.DataFrame, spec: ChartSpec) -> bytes:
+    out = io.BytesIO()
+    draw_chart(bars, spec).savefig(out, format="png", metadata={"Software": None})
+    return out.getvalue()
+
+
+def draw_chart(bars: pd.DataFrame, spec: ChartSpec) -> Figure:
+    """The figure: price with overlays, volume, and the lower panel, over ``bars[first_row:]``."""
     figure = Figure(figsize=(spec.width_px / spec.dpi, spec.height_px / spec.dpi), dpi=spec.dpi)
     FigureCanvasAgg(figure)
     price, volume, lower = figure.subplots(
@@ -59,9 +66,7 @@ def render_chart(bars: pd.DataFrame, spec: ChartSpec) -> bytes:
     lower.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     figure.suptitle(spec.title, fontsize=13, x=0.01, ha="left")
     figure.subplots_adjust(left=0.07, right=0.98, top=0.93, bottom=0.07)
-    out = io.BytesIO()
-    figure.savefig(out, format="png", metadata={"Software": None})
-    return out.getvalue()
+    return figure
 
 
 def _bar_width(x: np.ndarray) -> float:

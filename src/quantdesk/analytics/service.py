@@ -198,5 +198,6 @@ async def chart_png(
         lower_panel=lower_panel,
         volatility_window=volatility_window,
         periods_per_year=loaded.periods_per_year,
+        first_row=loaded.history_rows,
     )
     return await anyio.to_thread.run_sync(_render_locked, loaded.bars, spec)

@@ -112,7 +112,12 @@ def minute_series(demo: DemoInstrument, end: date, start_price: float) -> BarArr
         base_volume=demo.spec.base_volume / MINUTES_PER_DAY,
         periods_per_year=MINUTES_PER_YEAR,
     )
-    return generate_bars(spec, times, demo.seed + 1_000)
+    minutes = generate_bars(spec, times, demo.seed + 1_000)
+    # Independent minute volumes would sum to an almost constant daily volume; real days differ, so
+    # each day's minutes share one seeded activity factor.
+    activity = np.random.default_rng(demo.seed + 2_000).lognormal(0.0, 0.4, times.size // MINUTES_PER_DAY)
+    volume = np.round(minutes.volume * np.repeat(activity, MINUTES_PER_DAY))
+    return BarArrays(minutes.ts, minutes.open, minutes.high, minutes.low, minutes.close, volume)
 
 
 def aggregate_days(minutes: BarArrays) -> BarArrays:
