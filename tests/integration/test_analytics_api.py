@@ -141,3 +141,11 @@ async def test_a_resampled_period_straddling_the_start_keeps_only_bars_from_the_
     assert first["timestamp"] == "2024-03-01T00:00:00Z"
     assert first["open"] == BARS.open[march_15]
     assert first["rolling_mean_2"] is not None  # February, from the history, fills the window
+
+
+async def test_an_enriched_table_too_large_to_answer_is_refused(acme: httpx.AsyncClient, settings):
+    settings.max_bars_per_page = 100
+    response = await acme.get("/api/v1/instruments/ACME/enriched")
+    assert response.status_code == 422
+    assert "the range holds 300 bars" in response.json()["detail"]
+    assert (await acme.get("/api/v1/instruments/ACME/enriched?frequency=month")).status_code == 200

@@ -153,6 +153,12 @@ async def enriched_table(
 ) -> EnrichedResult:
     options_base = EnrichOptions(window, volatility_window, normalize_base, None, tuple(parse_indicators(indicators)))
     loaded = await load_series(session, request, settings, warmup=options_base.warmup() * WARMUP_FACTOR)
+    rows = len(loaded.bars) - loaded.history_rows
+    if rows > settings.max_bars_per_page:
+        raise ValidationFailed(
+            f"the range holds {rows:,} bars; the enriched table is limited to {settings.max_bars_per_page:,} rows "
+            "(QUANTDESK_MAX_BARS_PER_PAGE): narrow start/end or resample with frequency="
+        )
     options = replace(options_base, periods_per_year=loaded.periods_per_year)
     check_windows(len(loaded.bars), options)
     return EnrichedResult(loaded, enrich(loaded.bars, options, first_row=loaded.history_rows))
