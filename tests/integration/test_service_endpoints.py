@@ -33,8 +33,10 @@ async def test_health_reports_database_and_revision(client: httpx.AsyncClient, d
     assert body["database"]["dialect"] == ("postgresql" if "postgresql" in database_url else "sqlite")
 
 
-async def test_health_is_503_when_the_database_is_unreachable(tmp_path):
-    app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/missing/dir/x.db", _env_file=None))
+async def test_health_is_503_when_the_database_is_unreachable():
+    # Nothing listens on port 1. (A SQLite file in a missing folder fails too, but leaves a close
+    # queued on aiosqlite's worker thread that can outlive the test's event loop.)
+    app = create_app(Settings(database_url="postgresql://postgres@127.0.0.1:1/none", _env_file=None))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
