@@ -247,3 +247,9 @@ def test_metatrader_export_uses_tick_volume_when_real_volume_is_zero():
     assert timestamps(METATRADER) == ["2024-01-02T00:00:00Z", "2024-01-03T00:00:00Z"]
     assert parsed.bars.volume.tolist() == [96781.0, 95202.0]
     assert any("tick volume" in note for note in parsed.notes)
+
+
+def test_a_trailing_delimiter_on_every_line_is_harmless():
+    parsed = parse_csv(b"Date,Open,High,Low,Close,Volume,\n2024-01-02,1,2,0.5,1.5,10,\n2024-01-03,1,2,0.5,1.5,10,\n")
+    assert len(parsed.bars) == 2
+    assert parsed.bars.volume.tolist() == [10.0, 10.0]

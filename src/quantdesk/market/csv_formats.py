@@ -258,7 +258,8 @@ def _map_columns(columns: list[str], fmt: str) -> dict[str, str]:
             "timestamp (or date), open, high, low, close and optionally volume"
         )
     used = set(mapping.values())
-    unknown = [c for c in columns if c not in used and c not in IGNORED_COLUMNS and not c.startswith("extra_")]
+    # A nameless column is what a trailing delimiter on every line produces; it holds nothing.
+    unknown = [c for c in columns if c and c not in used and c not in IGNORED_COLUMNS and not c.startswith("extra_")]
     if unknown:
         raise ValidationFailed(
             f"unexpected column(s): {', '.join(unknown)}; expected timestamp,open,high,low,close,volume "
