@@ -2,4 +2,5 @@
 
 
 def load_all_models() -> None:
+    import quantdesk.backtest.models
     import quantdesk.market.models  # noqa: F401

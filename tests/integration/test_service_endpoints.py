@@ -5,9 +5,11 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from alembic.script import ScriptDirectory
 from fastapi import APIRouter
 
 from quantdesk.api.app import create_app
+from quantdesk.core import migrate
 from quantdesk.core.config import Settings
 
 EXPECTED_PATHS = {
@@ -29,7 +31,7 @@ async def test_health_reports_database_and_revision(client: httpx.AsyncClient, d
     body = response.json()
     assert body["status"] == "ok"
     assert body["database"]["ok"] is True
-    assert body["database"]["revision"] == "0001"
+    assert body["database"]["revision"] == ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
     assert body["database"]["dialect"] == ("postgresql" if "postgresql" in database_url else "sqlite")
 
 

@@ -179,7 +179,8 @@ def test_regression_chart_history_rows_feed_overlays_but_are_not_drawn():
     """The chart used to draw the warm-up history too, starting months before the asked range."""
     from matplotlib.dates import date2num
 
-    from quantdesk.analytics.charts import ChartSpec, draw_chart
+    from quantdesk.analytics.charts import draw_chart
+    from quantdesk.analytics.charts_spec import ChartSpec
 
     bars = frame([float(i % 17 + 10) for i in range(200)])
     figure = draw_chart(bars, ChartSpec("t", overlays=tuple(parse_indicators("sma:50")), first_row=150))

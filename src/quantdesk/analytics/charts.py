@@ -7,7 +7,6 @@ input always gives the same bytes.
 """
 
 import io
-from dataclasses import dataclass
 
 import matplotlib
 
@@ -22,25 +21,11 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter
 
 from quantdesk.analytics import indicators, series
+from quantdesk.analytics.charts_spec import MAX_CANDLES, ChartSpec
 from quantdesk.analytics.enriched import IndicatorRequest
 
-MAX_CANDLES = 300  # beyond this, candles are too thin to read and a close line says more
-OVERLAY_KINDS = ("sma", "ema", "bollinger")
 UP, DOWN, INK = "#1a9850", "#d73027", "#1f2937"
 OVERLAY_COLORS = ("#2563eb", "#9333ea", "#ea580c", "#0891b2", "#ca8a04")
-
-
-@dataclass(frozen=True)
-class ChartSpec:
-    title: str
-    width_px: int = 1200
-    height_px: int = 700
-    overlays: tuple[IndicatorRequest, ...] = ()
-    lower_panel: str = "returns"  # or "volatility"
-    volatility_window: int = 20
-    periods_per_year: float | None = None
-    first_row: int = 0  # rows before it are history: overlays use them, the chart starts after them
-    dpi: int = 100
 
 
 def render_chart(bars: pd.DataFrame, spec: ChartSpec) -> bytes:

@@ -6,10 +6,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from quantdesk.analytics import service
-from quantdesk.analytics.rendering import table_columns, table_rows
 from quantdesk.cli.runner import console, fail, run_in_session
 from quantdesk.core.config import get_settings
+
+# Services are imported inside the commands: pandas, numba and matplotlib cost seconds to import, and
+# `quantdesk --help` or an unrelated command should not pay for them.
 
 Interval = Annotated[str | None, typer.Option(help="Bar interval; the only stored one when omitted")]
 Start = Annotated[str | None, typer.Option(help="First day or instant (ISO 8601), inclusive")]
@@ -25,6 +26,8 @@ def stats_command(
     frequency: Frequency = None,
 ) -> None:
     """Summary statistics of the close: range, mean, volatility, return, drawdown."""
+    from quantdesk.analytics import service
+
     request = service.SeriesRequest(symbol, interval, start, end, frequency)
     result = run_in_session(lambda s: service.instrument_stats(s, request, get_settings()))
     loaded, summary = result.series, result.summary
@@ -51,6 +54,9 @@ def enriched_command(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write CSV here instead of printing")] = None,
 ) -> None:
     """The bars with returns, rolling statistics and indicators; -o writes the whole table as CSV."""
+    from quantdesk.analytics import service
+    from quantdesk.analytics.rendering import table_columns, table_rows
+
     request = service.SeriesRequest(symbol, interval, start, end, frequency)
     result = run_in_session(
         lambda s: service.enriched_table(
@@ -91,6 +97,8 @@ def chart_command(
     height: Annotated[int, typer.Option(min=200, max=3000)] = 700,
 ) -> None:
     """Draw a price chart with volume and a returns or volatility panel as PNG."""
+    from quantdesk.analytics import service
+
     if lower not in ("returns", "volatility"):
         fail("--lower must be returns or volatility")
     request = service.SeriesRequest(symbol, interval, start, end, frequency)

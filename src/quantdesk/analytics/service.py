@@ -7,7 +7,7 @@ import anyio
 import pandas as pd
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quantdesk.analytics.charts import OVERLAY_KINDS, ChartSpec, render_chart
+from quantdesk.analytics.charts_spec import OVERLAY_KINDS, ChartSpec
 from quantdesk.analytics.enriched import EnrichOptions, check_windows, enrich, parse_indicators
 from quantdesk.analytics.periods import DEFAULT_CALENDARS, MarketCalendar, periods_per_year
 from quantdesk.analytics.resample import Frequency, parse_frequency, resample
@@ -170,6 +170,8 @@ _render_lock = threading.Lock()
 
 
 def _render_locked(bars: pd.DataFrame, spec: ChartSpec) -> bytes:
+    from quantdesk.analytics.charts import render_chart  # matplotlib loads on the first chart only
+
     with _render_lock:
         return render_chart(bars, spec)
 

@@ -2,22 +2,23 @@
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.cli.runner import console, fail, run_in_session
 from quantdesk.core.clock import utcnow
 from quantdesk.core.config import get_settings
-from quantdesk.market import demo, ingest, service
-from quantdesk.market.ingest import IngestReport
-from quantdesk.market.intervals import Interval, parse_interval
-from quantdesk.market.providers import service as providers
-from quantdesk.market.providers.schemas import AlphaVantageFetch, CoinGeckoFetch
-from quantdesk.market.rendering import bars_csv, iso_timestamps
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from quantdesk.market.ingest import IngestReport
+
+# Services (and with them pandas) are imported inside the commands, so that `quantdesk --help` and
+# light commands start quickly.
 
 READ_CHUNK = 1 << 20
 
@@ -28,7 +29,9 @@ def _progress() -> Progress:
     )
 
 
-def print_report(report: IngestReport) -> None:
+def print_report(report: "IngestReport") -> None:
+    from quantdesk.market.intervals import Interval
+
     table = Table(show_header=False, box=None)
     for key in (
         "symbol",
@@ -72,9 +75,12 @@ def ingest_command(
     create: Annotated[bool, typer.Option(help="Create the instrument if it does not exist")] = True,
 ) -> None:
     """Store the bars of a CSV file (all of them, or none and the list of bad rows)."""
+    from quantdesk.market import ingest
+    from quantdesk.market.intervals import parse_interval
+
     data = _read_file(file)
 
-    async def work(session: AsyncSession) -> IngestReport:
+    async def work(session: "AsyncSession") -> "IngestReport":
         chosen = parse_interval(interval) if interval else None
         return await ingest.ingest_csv(session, symbol, data, chosen, create)
 
@@ -95,9 +101,12 @@ def fetch_command(
     outputsize: Annotated[str, typer.Option(help="alphavantage: auto, compact or full")] = "auto",
 ) -> None:
     """Fetch bars from a provider; only what is not stored yet is asked for and written."""
+    from quantdesk.market.providers import service as providers
+    from quantdesk.market.providers.schemas import AlphaVantageFetch, CoinGeckoFetch
+
     settings = get_settings()
 
-    async def work(session: AsyncSession) -> IngestReport:
+    async def work(session: "AsyncSession") -> "IngestReport":
         if provider == "alphavantage":
             body = AlphaVantageFetch.model_validate({"symbol": symbol, "outputsize": outputsize})
             return await providers.fetch_alphavantage(session, body, settings)
@@ -122,6 +131,8 @@ def demo_command(
     minutes: Annotated[bool, typer.Option(help="Include a year of 1-minute BTCUSD bars (525,600 bars)")] = True,
 ) -> None:
     """Load the synthetic demo data set (6 instruments, 10 years daily, 1 year of 1-minute bars)."""
+    from quantdesk.market import demo
+
     try:
         last_day = date.fromisoformat(end) if end else utcnow().date()
     except ValueError:
@@ -146,6 +157,8 @@ def demo_command(
 
 def instruments_command(asset_class: Annotated[str | None, typer.Option(help="Filter by asset class")] = None) -> None:
     """List instruments with their last price."""
+    from quantdesk.market import service
+
     views = run_in_session(lambda s: service.list_instruments(s, asset_class))
     table = Table("symbol", "name", "class", "currency", "last price", "at")
     for view in views:
@@ -170,6 +183,9 @@ def bars_command(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write CSV here instead of printing")] = None,
 ) -> None:
     """Print stored bars, or export them as CSV with -o."""
+    from quantdesk.market import service
+    from quantdesk.market.rendering import bars_csv, iso_timestamps
+
     page = run_in_session(
         lambda s: service.query_bars(
             s, symbol, interval=interval, start=start, end=end, limit=last, descending=last is not None

@@ -1,0 +1,28 @@
+"""Stored backtest runs: what was asked, the metrics, the trades and the equity curve."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from quantdesk.core.clock import utcnow
+from quantdesk.core.db import Base
+from quantdesk.core.types import UTCTimestamp
+
+
+class Backtest(Base):
+    __tablename__ = "backtests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCTimestamp, default=utcnow)
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instruments.id", ondelete="CASCADE"), index=True)
+    symbol: Mapped[str] = mapped_column(String(32))
+    interval: Mapped[str] = mapped_column(String(3))
+    strategy: Mapped[str] = mapped_column(String(40))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)  # cash, costs, sizing, fill, stops
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    trades: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # Timestamps (int64 µs) then equity (float64), little-endian: a million-bar curve is 16 MB, not 60 MB of JSON.
+    equity_curve: Mapped[bytes] = mapped_column(LargeBinary)

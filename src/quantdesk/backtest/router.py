@@ -1,0 +1,74 @@
+"""HTTP endpoints of backtests under /api/v1/backtests."""
+
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, Query, status
+
+from quantdesk.api.deps import SessionDep, SettingsDep
+from quantdesk.backtest import service
+from quantdesk.backtest.models import Backtest
+from quantdesk.backtest.schemas import BacktestCreate, BacktestRead, BacktestSummary, EquityPoint, TradeRead
+from quantdesk.market.rendering import iso_timestamps
+
+router = APIRouter(prefix="/api/v1/backtests", tags=["backtests"])
+PointsQuery = Annotated[int, Query(ge=0, le=100_000, description="Equity points returned (0 for none).")]
+
+
+def backtest_read(run: Backtest, equity_points: int) -> BacktestRead:
+    stamps, equity = service.decode_curve(run.equity_curve)
+    keep = service.downsample(equity.size, equity_points)
+    drawdown = equity / np.maximum.accumulate(equity) - 1.0 if equity.size else equity
+    points = [
+        EquityPoint.model_validate(
+            {"timestamp": ts, "equity": float(equity[i]), "drawdown_pct": float(drawdown[i] * 100)}
+        )
+        for ts, i in zip(iso_timestamps(stamps[keep]), keep.tolist(), strict=True)
+    ]
+    return BacktestRead(
+        id=run.id,
+        created_at=run.created_at,
+        symbol=run.symbol,
+        interval=run.interval,
+        strategy=run.strategy,
+        params=run.params,
+        settings=run.settings,
+        metrics=run.metrics,
+        trades=[TradeRead.model_validate(t) for t in run.trades],
+        equity=points,
+    )
+
+
+@router.post("", response_model=BacktestRead, status_code=status.HTTP_201_CREATED)
+async def create_backtest(
+    session: SessionDep, settings: SettingsDep, body: BacktestCreate, equity_points: PointsQuery = 1000
+) -> BacktestRead:
+    """Run a strategy over stored bars and store the result (metrics, trades, equity curve)."""
+    return backtest_read(await service.run_backtest(session, body, settings), equity_points)
+
+
+@router.get("", response_model=list[BacktestSummary])
+async def list_backtests(
+    session: SessionDep, symbol: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[BacktestSummary]:
+    runs = await service.list_backtests(session, symbol, limit)
+    return [
+        BacktestSummary(
+            id=r.id,
+            created_at=r.created_at,
+            symbol=r.symbol,
+            interval=r.interval,
+            strategy=r.strategy,
+            params=r.params,
+            return_pct=r.metrics["return_pct"],
+            max_drawdown_pct=r.metrics["max_drawdown_pct"],
+            sharpe=r.metrics["sharpe"],
+            trades=r.metrics["trades"],
+        )
+        for r in runs
+    ]
+
+
+@router.get("/{backtest_id}", response_model=BacktestRead)
+async def get_backtest(session: SessionDep, backtest_id: int, equity_points: PointsQuery = 1000) -> BacktestRead:
+    return backtest_read(await service.get_backtest(session, backtest_id), equity_points)

@@ -1,0 +1,79 @@
+"""Bodies of the backtest endpoints."""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from quantdesk.market.intervals import Interval
+
+
+class BacktestCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    symbol: str = Field(min_length=1, max_length=32)
+    interval: Interval | None = Field(default=None, description="The instrument's only stored interval when omitted.")
+    start: str | None = Field(default=None, description="Inclusive ISO 8601 date or datetime.")
+    end: str | None = Field(default=None, description="Inclusive; a date covers the whole day.")
+    strategy: str = Field(
+        default="sma_cross", description="sma_cross, ema_cross, rsi_reversion, bollinger_breakout, buy_and_hold"
+    )
+    params: dict[str, float] = Field(default_factory=dict, examples=[{"fast": 10, "slow": 20}])
+    cash: float = Field(default=10_000.0, gt=0, le=1e15)
+    commission_pct: float = Field(default=0.0, ge=0, le=10, description="Percent of each fill's notional.")
+    commission_fixed: float = Field(default=0.0, ge=0, le=1e9, description="Per fill.")
+    slippage_bps: float = Field(default=0.0, ge=0, le=1_000)
+    sizing: Literal["all_in", "fraction", "quantity"] = "all_in"
+    sizing_value: float = Field(default=1.0, gt=0, le=1e12, description="Fraction of equity, or units.")
+    fractional: bool = Field(default=False, description="Allow fractional units (whole units otherwise).")
+    fill: Literal["next_open", "close"] = "next_open"
+    stop_loss_pct: float | None = Field(default=None, gt=0, lt=100)
+    take_profit_pct: float | None = Field(default=None, gt=0, le=10_000)
+    allow_short: bool = Field(default=False, description="Exit signals also open shorts (long/short).")
+
+
+class TradeRead(BaseModel):
+    direction: Literal["long", "short"]
+    entry_time: datetime
+    entry_price: float
+    exit_time: datetime | None
+    exit_price: float | None
+    size: float
+    pnl: float
+    return_pct: float
+    bars_held: int
+    exit_reason: Literal["signal", "stop_loss", "take_profit", "open"]
+
+
+class EquityPoint(BaseModel):
+    timestamp: datetime
+    equity: float
+    drawdown_pct: float
+
+
+class BacktestSummary(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    created_at: datetime
+    symbol: str
+    interval: Interval
+    strategy: str
+    params: dict[str, float]
+    return_pct: float
+    max_drawdown_pct: float
+    sharpe: float | None
+    trades: int
+
+
+class BacktestRead(BaseModel):
+    id: int
+    created_at: datetime
+    symbol: str
+    interval: Interval
+    strategy: str
+    params: dict[str, float]
+    settings: dict[str, Any]
+    metrics: dict[str, Any]
+    trades: list[TradeRead]
+    equity: list[EquityPoint] = Field(description="Downsampled to equity_points (last point always kept).")

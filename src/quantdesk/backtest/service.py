@@ -1,0 +1,175 @@
+"""Run, store and read backtests: load bars through the analytics service, simulate, persist."""
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import numpy as np
+import pandas as pd
+from pydantic import TypeAdapter
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quantdesk.analytics import service as analytics_service
+from quantdesk.backtest import engine, metrics, strategies
+from quantdesk.backtest.engine import Costs, ExitReason, Sizing
+from quantdesk.backtest.models import Backtest
+from quantdesk.backtest.schemas import BacktestCreate
+from quantdesk.core.config import Settings
+from quantdesk.core.errors import NotFound, ValidationFailed
+
+SETTING_FIELDS = (
+    "cash",
+    "commission_pct",
+    "commission_fixed",
+    "slippage_bps",
+    "sizing",
+    "sizing_value",
+    "fractional",
+    "fill",
+    "stop_loss_pct",
+    "take_profit_pct",
+    "allow_short",
+    "start",
+    "end",
+)
+_json = TypeAdapter(dict[str, Any])
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One simulated run, before it is stored."""
+
+    index: pd.DatetimeIndex
+    result: engine.EngineResult
+    metrics: metrics.Metrics
+
+
+def costs_of(body: BacktestCreate) -> Costs:
+    return Costs(
+        cash=body.cash,
+        commission_pct=body.commission_pct,
+        commission_fixed=body.commission_fixed,
+        slippage_bps=body.slippage_bps,
+        sizing=Sizing[body.sizing],
+        sizing_value=body.sizing_value,
+        fractional=body.fractional,
+        fill_close=body.fill == "close",
+        stop_loss_pct=body.stop_loss_pct if body.stop_loss_pct is not None else math.nan,
+        take_profit_pct=body.take_profit_pct if body.take_profit_pct is not None else math.nan,
+    )
+
+
+def simulate(
+    bars: pd.DataFrame,
+    strategy: strategies.Strategy,
+    params: dict[str, float],
+    costs: Costs,
+    allow_short: bool,
+    periods_per_year: float,
+) -> Outcome:
+    """Signals, simulation and metrics: pure and CPU-bound, so callers run it in a worker thread."""
+    sig = strategies.signals(bars, strategy, params, allow_short)
+    result = engine.simulate(
+        bars["open"].to_numpy(),
+        bars["high"].to_numpy(),
+        bars["low"].to_numpy(),
+        bars["close"].to_numpy(),
+        sig.long_entries,
+        sig.long_exits,
+        sig.short_entries,
+        sig.short_exits,
+        costs,
+    )
+    index = pd.DatetimeIndex(bars.index)
+    return Outcome(
+        index, result, metrics.compute(index, bars["close"].to_numpy(), result, costs.cash, periods_per_year)
+    )
+
+
+async def run_backtest(session: AsyncSession, body: BacktestCreate, settings: Settings) -> Backtest:
+    strategy, params = strategies.resolve(body.strategy, body.params)
+    request = analytics_service.SeriesRequest(
+        body.symbol, body.interval.value if body.interval else None, body.start, body.end
+    )
+    loaded = await analytics_service.load_series(session, request, settings)
+    needed = strategy.warmup(params) + 1
+    if len(loaded.bars) < needed:
+        raise ValidationFailed(
+            f"{strategy.name} with {params} needs at least {needed} bars; the range has {len(loaded.bars)}: "
+            "widen the range or shorten the windows"
+        )
+    outcome = await anyio.to_thread.run_sync(
+        simulate, loaded.bars, strategy, params, costs_of(body), body.allow_short, loaded.periods_per_year
+    )
+    run = Backtest(
+        instrument_id=loaded.instrument.id,
+        symbol=loaded.instrument.symbol,
+        interval=loaded.interval.value,
+        strategy=strategy.name,
+        params=params,
+        settings=body.model_dump(include=set(SETTING_FIELDS)),
+        metrics=_json.dump_python(outcome.metrics.as_dict(), mode="json"),
+        trades=trade_records(outcome.index, outcome.result.trades),
+        equity_curve=encode_curve(outcome.index, outcome.result.equity),
+    )
+    session.add(run)
+    await session.flush()
+    return run
+
+
+def trade_records(index: pd.DatetimeIndex, table: np.ndarray) -> list[dict[str, Any]]:
+    last = len(index) - 1
+    records = []
+    for row in table:
+        entry, exit_bar = int(row[engine.ENTRY_BAR]), int(row[engine.EXIT_BAR])
+        closed = exit_bar >= 0
+        records.append(
+            {
+                "direction": "long" if row[engine.DIRECTION] > 0 else "short",
+                "entry_time": index[entry].isoformat(),
+                "entry_price": float(row[engine.ENTRY_PRICE]),
+                "exit_time": index[exit_bar].isoformat() if closed else None,
+                "exit_price": float(row[engine.EXIT_PRICE]) if closed else None,
+                "size": float(row[engine.SIZE]),
+                "pnl": float(row[engine.PNL]),
+                "return_pct": float(row[engine.RETURN_PCT]),
+                "bars_held": (exit_bar if closed else last) - entry,
+                "exit_reason": ExitReason(int(row[engine.REASON])).name,
+            }
+        )
+    return records
+
+
+def encode_curve(index: pd.DatetimeIndex, equity: np.ndarray) -> bytes:
+    stamps = index.as_unit("us").asi8.astype("<i8")
+    return stamps.tobytes() + np.asarray(equity, dtype="<f8").tobytes()
+
+
+def decode_curve(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
+    n = len(blob) // 16
+    return np.frombuffer(blob, dtype="<i8", count=n), np.frombuffer(blob, dtype="<f8", count=n, offset=8 * n)
+
+
+def downsample(n: int, points: int) -> np.ndarray:
+    """Evenly spaced positions, always with the first and the last."""
+    if points <= 0:
+        return np.array([], dtype=int)
+    if n <= points:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, points).round().astype(int))
+
+
+async def get_backtest(session: AsyncSession, backtest_id: int) -> Backtest:
+    run = await session.get(Backtest, backtest_id)
+    if run is None:
+        raise NotFound(f"no backtest {backtest_id}; list them with GET /api/v1/backtests")
+    return run
+
+
+async def list_backtests(session: AsyncSession, symbol: str | None = None, limit: int = 100) -> list[Backtest]:
+    statement = select(Backtest).order_by(Backtest.id.desc()).limit(limit)
+    if symbol:
+        statement = statement.where(Backtest.symbol == symbol.upper())
+    return list((await session.execute(statement)).scalars())
