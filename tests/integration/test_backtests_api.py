@@ -173,3 +173,16 @@ def test_backtest_command(use_database: str, engine, tmp_path: Path):
     malformed = runner.invoke(app, ["backtest", "ACME", "--param", "lower"])
     assert malformed.exit_code == 1
     assert "key=number" in malformed.output
+
+
+async def test_equity_chart_is_a_png_of_the_asked_size(acme: httpx.AsyncClient):
+    from tests.integration.test_charts import distinct_colours, png_size
+
+    run = (await acme.post("/api/v1/backtests", json={"symbol": "ACME", "params": {"fast": 5, "slow": 20}})).json()
+    chart = await acme.get(f"/api/v1/backtests/{run['id']}/equity.png?width=900&height=500")
+    assert chart.status_code == 200
+    assert chart.headers["content-type"] == "image/png"
+    assert png_size(chart.content) == (900, 500)
+    assert distinct_colours(chart.content) > 20
+    assert (await acme.get("/api/v1/backtests/999/equity.png")).status_code == 404
+    assert (await acme.get(f"/api/v1/backtests/{run['id']}/equity.png?width=10")).status_code == 422

@@ -3,7 +3,7 @@
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from quantdesk.api.deps import SessionDep, SettingsDep
 from quantdesk.backtest import service
@@ -72,3 +72,15 @@ async def list_backtests(
 @router.get("/{backtest_id}", response_model=BacktestRead)
 async def get_backtest(session: SessionDep, backtest_id: int, equity_points: PointsQuery = 1000) -> BacktestRead:
     return backtest_read(await service.get_backtest(session, backtest_id), equity_points)
+
+
+@router.get("/{backtest_id}/equity.png", response_class=Response, responses={200: {"content": {"image/png": {}}}})
+async def get_equity_chart(
+    session: SessionDep,
+    settings: SettingsDep,
+    backtest_id: int,
+    width: Annotated[int, Query(ge=300, le=4000)] = 1200,
+    height: Annotated[int, Query(ge=200, le=3000)] = 700,
+) -> Response:
+    """Equity against buy and hold, with entry/exit markers and a drawdown panel."""
+    return Response(await service.equity_png(session, backtest_id, settings, width, height), media_type="image/png")

@@ -173,3 +173,35 @@ async def list_backtests(session: AsyncSession, symbol: str | None = None, limit
     if symbol:
         statement = statement.where(Backtest.symbol == symbol.upper())
     return list((await session.execute(statement)).scalars())
+
+
+async def equity_png(session: AsyncSession, backtest_id: int, settings: Settings, width: int, height: int) -> bytes:
+    """Equity against buy and hold (from the bars still stored), trade markers and the drawdown."""
+    from quantdesk.backtest.charts import equity_series, render_equity, trade_times  # matplotlib on demand
+
+    run = await get_backtest(session, backtest_id)
+    stamps, values = decode_curve(run.equity_curve)
+    equity = equity_series(stamps, values)
+    hold = await _buy_and_hold(session, run, settings, equity)
+    entries, exits = trade_times(run.trades)
+    title = f"backtest {run.id}: {run.symbol} {run.interval} {run.strategy} {_compact(run.params)}"
+    return await anyio.to_thread.run_sync(render_equity, equity, hold, entries, exits, title, width, height)
+
+
+def _compact(params: dict[str, float]) -> str:
+    return " ".join(f"{k}={v:g}" for k, v in params.items())
+
+
+async def _buy_and_hold(
+    session: AsyncSession, run: Backtest, settings: Settings, equity: pd.Series
+) -> pd.Series | None:
+    """Starting cash invested at the first close, over the same bars; None if they are gone."""
+    request = analytics_service.SeriesRequest(
+        run.symbol, run.interval, equity.index[0].isoformat(), equity.index[-1].isoformat()
+    )
+    try:
+        loaded = await analytics_service.load_series(session, request, settings)
+    except (NotFound, ValidationFailed):
+        return None
+    close = loaded.bars["close"]
+    return close / float(close.iloc[0]) * float(run.settings.get("cash", equity.iloc[0]))
