@@ -22,6 +22,12 @@ EXPECTED_PATHS = {
     "/api/v1/providers",
     "/api/v1/providers/alphavantage/fetch",
     "/api/v1/providers/coingecko/fetch",
+    "/api/v1/instruments/{symbol}/stats",
+    "/api/v1/instruments/{symbol}/enriched",
+    "/api/v1/instruments/{symbol}/chart.png",
+    "/api/v1/backtests",
+    "/api/v1/backtests/{backtest_id}",
+    "/api/v1/backtests/{backtest_id}/equity.png",
 }
 
 
