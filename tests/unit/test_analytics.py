@@ -9,7 +9,7 @@ import pytest
 from quantdesk.analytics import series
 from quantdesk.analytics.enriched import EnrichOptions, check_windows, enrich, parse_indicators
 from quantdesk.analytics.periods import DEFAULT_CALENDARS, periods_per_year
-from quantdesk.analytics.resample import Frequency, parse_frequency, resample, trim
+from quantdesk.analytics.resample import Frequency, parse_frequency, resample
 from quantdesk.analytics.stats import summarize
 from quantdesk.core.errors import ValidationFailed
 from quantdesk.market.intervals import Interval
@@ -91,12 +91,6 @@ def test_intraday_to_daily():
 def test_unknown_frequency_lists_the_valid_ones():
     with pytest.raises(ValidationFailed, match="day, week, month, quarter, year"):
         parse_frequency("fortnight")
-
-
-def test_trim_is_inclusive():
-    days = frame([1, 2, 3, 4])
-    kept = trim(days, pd.Timestamp("2024-01-02", tz="UTC"), pd.Timestamp("2024-01-03", tz="UTC"))
-    assert kept["close"].tolist() == [2, 3]
 
 
 def test_summary_statistics():

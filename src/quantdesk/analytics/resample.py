@@ -44,14 +44,3 @@ def resample(bars: pd.DataFrame, frequency: Frequency) -> pd.DataFrame:
     binned = bars.resample(PANDAS_RULES[frequency], label="left", closed="left")
     out = binned.agg(AGGREGATION)
     return out.dropna(subset=["open"])
-
-
-def trim(bars: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp | None) -> pd.DataFrame:
-    """Bars with start <= timestamp <= end (either bound optional)."""
-    index = bars.index
-    keep = pd.Series(True, index=index)
-    if start is not None:
-        keep &= index >= start
-    if end is not None:
-        keep &= index <= end
-    return bars.loc[keep.to_numpy()]

@@ -1,8 +1,8 @@
-"""HTTP endpoints of the analytics domain: /api/v1/instruments/{symbol}/stats and /enriched."""
+"""HTTP endpoints of the analytics domain: /api/v1/instruments/{symbol}/stats, /enriched and /chart.png."""
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from quantdesk.analytics import service
 from quantdesk.analytics.enriched import MAX_WINDOW, VALID_INDICATORS
@@ -14,26 +14,23 @@ from quantdesk.market.intervals import Interval
 
 router = APIRouter(prefix="/api/v1/instruments", tags=["analytics"])
 
-StartQuery = Annotated[str | None, Query(description="Inclusive ISO 8601 date or datetime (UTC if naive).")]
-EndQuery = Annotated[str | None, Query(description="Inclusive; a date covers the whole day.")]
-FrequencyQuery = Annotated[
-    Frequency | None, Query(description="Resample to calendar periods (labelled by their start).")
-]
-PeriodsQuery = Annotated[
-    float | None,
-    Query(gt=0, le=1_000_000, description="Bars per year for annualising; default from interval and asset class."),
-]
 WindowQuery = Annotated[int, Query(ge=1, le=MAX_WINDOW)]
 
 
-def _request(
+def series_request(
     symbol: str,
-    interval: Interval | None,
-    start: str | None,
-    end: str | None,
-    frequency: Frequency | None,
-    periods_per_year: float | None,
+    interval: Interval | None = None,
+    start: Annotated[str | None, Query(description="Inclusive ISO 8601 date or datetime (UTC if naive).")] = None,
+    end: Annotated[str | None, Query(description="Inclusive; a date covers the whole day.")] = None,
+    frequency: Annotated[
+        Frequency | None, Query(description="Resample to calendar periods (labelled by their start).")
+    ] = None,
+    periods_per_year: Annotated[
+        float | None,
+        Query(gt=0, le=1_000_000, description="Bars per year for annualising; default from interval and asset class."),
+    ] = None,
 ) -> service.SeriesRequest:
+    """The series every analytics endpoint reads: symbol, interval, range, resampling, annualising."""
     return service.SeriesRequest(
         symbol,
         interval.value if interval else None,
@@ -44,20 +41,13 @@ def _request(
     )
 
 
+SeriesDep = Annotated[service.SeriesRequest, Depends(series_request)]
+
+
 @router.get("/{symbol}/stats", response_model=StatsRead)
-async def get_stats(
-    session: SessionDep,
-    settings: SettingsDep,
-    symbol: str,
-    interval: Interval | None = None,
-    start: StartQuery = None,
-    end: EndQuery = None,
-    frequency: FrequencyQuery = None,
-    periods_per_year: PeriodsQuery = None,
-) -> StatsRead:
+async def get_stats(session: SessionDep, settings: SettingsDep, series: SeriesDep) -> StatsRead:
     """Summary statistics of the close over the range, with annualised return, volatility and drawdown."""
-    request = _request(symbol, interval, start, end, frequency, periods_per_year)
-    result = await service.instrument_stats(session, request, settings)
+    result = await service.instrument_stats(session, series, settings)
     loaded = result.series
     return StatsRead(
         symbol=loaded.instrument.symbol,
@@ -77,26 +67,20 @@ async def get_enriched(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    symbol: str,
-    interval: Interval | None = None,
-    start: StartQuery = None,
-    end: EndQuery = None,
-    frequency: FrequencyQuery = None,
+    series: SeriesDep,
     window: WindowQuery = 20,
     volatility_window: WindowQuery = 20,
     normalize_base: Annotated[float, Query(gt=0, le=1e12)] = 100.0,
     indicators: Annotated[
         str | None, Query(description=f"Comma-separated, e.g. sma:20,rsi:14. Valid: {VALID_INDICATORS}")
     ] = None,
-    periods_per_year: PeriodsQuery = None,
     orient: Annotated[Literal["table", "records"], Query()] = "table",
     format: Annotated[Literal["json", "csv"] | None, Query(description="Overrides the Accept header.")] = None,
 ) -> Response:
     """The bars with returns, rolling statistics, volatility, normalisation, drawdown and indicators."""
-    series_request = _request(symbol, interval, start, end, frequency, periods_per_year)
     result = await service.enriched_table(
         session,
-        series_request,
+        series,
         settings,
         window=window,
         volatility_window=volatility_window,
@@ -111,23 +95,17 @@ async def get_enriched(
 async def get_chart(
     session: SessionDep,
     settings: SettingsDep,
-    symbol: str,
-    interval: Interval | None = None,
-    start: StartQuery = None,
-    end: EndQuery = None,
-    frequency: FrequencyQuery = None,
+    series: SeriesDep,
     indicators: Annotated[str | None, Query(description="Overlays: sma:N, ema:N, bollinger:N:k")] = None,
     lower: Annotated[Literal["returns", "volatility"], Query(description="Bottom panel")] = "returns",
     volatility_window: WindowQuery = 20,
     width: Annotated[int, Query(ge=300, le=4000, description="Pixels")] = 1200,
     height: Annotated[int, Query(ge=200, le=3000, description="Pixels")] = 700,
-    periods_per_year: PeriodsQuery = None,
 ) -> Response:
     """Candles (a close line past 300 bars) with overlays, a volume panel and a returns or volatility panel."""
-    series_request = _request(symbol, interval, start, end, frequency, periods_per_year)
     png = await service.chart_png(
         session,
-        series_request,
+        series,
         settings,
         width=width,
         height=height,

@@ -10,7 +10,6 @@ import io
 import re
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -344,7 +343,3 @@ def adjust_for_interval(parsed: ParsedCsv, interval: Interval) -> ParsedCsv:
         note = "Stooq labels weeks by their last trading day; stored at the Monday 00:00 UTC that starts each week"
         return ParsedCsv(shifted, parsed.rows, parsed.format, parsed.header_lines, [*parsed.notes, note])
     return parsed
-
-
-def describe(parsed: ParsedCsv) -> dict[str, Any]:
-    return {"format": parsed.format, "rows": len(parsed.bars), "notes": parsed.notes}

@@ -4,7 +4,6 @@ import base64
 import binascii
 from dataclasses import dataclass
 
-import pandas as pd
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.core.errors import Conflict, NotFound, ValidationFailed
@@ -160,11 +159,3 @@ async def bars_before(
     """The ``count`` bars opening just before ``before_us``, oldest first (history to warm indicators up)."""
     query = BarQuery(instrument.id, interval, end_us=before_us, limit=count, descending=True)
     return (await bar_store.read_bars(session, query)).sorted()
-
-
-async def load_frame(
-    session: AsyncSession, symbol: str, interval: str | None = None, start: str | None = None, end: str | None = None
-) -> pd.DataFrame:
-    """Bars of one series as a DataFrame with a UTC DatetimeIndex (for analytics and backtests)."""
-    page = await query_bars(session, symbol, interval=interval, start=start, end=end)
-    return page.bars.to_frame()
