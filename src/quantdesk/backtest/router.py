@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response, status
 from quantdesk.api.deps import SessionDep, SettingsDep
 from quantdesk.backtest import service
 from quantdesk.backtest.models import Backtest
-from quantdesk.backtest.schemas import BacktestCreate, BacktestRead, BacktestSummary, EquityPoint, TradeRead
+from quantdesk.backtest.schemas import SUMMARY_METRICS, BacktestBase, BacktestCreate, BacktestRead, BacktestSummary
 from quantdesk.market.rendering import iso_timestamps
 
 router = APIRouter(prefix="/api/v1/backtests", tags=["backtests"])
@@ -20,22 +20,12 @@ def backtest_read(run: Backtest, equity_points: int) -> BacktestRead:
     keep = service.downsample(equity.size, equity_points)
     drawdown = equity / np.maximum.accumulate(equity) - 1.0 if equity.size else equity
     points = [
-        EquityPoint.model_validate(
-            {"timestamp": ts, "equity": float(equity[i]), "drawdown_pct": float(drawdown[i] * 100)}
-        )
+        {"timestamp": ts, "equity": float(equity[i]), "drawdown_pct": float(drawdown[i] * 100)}
         for ts, i in zip(iso_timestamps(stamps[keep]), keep.tolist(), strict=True)
     ]
-    return BacktestRead(
-        id=run.id,
-        created_at=run.created_at,
-        symbol=run.symbol,
-        interval=run.interval,
-        strategy=run.strategy,
-        params=run.params,
-        settings=run.settings,
-        metrics=run.metrics,
-        trades=[TradeRead.model_validate(t) for t in run.trades],
-        equity=points,
+    base = BacktestBase.model_validate(run).model_dump()
+    return BacktestRead.model_validate(
+        {**base, "settings": run.settings, "metrics": run.metrics, "trades": run.trades, "equity": points}
     )
 
 
@@ -53,19 +43,10 @@ async def list_backtests(
 ) -> list[BacktestSummary]:
     runs = await service.list_backtests(session, symbol, limit)
     return [
-        BacktestSummary(
-            id=r.id,
-            created_at=r.created_at,
-            symbol=r.symbol,
-            interval=r.interval,
-            strategy=r.strategy,
-            params=r.params,
-            return_pct=r.metrics["return_pct"],
-            max_drawdown_pct=r.metrics["max_drawdown_pct"],
-            sharpe=r.metrics["sharpe"],
-            trades=r.metrics["trades"],
+        BacktestSummary.model_validate(
+            {**BacktestBase.model_validate(run).model_dump(), **{key: run.metrics[key] for key in SUMMARY_METRICS}}
         )
-        for r in runs
+        for run in runs
     ]
 
 

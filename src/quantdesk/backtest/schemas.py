@@ -51,7 +51,9 @@ class EquityPoint(BaseModel):
     drawdown_pct: float
 
 
-class BacktestSummary(BaseModel):
+class BacktestBase(BaseModel):
+    """What identifies a stored run."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: int
@@ -60,19 +62,19 @@ class BacktestSummary(BaseModel):
     interval: Interval
     strategy: str
     params: dict[str, float]
+
+
+SUMMARY_METRICS = ("return_pct", "max_drawdown_pct", "sharpe", "trades")
+
+
+class BacktestSummary(BacktestBase):
     return_pct: float
     max_drawdown_pct: float
     sharpe: float | None
     trades: int
 
 
-class BacktestRead(BaseModel):
-    id: int
-    created_at: datetime
-    symbol: str
-    interval: Interval
-    strategy: str
-    params: dict[str, float]
+class BacktestRead(BacktestBase):
     settings: dict[str, Any]
     metrics: dict[str, Any]
     trades: list[TradeRead]
