@@ -225,7 +225,8 @@ def _simulate(
     n = close.size
     pct, slip = commission_pct / 100.0, slippage_bps / 10_000.0
     equity, held = np.empty(n), np.empty(n)
-    trades = np.full((n + 1, TRADE_COLUMNS), np.nan)
+    # Every trade opens on an entry signal, so their count bounds the table (one more for safety).
+    trades = np.full((np.count_nonzero(long_entries) + np.count_nonzero(short_entries) + 1, TRADE_COLUMNS), np.nan)
     state = np.zeros(7)
     state[CASH] = cash0
     stops = not (math.isnan(stop_loss) and math.isnan(take_profit))

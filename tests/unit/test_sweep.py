@@ -1,0 +1,76 @@
+"""Sweeps: the grid, its limits, and rows equal to single backtests of the same parameters."""
+
+import math
+
+import numpy as np
+import pytest
+
+from quantdesk.backtest import sweep
+from quantdesk.backtest.engine import Costs
+from quantdesk.backtest.service import simulate
+from quantdesk.core.errors import ValidationFailed
+from tests.factories import make_bars
+
+BARS = make_bars(1_500, seed=8).to_frame()
+
+
+def test_axes_from_ranges_lists_and_single_values():
+    assert sweep.parse_axis("fast", "5:20:5") == [5, 10, 15, 20]
+    assert sweep.parse_axis("fast", [3, 7]) == [3, 7]
+    assert sweep.parse_axis("k", 2) == [2]
+
+
+def test_the_grid_keeps_only_valid_combinations():
+    grid = sweep.build_sweep("sma_cross", {"fast": "5:100:5", "slow": "20:400:20"})
+    assert len(grid.combinations) == 355  # the issue's grid: fast < slow
+    assert all(c["fast"] < c["slow"] for c in grid.combinations)
+
+
+@pytest.mark.parametrize(
+    ("name", "grid", "message"),
+    [
+        (
+            "sma_cross",
+            {"fast": "1:1000:1", "slow": "2:1001:1"},
+            "the grid has 1,000,000 combinations; the limit is 100,000",
+        ),
+        ("sma_cross", {"fast": "10:5:1"}, "step must be positive and stop at least start"),
+        ("sma_cross", {"fast": "a:b:c"}, "is not start:stop:step"),
+        ("sma_cross", {"fast": [50], "slow": [10]}, "no combination of the grid is valid"),
+        ("sma_cross", {"window": [5]}, "unknown parameter(s) window"),
+        ("nope", {}, "unknown strategy"),
+    ],
+)
+def test_bad_grids(name, grid, message):
+    with pytest.raises(ValidationFailed) as caught:
+        sweep.build_sweep(name, grid)
+    assert message in caught.value.detail
+
+
+@pytest.mark.parametrize(
+    ("name", "grid", "costs", "allow_short"),
+    [
+        ("sma_cross", {"fast": "5:25:10", "slow": "30:90:30"}, Costs(commission_pct=0.1), False),
+        (
+            "ema_cross",
+            {"fast": [3, 8], "slow": [21, 55]},
+            Costs(slippage_bps=5, stop_loss_pct=3, fractional=True),
+            True,
+        ),
+        ("rsi_reversion", {"window": [7, 14], "lower": [25, 30]}, Costs(fill_close=True), False),
+    ],
+)
+def test_every_row_equals_the_backtest_of_its_parameters(name, grid, costs, allow_short):
+    plan = sweep.build_sweep(name, grid)
+    table = sweep.run_sweep(BARS, plan, costs, allow_short, periods_per_year=252)
+    assert len(table) == len(plan.combinations)
+    for row, params in zip(table.itertuples(index=False), plan.combinations, strict=True):
+        single = simulate(BARS, plan.strategy, params, costs, allow_short, 252).metrics
+        assert row.return_pct == pytest.approx(single.return_pct, rel=1e-9, abs=1e-9)
+        assert row.max_drawdown_pct == pytest.approx(single.max_drawdown_pct, rel=1e-9, abs=1e-9)
+        if single.sharpe is None:
+            assert math.isnan(float(row.sharpe))  # type: ignore[arg-type]
+        else:
+            assert row.sharpe == pytest.approx(single.sharpe, rel=1e-9)
+        assert row.trades == single.trades
+    assert np.isfinite(table["return_pct"]).all()
