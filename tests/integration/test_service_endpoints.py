@@ -28,6 +28,9 @@ EXPECTED_PATHS = {
     "/api/v1/backtests",
     "/api/v1/backtests/{backtest_id}",
     "/api/v1/backtests/{backtest_id}/equity.png",
+    "/api/v1/sweeps",
+    "/api/v1/sweeps/{sweep_id}",
+    "/api/v1/sweeps/{sweep_id}/heatmap.png",
 }
 
 

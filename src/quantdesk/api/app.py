@@ -12,6 +12,7 @@ from quantdesk.api import root
 from quantdesk.api.errors import install_error_handlers
 from quantdesk.api.limits import BodySizeLimit
 from quantdesk.backtest.router import router as backtest_router
+from quantdesk.backtest.sweep_router import router as sweep_router
 from quantdesk.core.config import Settings, get_settings
 from quantdesk.core.db import create_engine, create_sessionmaker
 from quantdesk.core.logging import configure_logging
@@ -48,5 +49,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(market_router)
     app.include_router(analytics_router)
     app.include_router(backtest_router)
+    app.include_router(sweep_router)
     app.include_router(providers_router)
     return app

@@ -75,3 +75,26 @@ def trade_times(trades: list[dict[str, object]]) -> tuple[list[pd.Timestamp], li
 def equity_series(stamps: np.ndarray, equity: np.ndarray) -> pd.Series:
     index = pd.DatetimeIndex(stamps.astype("datetime64[us]")).tz_localize("UTC")
     return pd.Series(equity, index=index)
+
+
+def render_heatmap(rows: list[dict[str, object]], x: str, y: str, metric: str, title: str) -> bytes:
+    """The metric over a two-parameter grid; invalid combinations (fast >= slow) stay blank."""
+    table = pd.DataFrame(rows).pivot_table(index=y, columns=x, values=metric, aggfunc="first")
+    figure = Figure(figsize=(10, 7), dpi=100)
+    FigureCanvasAgg(figure)
+    ax = figure.subplots()
+    values = table.to_numpy(dtype=float)
+    image = ax.imshow(np.ma.masked_invalid(values), origin="lower", aspect="auto", cmap="RdYlGn")
+    ax.set_xticks(range(table.shape[1]), [f"{v:g}" for v in table.columns], rotation=90, fontsize=7)
+    ax.set_yticks(range(table.shape[0]), [f"{v:g}" for v in table.index], fontsize=7)
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    figure.colorbar(image, ax=ax, label=metric)
+    if np.isfinite(values).any():
+        row, col = np.unravel_index(np.nanargmax(values), values.shape)
+        ax.scatter([col], [row], marker="*", s=160, color="black", label=f"best {metric}")
+        ax.legend(loc="upper left", fontsize=8, frameon=True)
+    figure.suptitle(title, fontsize=12, x=0.01, ha="left")
+    out = io.BytesIO()
+    figure.savefig(out, format="png", metadata={"Software": None})
+    return out.getvalue()

@@ -1,6 +1,7 @@
 """The backtest command."""
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -80,5 +81,93 @@ def backtest_command(
     console.print(table)
 
 
+def sweep_command(
+    symbol: Annotated[str, typer.Argument(help="Instrument symbol")],
+    strategy: Annotated[str, typer.Option(help="Strategy to sweep")] = "sma_cross",
+    fast: Annotated[str | None, typer.Option(help="start:stop:step or a comma list, e.g. 5:100:5")] = None,
+    slow: Annotated[str | None, typer.Option(help="start:stop:step or a comma list, e.g. 20:400:20")] = None,
+    grid: Annotated[list[str] | None, typer.Option(help="Other axes as name=spec, e.g. window=5:30:5")] = None,
+    rank_by: Annotated[str, typer.Option(help="sharpe, return_pct, max_drawdown_pct or trades")] = "sharpe",
+    interval: Annotated[str | None, typer.Option(help="Bar interval")] = None,
+    start: Annotated[str | None, typer.Option(help="First day (ISO 8601)")] = None,
+    end: Annotated[str | None, typer.Option(help="Last day (ISO 8601)")] = None,
+    cash: Annotated[float, typer.Option(help="Starting cash")] = 10_000.0,
+    commission_pct: Annotated[float, typer.Option(help="Commission, percent of notional")] = 0.0,
+    top: Annotated[int, typer.Option(help="Rows to print")] = 10,
+    heatmap: Annotated[Path | None, typer.Option(help="Write a heat map PNG (two-parameter grids)")] = None,
+) -> None:
+    """Backtest every combination of a grid, store the ranked table, print the best rows."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from quantdesk.analytics import service as analytics_service
+    from quantdesk.backtest import sweep, sweeps
+    from quantdesk.backtest.charts import render_heatmap
+    from quantdesk.backtest.schemas import SweepCreate
+
+    axes: dict[str, object] = {k: _axis(v) for k, v in (("fast", fast), ("slow", slow)) if v is not None}
+    for item in grid or []:
+        key, sep, spec = item.partition("=")
+        if not sep:
+            fail(f"--grid '{item}' is not name=spec")
+        axes[key.strip()] = _axis(spec)
+    body = SweepCreate.model_validate(
+        {
+            "symbol": symbol,
+            "strategy": strategy,
+            "grid": axes,
+            "rank_by": rank_by,
+            "interval": interval,
+            "start": start,
+            "end": end,
+            "cash": cash,
+            "commission_pct": commission_pct,
+        }
+    )
+
+    async def work(session):  # type: ignore[no-untyped-def]
+        run = await sweeps.create_sweep(session, body, get_settings())
+        loaded = await analytics_service.load_series(session, sweeps._series(body), get_settings())
+        return run, loaded
+
+    run, loaded = run_in_session(work, write=True)
+    plan = sweep.build_sweep(body.strategy, body.grid)
+    with Progress(
+        *Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as bar:
+        task = bar.add_task(f"sweeping {len(plan.combinations):,} combinations", total=len(plan.combinations))
+        table = sweeps.run_in_batches(
+            loaded.bars, plan, body, loaded.periods_per_year, lambda done, _total: bar.update(task, completed=done)
+        )
+    rows = sweeps.records(table)
+
+    async def store(session):  # type: ignore[no-untyped-def]
+        stored = await sweeps.get_sweep(session, run.id)
+        stored.status, stored.results, stored.completed = "done", rows, stored.total
+
+    run_in_session(store, write=True)
+    shown = Table(*table.columns, title=f"sweep {run.id}: best {min(top, len(rows))} by {rank_by}")
+    for row in rows[:top]:
+        shown.add_row(*(f"{v:,.4g}" if isinstance(v, float) else str(v) for v in row.values()))
+    console.print(shown)
+    if heatmap is not None:
+        if len(axes) != 2:
+            fail("--heatmap needs exactly two swept parameters")
+        x, y = list(axes)
+        title = f"sweep {run.id}: {symbol.upper()} {strategy}, {rank_by}"
+        heatmap.write_bytes(render_heatmap(rows, x, y, rank_by, title))
+        console.print(f"wrote {heatmap}")
+
+
+def _axis(spec: str) -> object:
+    """A CLI axis: start:stop:step stays text for the grid parser; a comma list becomes numbers."""
+    if ":" in spec:
+        return spec
+    try:
+        return [float(part) for part in spec.split(",")]
+    except ValueError:
+        fail(f"'{spec}' is not start:stop:step or a comma-separated list of numbers")
+
+
 def register(app: typer.Typer) -> None:
     app.command("backtest")(backtest_command)
+    app.command("sweep")(sweep_command)

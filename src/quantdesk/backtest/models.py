@@ -26,3 +26,25 @@ class Backtest(Base):
     trades: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     # Timestamps (int64 µs) then equity (float64), little-endian: a million-bar curve is 16 MB, not 60 MB of JSON.
     equity_curve: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class SweepRun(Base):
+    """A parameter sweep: queued, running (with progress), done with its table, or failed with a reason."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCTimestamp, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCTimestamp)
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instruments.id", ondelete="CASCADE"), index=True)
+    symbol: Mapped[str] = mapped_column(String(32))
+    interval: Mapped[str] = mapped_column(String(3))
+    strategy: Mapped[str] = mapped_column(String(40))
+    grid: Mapped[dict[str, Any]] = mapped_column(JSON)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    rank_by: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued, running, done, failed
+    total: Mapped[int] = mapped_column(default=0)
+    completed: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(String(500))
+    results: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)  # every combination, best first

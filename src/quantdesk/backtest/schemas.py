@@ -79,3 +79,33 @@ class BacktestRead(BacktestBase):
     metrics: dict[str, Any]
     trades: list[TradeRead]
     equity: list[EquityPoint] = Field(description="Downsampled to equity_points (last point always kept).")
+
+
+SweepMetric = Literal["sharpe", "return_pct", "max_drawdown_pct", "trades"]
+
+
+class SweepCreate(BacktestCreate):
+    params: dict[str, float] = Field(default_factory=dict, description="Unused: sweeps take a grid.")
+    grid: dict[str, str | float | list[float]] = Field(
+        description="Per parameter: start:stop:step (stop included), a list, or one value.",
+        examples=[{"fast": "5:100:5", "slow": "20:400:20"}],
+    )
+    rank_by: SweepMetric = Field(default="sharpe", description="Higher is better for every metric offered.")
+
+
+class SweepRead(BaseModel):
+    id: int
+    created_at: datetime
+    finished_at: datetime | None
+    symbol: str
+    interval: Interval
+    strategy: str
+    grid: dict[str, Any]
+    rank_by: str
+    status: Literal["queued", "running", "done", "failed"]
+    progress_pct: float
+    total: int
+    completed: int
+    error: str | None
+    best_params: dict[str, float] | None
+    rows: list[dict[str, Any]] = Field(description="Combinations ranked best first, up to the `rows` asked for.")

@@ -8,7 +8,7 @@ simulation per combination.
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,7 +52,7 @@ def parse_axis(name: str, spec: object) -> list[float]:
         raise ValidationFailed(f"{name}: {spec!r} is not a number, a list of numbers or start:stop:step") from None
 
 
-def build_sweep(name: str, grid: dict[str, object]) -> Sweep:
+def build_sweep(name: str, grid: Mapping[str, object]) -> Sweep:
     """Every valid combination of the grid (fast < slow and the like), refusing grids over the limit."""
     strategy, _ = strategies.resolve(name, None)
     unknown = sorted(set(grid) - set(strategy.params))

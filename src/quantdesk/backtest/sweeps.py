@@ -1,0 +1,144 @@
+"""Sweep jobs: created in the request, run in the background batch by batch with progress, stored ranked."""
+
+import math
+from typing import Any
+
+import anyio
+import numpy as np
+import pandas as pd
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from quantdesk.analytics import service as analytics_service
+from quantdesk.backtest import sweep
+from quantdesk.backtest.models import SweepRun
+from quantdesk.backtest.schemas import SweepCreate
+from quantdesk.backtest.service import costs_of
+from quantdesk.core.clock import utcnow
+from quantdesk.core.config import Settings
+from quantdesk.core.db import session_scope
+from quantdesk.core.errors import Conflict, NotFound, ValidationFailed
+
+BATCHES = 50  # progress granularity: about 2% per update
+Progress = Any  # a callable taking (completed, total), or None
+
+
+def _series(body: SweepCreate) -> analytics_service.SeriesRequest:
+    return analytics_service.SeriesRequest(
+        body.symbol, body.interval.value if body.interval else None, body.start, body.end
+    )
+
+
+async def create_sweep(session: AsyncSession, body: SweepCreate, settings: Settings) -> SweepRun:
+    """Check everything that can be checked before running, then queue the sweep."""
+    plan = sweep.build_sweep(body.strategy, body.grid)
+    loaded = await analytics_service.load_series(session, _series(body), settings)
+    needed = max(plan.strategy.warmup(p) for p in plan.combinations) + 1
+    if len(loaded.bars) < needed:
+        raise ValidationFailed(
+            f"the longest windows of the grid need {needed} bars; the range has {len(loaded.bars)}: "
+            "widen the range or shorten the windows"
+        )
+    run = SweepRun(
+        instrument_id=loaded.instrument.id,
+        symbol=loaded.instrument.symbol,
+        interval=loaded.interval.value,
+        strategy=plan.strategy.name,
+        grid=body.grid,
+        settings=body.model_dump(mode="json", exclude={"params", "grid"}),
+        rank_by=body.rank_by,
+        total=len(plan.combinations),
+    )
+    session.add(run)
+    await session.flush()
+    return run
+
+
+def rank(table: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Best first; NaN (undefined, e.g. Sharpe without trades) last."""
+    return table.sort_values(metric, ascending=False, na_position="last", kind="stable").reset_index(drop=True)
+
+
+def run_in_batches(
+    bars: pd.DataFrame, plan: sweep.Sweep, body: SweepCreate, periods_per_year: float, progress: Progress = None
+) -> pd.DataFrame:
+    """The whole grid, in batches so that progress can be reported between them (CPU-bound: a thread)."""
+    size = max(1, math.ceil(len(plan.combinations) / BATCHES))
+    parts = []
+    for start in range(0, len(plan.combinations), size):
+        chunk = sweep.Sweep(plan.strategy, plan.combinations[start : start + size])
+        parts.append(sweep.run_sweep(bars, chunk, costs_of(body), body.allow_short, periods_per_year))
+        if progress is not None:
+            progress(min(start + size, len(plan.combinations)), len(plan.combinations))
+    return rank(pd.concat(parts, ignore_index=True), body.rank_by)
+
+
+def records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    values = table.astype(float).to_numpy()
+    cells = np.where(np.isfinite(values), values, np.nan).tolist()
+    return [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in zip(table.columns, row, strict=True)}
+        for row in cells
+    ]
+
+
+async def execute_sweep(factory: async_sessionmaker[AsyncSession], sweep_id: int, settings: Settings) -> None:
+    """Run a queued sweep to the end, storing progress as it goes; failures are stored, never raised."""
+    async with session_scope(factory, write=True) as session:
+        run = await session.get(SweepRun, sweep_id)
+        if run is None or run.status != "queued":
+            return
+        run.status = "running"
+        body = SweepCreate.model_validate({**run.settings, "grid": run.grid})
+    try:
+        async with session_scope(factory) as session:
+            loaded = await analytics_service.load_series(session, _series(body), settings)
+        plan = sweep.build_sweep(body.strategy, body.grid)
+        portal = anyio.from_thread
+
+        def report(done: int, total: int) -> None:
+            portal.run(_store_progress, factory, sweep_id, done)
+
+        table = await anyio.to_thread.run_sync(run_in_batches, loaded.bars, plan, body, loaded.periods_per_year, report)
+        await _finish(factory, sweep_id, "done", records(table), None)
+    except Exception as exc:
+        await _finish(factory, sweep_id, "failed", None, f"{type(exc).__name__}: {exc}"[:500])
+
+
+async def _store_progress(factory: async_sessionmaker[AsyncSession], sweep_id: int, done: int) -> None:
+    async with session_scope(factory, write=True) as session:
+        run = await session.get(SweepRun, sweep_id)
+        if run is not None:
+            run.completed = done
+
+
+async def _finish(
+    factory: async_sessionmaker[AsyncSession],
+    sweep_id: int,
+    status: str,
+    results: list[dict[str, Any]] | None,
+    error: str | None,
+) -> None:
+    async with session_scope(factory, write=True) as session:
+        run = await session.get(SweepRun, sweep_id)
+        if run is not None:
+            run.status, run.results, run.error, run.finished_at = status, results, error, utcnow()
+            if status == "done":
+                run.completed = run.total
+
+
+async def get_sweep(session: AsyncSession, sweep_id: int) -> SweepRun:
+    run = await session.get(SweepRun, sweep_id)
+    if run is None:
+        raise NotFound(f"no sweep {sweep_id}; start one with POST /api/v1/sweeps")
+    return run
+
+
+def parameter_names(run: SweepRun) -> list[str]:
+    return list(run.grid)
+
+
+def require_done(run: SweepRun) -> list[dict[str, Any]]:
+    if run.status != "done" or run.results is None:
+        progress = run.completed / run.total * 100 if run.total else 0.0
+        raise Conflict(f"sweep {run.id} is {run.status} ({progress:.0f}% done){': ' + run.error if run.error else ''}")
+    return run.results

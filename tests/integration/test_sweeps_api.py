@@ -1,0 +1,100 @@
+"""POST/GET /api/v1/sweeps, the heat map, and `quantdesk sweep`, on both databases."""
+
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+from typer.testing import CliRunner
+
+from quantdesk.backtest.models import SweepRun
+from quantdesk.cli.main import app
+from tests.factories import bars_as_csv, bars_as_json, make_bars
+from tests.integration.test_charts import png_size
+
+GRID = {"fast": "5:15:5", "slow": [20, 30]}
+
+
+@pytest.fixture
+async def acme(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    await client.post("/api/v1/instruments", json={"symbol": "ACME"})
+    await client.post("/api/v1/instruments/ACME/bars?interval=1d", json=bars_as_json(make_bars(500, seed=4)))
+    return client
+
+
+async def test_a_sweep_is_queued_then_runs_to_a_ranked_table(acme: httpx.AsyncClient):
+    queued = await acme.post(
+        "/api/v1/sweeps", json={"symbol": "ACME", "strategy": "sma_cross", "grid": GRID, "rank_by": "return_pct"}
+    )
+    assert queued.status_code == 202, queued.text
+    assert queued.json()["status"] == "queued"
+    assert queued.json()["total"] == 6
+    done = (await acme.get(f"/api/v1/sweeps/{queued.json()['id']}?rows=100")).json()
+    assert done["status"] == "done"
+    assert (done["progress_pct"], done["completed"]) == (100.0, 6)
+    returns = [row["return_pct"] for row in done["rows"]]
+    assert returns == sorted(returns, reverse=True)
+    assert done["best_params"] == {"fast": done["rows"][0]["fast"], "slow": done["rows"][0]["slow"]}
+    single = await acme.post("/api/v1/backtests", json={"symbol": "ACME", "params": done["best_params"]})
+    assert single.json()["metrics"]["return_pct"] == pytest.approx(returns[0])
+    heatmap = await acme.get(f"/api/v1/sweeps/{done['id']}/heatmap.png")
+    assert heatmap.status_code == 200
+    assert png_size(heatmap.content) == (1000, 700)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        (
+            {"grid": {"fast": "1:1000:1", "slow": "1:1000:1"}},
+            422,
+            "the grid has 1,000,000 combinations; the limit is 100,000",
+        ),
+        ({"strategy": "magic", "grid": {}}, 422, "valid ones"),
+        ({"grid": {"fast": [5], "slow": [600]}}, 422, "need 602 bars; the range has 500"),
+        ({"grid": {"fast": [50], "slow": [10]}}, 422, "no combination of the grid is valid"),
+        ({"grid": GRID, "rank_by": "luck"}, 422, "rank_by"),
+        ({"grid": GRID, "start": "2030-01-01"}, 404, "stored 1d bars span"),
+    ],
+)
+async def test_bad_sweeps_are_refused_before_anything_runs(acme: httpx.AsyncClient, body, status, message):
+    response = await acme.post("/api/v1/sweeps", json={"symbol": "ACME", **body})
+    assert response.status_code == status, response.text
+    assert message in response.text
+
+
+async def test_heatmaps_need_a_finished_two_parameter_sweep(acme: httpx.AsyncClient, session: AsyncSession):
+    one = (await acme.post("/api/v1/sweeps", json={"symbol": "ACME", "grid": {"fast": [5, 10], "slow": [30]}})).json()
+    response = await acme.get(f"/api/v1/sweeps/{one['id']}/heatmap.png")
+    assert response.status_code == 200  # two parameters, one of them a single value
+    rsi = (
+        await acme.post(
+            "/api/v1/sweeps", json={"symbol": "ACME", "strategy": "rsi_reversion", "grid": {"window": [7, 14]}}
+        )
+    ).json()
+    assert (await acme.get(f"/api/v1/sweeps/{rsi['id']}/heatmap.png")).status_code == 422
+    running = await session.get(SweepRun, one["id"])
+    assert running is not None
+    running.status = "running"
+    await session.commit()
+    busy = await acme.get(f"/api/v1/sweeps/{one['id']}/heatmap.png")
+    assert busy.status_code == 409
+    assert "is running" in busy.json()["detail"]
+    assert (await acme.get("/api/v1/sweeps/9999")).status_code == 404
+
+
+def test_sweep_command_prints_the_best_rows_and_writes_the_heatmap(use_database: str, engine, tmp_path: Path):
+    path = tmp_path / "acme.csv"
+    path.write_text(bars_as_csv(make_bars(300)))
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest", str(path), "--symbol", "ACME"]).exit_code == 0
+    heat = tmp_path / "heat.png"
+    result = runner.invoke(
+        app, ["sweep", "ACME", "--fast", "5:20:5", "--slow", "30,60", "--top", "3", "--heatmap", str(heat)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "best 3 by sharpe" in result.output
+    assert png_size(heat.read_bytes()) == (1000, 700)
+    bad = runner.invoke(app, ["sweep", "ACME", "--fast", "x,y"])
+    assert bad.exit_code == 1
+    assert "comma-separated list" in bad.output
