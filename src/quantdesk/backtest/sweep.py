@@ -80,30 +80,86 @@ def build_sweep(name: str, grid: Mapping[str, object]) -> Sweep:
 
 
 @njit(cache=True)
-def _crosses_above(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.bool_]:  # pragma: no cover - compiled
-    out = np.zeros(a.size, dtype=np.bool_)
-    for i in range(1, a.size):
-        defined = not (np.isnan(a[i]) or np.isnan(b[i]) or np.isnan(a[i - 1]) or np.isnan(b[i - 1]))
-        out[i] = defined and a[i] > b[i] and not a[i - 1] > b[i - 1]
-    return out
+def _cross_state(fast: float, slow: float) -> tuple[bool, bool, bool]:  # pragma: no cover - compiled
+    """(both defined, fast above slow, slow above fast) at one bar."""
+    defined = not (np.isnan(fast) or np.isnan(slow))
+    return defined, fast > slow, slow > fast
 
 
 @njit(cache=True)
-def _summary(
-    equity: NDArray[np.float64], trades: NDArray[np.float64], cash: float, periods_per_year: float
+def _cross_one(
+    open_: NDArray[np.float64],
+    high: NDArray[np.float64],
+    low: NDArray[np.float64],
+    close: NDArray[np.float64],
+    fast: NDArray[np.float64],
+    slow: NDArray[np.float64],
+    allow_short: bool,
+    cash: float,
+    commission_pct: float,
+    fixed: float,
+    slippage_bps: float,
+    sizing: int,
+    value: float,
+    fractional: bool,
+    fill_close: bool,
+    stop_loss: float,
+    take_profit: float,
+    periods_per_year: float,
 ) -> NDArray[np.float64]:  # pragma: no cover - compiled
-    """return_pct, max_drawdown_pct, sharpe (NaN when undefined) and closed trades, as metrics.compute defines them."""
+    """One crossover combination, metrics only: the engine's own fill and stop helpers, no per-bar arrays.
+
+    Signals are derived bar by bar as strategies.crosses_above defines them; equity feeds the running
+    peak (drawdown) and sums of returns and their squares (Sharpe) instead of being stored.
+    """
+    n = close.size
+    pct, slip = commission_pct / 100.0, slippage_bps / 10_000.0
+    # Every trade opens on a cross, at most one per bar; np.empty leaves unused rows untouched (free).
+    trades = np.empty((n + 1, engine.TRADE_COLUMNS))
+    state = np.zeros(7)
+    state[engine.CASH] = cash
+    stops = not (math.isnan(stop_loss) and math.isnan(take_profit))
+    le = lx = se = sx = False
+    was_defined, was_up, was_down = False, False, False
+    peak, worst, previous = 0.0, 0.0, 0.0
+    count, total, squares = 0, 0.0, 0.0
+    for i in range(n):
+        if not fill_close and i > 0:
+            engine._apply_signals(
+                state, trades, open_[i], i, le, lx, se, sx, slip, sizing, value, pct, fixed, fractional
+            )
+        if stops and state[engine.POSITION] != 0.0 and not (fill_close and state[engine.ENTERED_AT] == i):
+            engine._check_exits(state, trades, i, open_[i], high[i], low[i], stop_loss, take_profit, slip, pct, fixed)
+        defined, up, down = _cross_state(fast[i], slow[i])
+        both = defined and was_defined
+        le, lx = both and up and not was_up, both and down and not was_down
+        se, sx = (lx, le) if allow_short else (False, False)
+        was_defined, was_up, was_down = defined, up, down
+        if fill_close:
+            engine._apply_signals(
+                state, trades, close[i], i, le, lx, se, sx, slip, sizing, value, pct, fixed, fractional
+            )
+        equity = state[engine.CASH] + state[engine.POSITION] * close[i]
+        if i == 0 or equity > peak:
+            peak = equity
+        elif equity < peak:
+            worst = min(worst, equity / peak - 1.0)
+        if i > 0:
+            r = 0.0 if equity == previous else equity / previous - 1.0  # flat bars: no division
+            count += 1
+            total += r
+            squares += r * r
+        previous = equity
     out = np.empty(4)
-    out[0] = (equity[-1] / cash - 1.0) * 100.0
-    peak, worst = equity[0], 0.0
-    for value in equity:
-        peak = max(peak, value)
-        worst = min(worst, value / peak - 1.0)
+    out[0] = (previous / cash - 1.0) * 100.0
     out[1] = worst * 100.0
-    returns = equity[1:] / equity[:-1] - 1.0
-    std = returns.std() * math.sqrt(returns.size / (returns.size - 1)) if returns.size > 1 else 0.0
-    out[2] = returns.mean() / std * math.sqrt(periods_per_year) if std > 0 else np.nan
-    out[3] = np.count_nonzero(trades[:, engine.EXIT_BAR] >= 0)
+    # Plain sums, not Welford: its division per bar sits on the loop's dependency chain and costs more
+    # than the rest of the bar; per-bar returns are small, so the sums lose nothing that matters.
+    mean = total / count if count else 0.0
+    variance = (squares - total * mean) / (count - 1) if count > 1 else 0.0
+    std = math.sqrt(variance) if variance > 0 else 0.0
+    out[2] = mean / std * math.sqrt(periods_per_year) if std > 0 else np.nan
+    out[3] = state[engine.COUNT]
     return out
 
 
@@ -130,21 +186,15 @@ def _cross_sweep(
     periods_per_year: float,
 ) -> NDArray[np.float64]:  # pragma: no cover - compiled
     results = np.empty((pairs.shape[0], 4))
-    none = np.zeros(close.size, dtype=np.bool_)
     for j in prange(pairs.shape[0]):
-        f, s = fast[pairs[j, 0]], slow[pairs[j, 1]]
-        entries, exits = _crosses_above(f, s), _crosses_above(s, f)
-        short_entries = exits if allow_short else none
-        short_exits = entries if allow_short else none
-        equity, _held, trades, _fees = engine._simulate(
+        results[j] = _cross_one(
             open_,
             high,
             low,
             close,
-            entries,
-            exits,
-            short_entries,
-            short_exits,
+            fast[pairs[j, 0]],
+            slow[pairs[j, 1]],
+            allow_short,
             cash,
             commission_pct,
             fixed,
@@ -155,8 +205,8 @@ def _cross_sweep(
             fill_close,
             stop_loss,
             take_profit,
+            periods_per_year,
         )
-        results[j] = _summary(equity, trades, cash, periods_per_year)
     return results
 
 
