@@ -1,0 +1,176 @@
+"""Backtest and sweep speed, quantdesk next to vectorbt and backtesting.py, in one run.
+
+    .venv/bin/python -m benchmarks.backtest [--subset N]
+
+The peers live in their own environment (benchmarks/.env-peers, created on first run with pip; they are
+not quantdesk dependencies) and run in a subprocess on the same bars, saved to .npz files:
+- one sma_cross(50, 200) backtest on 1,000,000 bars: quantdesk with its trade list and full metrics, vectorbt
+  with and without stats(); compilation is timed separately;
+- the sweep fast 5..100 step 5 x slow 20..400 step 20 (fast < slow, 355 combinations) on 100,000 bars, as
+  combinations per second; backtesting.py runs a subset and is extrapolated (printed as such);
+- first use of `quantdesk backtest` in a fresh process with an empty numba cache, and again with it.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tests.factories import bars_as_csv
+
+from benchmarks.common import best_of, print_figures, print_table
+from quantdesk.backtest import strategies, sweep
+from quantdesk.backtest.engine import Costs
+from quantdesk.backtest.service import simulate
+from quantdesk.core.types import to_epoch_us
+from quantdesk.market.bars import BarArrays
+from quantdesk.market.intervals import Interval
+from quantdesk.market.providers.synthetic import SeriesSpec, bar_times, generate_bars
+
+PEERS = Path(__file__).parent / ".env-peers"
+PEER_PACKAGES = ("vectorbt", "backtesting")
+
+
+def synthetic(rows: int, seed: int) -> BarArrays:
+    start = to_epoch_us(datetime(1900, 1, 1, tzinfo=UTC))
+    return generate_bars(SeriesSpec(annual_volatility=0.3), bar_times(start, rows, Interval.d1, False), seed)
+
+
+def save(bars: BarArrays, path: Path) -> None:
+    np.savez(path, ts=bars.ts, open=bars.open, high=bars.high, low=bars.low, close=bars.close, volume=bars.volume)
+
+
+def peer_python() -> Path:
+    python = PEERS / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PEERS)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", *PEER_PACKAGES], check=True)
+    return python
+
+
+def quantdesk_single(frame: pd.DataFrame) -> dict[str, float]:
+    strategy, params = strategies.resolve("sma_cross", {"fast": 50, "slow": 200})
+    started = time.perf_counter()
+    simulate(frame.iloc[:1000], strategy, params, Costs(), False, 252)  # compiles, or loads numba's cache
+    first = time.perf_counter() - started
+    run = best_of(3, lambda: simulate(frame, strategy, params, Costs(), False, 252))
+    return {"quantdesk_first_call_s": first, "quantdesk_single_s": run}
+
+
+def quantdesk_sweep(frame: pd.DataFrame) -> dict[str, float]:
+    plan = sweep.build_sweep("sma_cross", {"fast": "5:100:5", "slow": "20:400:20"})
+    sweep.run_sweep(frame.iloc[:1000], plan, Costs(), False, 252)
+    elapsed = best_of(3, lambda: sweep.run_sweep(frame, plan, Costs(), False, 252))
+    return {"quantdesk_sweep_s": elapsed, "quantdesk_combos_per_s": len(plan.combinations) / elapsed}
+
+
+def cli_first_use(folder: Path) -> dict[str, float]:
+    """`quantdesk backtest` in fresh processes: first with an empty numba cache, then with it."""
+    env = {
+        **os.environ,
+        "QUANTDESK_DATABASE_URL": f"sqlite:///{folder}/cli.db",
+        "NUMBA_CACHE_DIR": str(folder / "numba"),
+    }
+    quantdesk = [sys.executable, "-m", "quantdesk"]
+    csv = folder / "bars.csv"
+    csv.write_text(bars_as_csv(synthetic(2_600, 1)))
+    subprocess.run([*quantdesk, "db", "upgrade"], env=env, check=True, capture_output=True)
+    subprocess.run([*quantdesk, "ingest", str(csv), "--symbol", "CLI"], env=env, check=True, capture_output=True)
+    command = [*quantdesk, "backtest", "CLI", "--fast", "50", "--slow", "200", "--json"]
+    timings = []
+    for _ in range(2):
+        started = time.perf_counter()
+        subprocess.run(command, env=env, check=True, capture_output=True)
+        timings.append(time.perf_counter() - started)
+    return {"cli_first_use_s": timings[0], "cli_afterwards_s": timings[1]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--subset", type=int, default=10, help="backtesting.py combinations to time")
+    args = parser.parse_args()
+    single, swept = synthetic(1_000_000, 7), synthetic(100_000, 8)
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        save(single, root / "single.npz")
+        save(swept, root / "sweep.npz")
+        figures = quantdesk_single(single.to_frame()) | quantdesk_sweep(swept.to_frame()) | cli_first_use(root)
+        peers = subprocess.run(
+            [
+                str(peer_python()),
+                str(Path(__file__).parent / "peers_backtest.py"),
+                str(root / "single.npz"),
+                str(root / "sweep.npz"),
+                str(args.subset),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        figures |= json.loads(peers.stdout.strip().splitlines()[-1])
+    figures["single_speedup_vs_vectorbt_stats"] = (
+        figures["vectorbt_single_with_stats_s"] / figures["quantdesk_single_s"]
+    )
+    figures["single_speedup_vs_vectorbt_portfolio"] = (
+        figures["vectorbt_single_portfolio_s"] / figures["quantdesk_single_s"]
+    )
+    figures["sweep_ratio_vs_vectorbt"] = figures["quantdesk_combos_per_s"] / figures["vectorbt_combos_per_s"]
+    figures["sweep_ratio_vs_backtesting_py"] = figures["quantdesk_combos_per_s"] / figures["backtesting_combos_per_s"]
+    report(figures)
+    print_figures({k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()})
+
+
+def report(f: dict[str, float]) -> None:
+    print_table(
+        "one sma_cross(50, 200) backtest on 1,000,000 bars (s, after compilation)",
+        ["quantdesk (trades + all metrics)", "vectorbt portfolio", "vectorbt + stats()", "vs stats", "vs portfolio"],
+        [
+            [
+                f["quantdesk_single_s"],
+                f["vectorbt_single_portfolio_s"],
+                f["vectorbt_single_with_stats_s"],
+                f"{f['single_speedup_vs_vectorbt_stats']:.1f}x",
+                f"{f['single_speedup_vs_vectorbt_portfolio']:.1f}x",
+            ]
+        ],
+    )
+    print_table(
+        "sweep of 355 sma_cross combinations on 100,000 bars (combinations/s)",
+        [
+            "quantdesk",
+            "vectorbt",
+            f"backtesting.py ({int(f['backtesting_subset_combinations'])} timed, extrapolated)",
+            "vs vectorbt",
+            "vs backtesting.py",
+        ],
+        [
+            [
+                f["quantdesk_combos_per_s"],
+                f["vectorbt_combos_per_s"],
+                f["backtesting_combos_per_s"],
+                f"{f['sweep_ratio_vs_vectorbt']:.1f}x",
+                f"{f['sweep_ratio_vs_backtesting_py']:.0f}x",
+            ]
+        ],
+    )
+    print_table(
+        "first use",
+        [
+            "quantdesk first call in-process (s)",
+            "vectorbt first call (s)",
+            "`quantdesk backtest`, empty cache (s)",
+            "afterwards (s)",
+        ],
+        [[f["quantdesk_first_call_s"], f["vectorbt_first_call_s"], f["cli_first_use_s"], f["cli_afterwards_s"]]],
+    )
+
+
+if __name__ == "__main__":
+    main()
