@@ -1,9 +1,9 @@
 """Parameter sweeps: every combination of a grid through the compiled engine, in parallel.
 
 Crossover strategies compute each distinct moving average once and share it across combinations; the
-combinations run under numba's ``prange`` and call the very simulator single backtests use, so a
-sweep's row and the backtest of the same parameters agree exactly. Other strategies fall back to one
-simulation per combination.
+combinations run under numba's ``prange`` in a metrics-only loop built from the engine's own fill and
+stop helpers (no per-bar arrays), and a test requires every row to equal the single backtest of the same
+parameters. Other strategies fall back to one full simulation per combination.
 """
 
 import itertools
