@@ -126,7 +126,7 @@ def sweep_command(
 
     async def work(session):  # type: ignore[no-untyped-def]
         run = await sweeps.create_sweep(session, body, get_settings())
-        loaded = await analytics_service.load_series(session, sweeps._series(body), get_settings())
+        loaded = await analytics_service.load_series(session, sweeps.series_request(body), get_settings())
         return run, loaded
 
     run, loaded = run_in_session(work, write=True)

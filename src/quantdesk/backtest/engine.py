@@ -58,6 +58,44 @@ class Costs:
     stop_loss_pct: float = math.nan  # NaN: no stop
     take_profit_pct: float = math.nan
 
+    def vector(self) -> NDArray[np.float64]:
+        """The costs as compiled code takes them: one float array, read back by ``_unpack``."""
+        return np.array(
+            [
+                self.cash,
+                self.commission_pct,
+                self.commission_fixed,
+                self.slippage_bps,
+                float(self.sizing),
+                self.sizing_value,
+                float(self.fractional),
+                float(self.fill_close),
+                self.stop_loss_pct,
+                self.take_profit_pct,
+            ],
+            dtype=np.float64,
+        )
+
+
+@njit(cache=True)
+def _unpack(
+    costs: NDArray[np.float64],
+) -> tuple[float, float, float, float, int, float, bool, bool, float, float]:  # pragma: no cover - compiled
+    """(cash, commission as a fraction, fixed commission, slippage as a fraction, sizing, sizing value,
+    fractional, fill at close, stop-loss %, take-profit %) from ``Costs.vector()``."""
+    return (
+        costs[0],
+        costs[1] / 100.0,
+        costs[2],
+        costs[3] / 10_000.0,
+        int(costs[4]),
+        costs[5],
+        costs[6] != 0.0,
+        costs[7] != 0.0,
+        costs[8],
+        costs[9],
+    )
+
 
 @dataclass(frozen=True)
 class EngineResult:
@@ -211,19 +249,12 @@ def _simulate(
     long_exits: NDArray[np.bool_],
     short_entries: NDArray[np.bool_],
     short_exits: NDArray[np.bool_],
-    cash0: float,
-    commission_pct: float,
-    commission_fixed: float,
-    slippage_bps: float,
-    sizing: int,
-    sizing_value: float,
-    fractional: bool,
-    fill_close: bool,
-    stop_loss: float,
-    take_profit: float,
+    costs: NDArray[np.float64],
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], float]:  # pragma: no cover - compiled
     n = close.size
-    pct, slip = commission_pct / 100.0, slippage_bps / 10_000.0
+    cash0, pct, commission_fixed, slip, sizing, sizing_value, fractional, fill_close, stop_loss, take_profit = _unpack(
+        costs
+    )
     equity, held = np.empty(n), np.empty(n)
     # Every trade opens on an entry signal, so their count bounds the table (one more for safety).
     trades = np.full((np.count_nonzero(long_entries) + np.count_nonzero(short_entries) + 1, TRADE_COLUMNS), np.nan)
@@ -305,15 +336,6 @@ def simulate(
         np.ascontiguousarray(long_exits, dtype=np.bool_),
         np.ascontiguousarray(short_entries, dtype=np.bool_),
         np.ascontiguousarray(short_exits, dtype=np.bool_),
-        float(costs.cash),
-        float(costs.commission_pct),
-        float(costs.commission_fixed),
-        float(costs.slippage_bps),
-        int(costs.sizing),
-        float(costs.sizing_value),
-        bool(costs.fractional),
-        bool(costs.fill_close),
-        float(costs.stop_loss_pct),
-        float(costs.take_profit_pct),
+        costs.vector(),
     )
     return EngineResult(equity, held, trades, float(fees))

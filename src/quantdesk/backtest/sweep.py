@@ -95,16 +95,7 @@ def _cross_one(
     fast: NDArray[np.float64],
     slow: NDArray[np.float64],
     allow_short: bool,
-    cash: float,
-    commission_pct: float,
-    fixed: float,
-    slippage_bps: float,
-    sizing: int,
-    value: float,
-    fractional: bool,
-    fill_close: bool,
-    stop_loss: float,
-    take_profit: float,
+    costs: NDArray[np.float64],
     periods_per_year: float,
 ) -> NDArray[np.float64]:  # pragma: no cover - compiled
     """One crossover combination, metrics only: the engine's own fill and stop helpers, no per-bar arrays.
@@ -113,7 +104,7 @@ def _cross_one(
     peak (drawdown) and sums of returns and their squares (Sharpe) instead of being stored.
     """
     n = close.size
-    pct, slip = commission_pct / 100.0, slippage_bps / 10_000.0
+    cash, pct, fixed, slip, sizing, value, fractional, fill_close, stop_loss, take_profit = engine._unpack(costs)
     # Every trade opens on a cross, at most one per bar; np.empty leaves unused rows untouched (free).
     trades = np.empty((n + 1, engine.TRADE_COLUMNS))
     state = np.zeros(7)
@@ -173,39 +164,13 @@ def _cross_sweep(
     slow: NDArray[np.float64],
     pairs: NDArray[np.int64],
     allow_short: bool,
-    cash: float,
-    commission_pct: float,
-    fixed: float,
-    slippage_bps: float,
-    sizing: int,
-    value: float,
-    fractional: bool,
-    fill_close: bool,
-    stop_loss: float,
-    take_profit: float,
+    costs: NDArray[np.float64],
     periods_per_year: float,
 ) -> NDArray[np.float64]:  # pragma: no cover - compiled
     results = np.empty((pairs.shape[0], 4))
     for j in prange(pairs.shape[0]):
         results[j] = _cross_one(
-            open_,
-            high,
-            low,
-            close,
-            fast[pairs[j, 0]],
-            slow[pairs[j, 1]],
-            allow_short,
-            cash,
-            commission_pct,
-            fixed,
-            slippage_bps,
-            sizing,
-            value,
-            fractional,
-            fill_close,
-            stop_loss,
-            take_profit,
-            periods_per_year,
+            open_, high, low, close, fast[pairs[j, 0]], slow[pairs[j, 1]], allow_short, costs, periods_per_year
         )
     return results
 
@@ -249,16 +214,7 @@ def _sweep_crossovers(
         slow,
         pairs,
         allow_short,
-        float(costs.cash),
-        float(costs.commission_pct),
-        float(costs.commission_fixed),
-        float(costs.slippage_bps),
-        int(costs.sizing),
-        float(costs.sizing_value),
-        bool(costs.fractional),
-        bool(costs.fill_close),
-        float(costs.stop_loss_pct),
-        float(costs.take_profit_pct),
+        costs.vector(),
         float(periods_per_year),
     )
 

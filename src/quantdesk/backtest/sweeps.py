@@ -1,10 +1,10 @@
 """Sweep jobs: created in the request, run in the background batch by batch with progress, stored ranked."""
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import anyio
-import numpy as np
 import pandas as pd
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -19,10 +19,10 @@ from quantdesk.core.db import session_scope
 from quantdesk.core.errors import Conflict, NotFound, ValidationFailed
 
 BATCHES = 50  # progress granularity: about 2% per update
-Progress = Any  # a callable taking (completed, total), or None
+Progress = Callable[[int, int], None] | None  # told (completed, total) after each batch
 
 
-def _series(body: SweepCreate) -> analytics_service.SeriesRequest:
+def series_request(body: SweepCreate) -> analytics_service.SeriesRequest:
     return analytics_service.SeriesRequest(
         body.symbol, body.interval.value if body.interval else None, body.start, body.end
     )
@@ -31,7 +31,7 @@ def _series(body: SweepCreate) -> analytics_service.SeriesRequest:
 async def create_sweep(session: AsyncSession, body: SweepCreate, settings: Settings) -> SweepRun:
     """Check everything that can be checked before running, then queue the sweep."""
     plan = sweep.build_sweep(body.strategy, body.grid)
-    loaded = await analytics_service.load_series(session, _series(body), settings)
+    loaded = await analytics_service.load_series(session, series_request(body), settings)
     needed = max(plan.strategy.warmup(p) for p in plan.combinations) + 1
     if len(loaded.bars) < needed:
         raise ValidationFailed(
@@ -73,11 +73,10 @@ def run_in_batches(
 
 
 def records(table: pd.DataFrame) -> list[dict[str, Any]]:
-    values = table.astype(float).to_numpy()
-    cells = np.where(np.isfinite(values), values, np.nan).tolist()
+    """Rows as JSON-ready dicts; undefined values (a NaN Sharpe) become None."""
     return [
-        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in zip(table.columns, row, strict=True)}
-        for row in cells
+        {k: (v if math.isfinite(v) else None) for k, v in zip(table.columns, row, strict=True)}
+        for row in table.astype(float).to_numpy().tolist()
     ]
 
 
@@ -91,7 +90,7 @@ async def execute_sweep(factory: async_sessionmaker[AsyncSession], sweep_id: int
         body = SweepCreate.model_validate({**run.settings, "grid": run.grid})
     try:
         async with session_scope(factory) as session:
-            loaded = await analytics_service.load_series(session, _series(body), settings)
+            loaded = await analytics_service.load_series(session, series_request(body), settings)
         plan = sweep.build_sweep(body.strategy, body.grid)
         portal = anyio.from_thread
 
