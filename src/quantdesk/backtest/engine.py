@@ -260,9 +260,12 @@ def _simulate(
     trades = np.full((np.count_nonzero(long_entries) + np.count_nonzero(short_entries) + 1, TRADE_COLUMNS), np.nan)
     state = np.zeros(7)
     state[CASH] = cash0
+    has_signal = long_entries | long_exits | short_entries | short_exits
     stops = not (math.isnan(stop_loss) and math.isnan(take_profit))
     for i in range(n):
-        if not fill_close and i > 0:  # yesterday's signals at today's open
+        # Helpers run only on bars with a signal: numba pays atomic reference counting for every array
+        # passed to a call, which would otherwise cost more than the rest of the bar.
+        if not fill_close and i > 0 and has_signal[i - 1]:  # yesterday's signals at today's open
             _apply_signals(
                 state,
                 trades,
@@ -283,7 +286,7 @@ def _simulate(
             _check_exits(
                 state, trades, i, open_[i], high[i], low[i], stop_loss, take_profit, slip, pct, commission_fixed
             )
-        if fill_close:  # today's signals at today's close
+        if fill_close and has_signal[i]:  # today's signals at today's close
             _apply_signals(
                 state,
                 trades,

@@ -55,20 +55,16 @@ def drawdown(equity: NDArray[np.float64]) -> NDArray[np.float64]:
 
 def drawdown_episodes(dd: NDArray[np.float64]) -> list[tuple[int, int, float]]:
     """(first bar below a peak, bar of recovery or the last bar, deepest fall) for each episode."""
-    episodes = []
-    start = None
-    trough = 0.0
-    for i, value in enumerate(dd):
-        if value < 0 and start is None:
-            start, trough = i, value
-        elif value < 0 and start is not None:
-            trough = min(trough, value)
-        elif value >= 0 and start is not None:
-            episodes.append((start, i, trough))
-            start = None
-    if start is not None:
-        episodes.append((start, len(dd) - 1, trough))
-    return episodes
+    below = dd < 0
+    edges = np.diff(below.astype(np.int8), prepend=np.int8(0))
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1)
+    if ends.size < starts.size:  # still below a peak at the last bar
+        ends = np.append(ends, dd.size - 1)
+    # Each segment from one start to the next holds one episode and then bars at a peak (dd = 0), so
+    # its minimum is the episode's trough.
+    troughs = np.minimum.reduceat(dd, starts) if starts.size else np.array([])
+    return list(zip(starts.tolist(), ends.tolist(), troughs.tolist(), strict=True))
 
 
 def _return_metrics(equity: NDArray[np.float64], periods_per_year: float, cash: float) -> dict[str, float | None]:

@@ -111,26 +111,32 @@ def _cross_one(
     state[engine.CASH] = cash
     stops = not (math.isnan(stop_loss) and math.isnan(take_profit))
     le = lx = se = sx = False
+    held_cash, held = cash, 0.0  # state's cash and position, kept in registers between fills
     was_defined, was_up, was_down = False, False, False
     peak, worst, previous = 0.0, 0.0, 0.0
     count, total, squares = 0, 0.0, 0.0
     for i in range(n):
-        if not fill_close and i > 0:
+        # Helpers are called only on the rare bars that trade: each call passes arrays, and numba pays
+        # atomic reference counting per array per call, which costs more than the rest of the bar.
+        if not fill_close and i > 0 and (le or lx or se or sx):
             engine._apply_signals(
                 state, trades, open_[i], i, le, lx, se, sx, slip, sizing, value, pct, fixed, fractional
             )
-        if stops and state[engine.POSITION] != 0.0 and not (fill_close and state[engine.ENTERED_AT] == i):
+            held_cash, held = state[engine.CASH], state[engine.POSITION]
+        if stops and held != 0.0 and not (fill_close and state[engine.ENTERED_AT] == i):
             engine._check_exits(state, trades, i, open_[i], high[i], low[i], stop_loss, take_profit, slip, pct, fixed)
+            held_cash, held = state[engine.CASH], state[engine.POSITION]
         defined, up, down = _cross_state(fast[i], slow[i])
         both = defined and was_defined
         le, lx = both and up and not was_up, both and down and not was_down
         se, sx = (lx, le) if allow_short else (False, False)
         was_defined, was_up, was_down = defined, up, down
-        if fill_close:
+        if fill_close and (le or lx or se or sx):
             engine._apply_signals(
                 state, trades, close[i], i, le, lx, se, sx, slip, sizing, value, pct, fixed, fractional
             )
-        equity = state[engine.CASH] + state[engine.POSITION] * close[i]
+            held_cash, held = state[engine.CASH], state[engine.POSITION]
+        equity = held_cash + held * close[i]
         if i == 0 or equity > peak:
             peak = equity
         elif equity < peak:
