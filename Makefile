@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# Write .pyc files at install time: some hosts set PYTHONDONTWRITEBYTECODE, and without them every
+# command start compiles pandas, SQLAlchemy and numba from source (seconds instead of a second).
+export UV_COMPILE_BYTECODE := 1
 
 .DEFAULT_GOAL := help
 .PHONY: help run test lint fmt bench migrate demo clean

@@ -8,11 +8,14 @@ not quantdesk dependencies) and run in a subprocess on the same bars, saved to .
   with and without stats(); compilation is timed separately;
 - the sweep fast 5..100 step 5 x slow 20..400 step 20 (fast < slow, 355 combinations) on 100,000 bars, as
   combinations per second; backtesting.py runs a subset and is extrapolated (printed as such);
-- first use of `quantdesk backtest` in a fresh process with an empty numba cache, and again with it.
+- first use of `quantdesk backtest` in a freshly installed environment with an empty numba cache, and again,
+  on ten years of daily bars and on 200,000 bars (plain Python, nothing to compile) and on 500,000 bars
+  (compiled).
 """
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -58,7 +61,8 @@ def peer_python() -> Path:
 def quantdesk_single(frame: pd.DataFrame) -> dict[str, float]:
     strategy, params = strategies.resolve("sma_cross", {"fast": 50, "slow": 200})
     started = time.perf_counter()
-    simulate(frame.iloc[:1000], strategy, params, Costs(), False, 252)  # compiles, or loads numba's cache
+    # This process has imported the sweep and with it the compiled kernels: this compiles or loads the cache.
+    simulate(frame.iloc[:1000], strategy, params, Costs(), False, 252)
     first = time.perf_counter() - started
     run = best_of(3, lambda: simulate(frame, strategy, params, Costs(), False, 252))
     return {"quantdesk_first_call_s": first, "quantdesk_single_s": run}
@@ -71,25 +75,49 @@ def quantdesk_sweep(frame: pd.DataFrame) -> dict[str, float]:
     return {"quantdesk_sweep_s": elapsed, "quantdesk_combos_per_s": len(plan.combinations) / elapsed}
 
 
+def fresh_environment(folder: Path) -> tuple[Path, float]:
+    """A new virtual environment with quantdesk and only its runtime dependencies, installed from uv.lock
+    the way `make run` installs them; falls back to this interpreter's environment without uv."""
+    uv = Path(sys.executable).parent / "uv"
+    if not uv.exists():
+        return Path(sys.executable).parent, math.nan
+    started = time.perf_counter()
+    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(folder / "venv")}
+    subprocess.run(
+        [str(uv), "sync", "--frozen", "--compile-bytecode", "--quiet"],
+        env=env,
+        check=True,
+        cwd=Path(__file__).parent.parent,
+    )
+    return folder / "venv" / "bin", time.perf_counter() - started
+
+
 def cli_first_use(folder: Path) -> dict[str, float]:
-    """`quantdesk backtest` in fresh processes: first with an empty numba cache, then with it."""
+    """`quantdesk backtest` in fresh processes of a fresh environment: first with an empty numba cache, then
+    again; on ten years of daily bars and 200,000 bars (plain Python) and on 500,000 bars (compiled)."""
+    bin_dir, install_s = fresh_environment(folder)
     env = {
         **os.environ,
         "QUANTDESK_DATABASE_URL": f"sqlite:///{folder}/cli.db",
         "NUMBA_CACHE_DIR": str(folder / "numba"),
     }
-    quantdesk = [sys.executable, "-m", "quantdesk"]
-    csv = folder / "bars.csv"
-    csv.write_text(bars_as_csv(synthetic(2_600, 1)))
+    quantdesk = [str(bin_dir / "quantdesk")]
     subprocess.run([*quantdesk, "db", "upgrade"], env=env, check=True, capture_output=True)
-    subprocess.run([*quantdesk, "ingest", str(csv), "--symbol", "CLI"], env=env, check=True, capture_output=True)
-    command = [*quantdesk, "backtest", "CLI", "--fast", "50", "--slow", "200", "--json"]
-    timings = []
-    for _ in range(2):
-        started = time.perf_counter()
-        subprocess.run(command, env=env, check=True, capture_output=True)
-        timings.append(time.perf_counter() - started)
-    return {"cli_first_use_s": timings[0], "cli_afterwards_s": timings[1]}
+    figures = {"cli_environment_install_s": install_s}
+    for label, rows in (("", 2_520), ("_200k_bars", 200_000), ("_500k_bars", 500_000)):
+        csv = folder / f"bars{label}.csv"
+        csv.write_text(bars_as_csv(synthetic(rows, 1)))
+        symbol = f"CLI{rows}"
+        subprocess.run([*quantdesk, "ingest", str(csv), "--symbol", symbol], env=env, check=True, capture_output=True)
+        command = [*quantdesk, "backtest", symbol, "--fast", "50", "--slow", "200", "--json"]
+        timings = []
+        for _ in range(3):
+            started = time.perf_counter()
+            subprocess.run(command, env=env, check=True, capture_output=True)
+            timings.append(time.perf_counter() - started)
+        figures[f"cli{label}_first_use_s"] = timings[0]
+        figures[f"cli{label}_afterwards_s"] = min(timings[1:])
+    return figures
 
 
 def main() -> None:
@@ -161,14 +189,19 @@ def report(f: dict[str, float]) -> None:
         ],
     )
     print_table(
-        "first use",
+        "first use in-process: compilation, or loading numba's cache (s)",
+        ["quantdesk", "vectorbt"],
+        [[f["quantdesk_first_call_s"], f["vectorbt_first_call_s"]]],
+    )
+    print_table(
+        f"`quantdesk backtest` in a fresh environment (installed in {f['cli_environment_install_s']:.1f} s), "
+        "empty numba cache (s)",
+        ["bars", "first use", "afterwards"],
         [
-            "quantdesk first call in-process (s)",
-            "vectorbt first call (s)",
-            "`quantdesk backtest`, empty cache (s)",
-            "afterwards (s)",
+            ["2,520 (ten years, daily)", f["cli_first_use_s"], f["cli_afterwards_s"]],
+            ["200,000 (plain Python)", f["cli_200k_bars_first_use_s"], f["cli_200k_bars_afterwards_s"]],
+            ["500,000 (compiled)", f["cli_500k_bars_first_use_s"], f["cli_500k_bars_afterwards_s"]],
         ],
-        [[f["quantdesk_first_call_s"], f["vectorbt_first_call_s"], f["cli_first_use_s"], f["cli_afterwards_s"]]],
     )
 
 

@@ -1,8 +1,5 @@
 """quantdesk: a self-hosted market-data, research and paper-trading server."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("quantdesk")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0"
+# The one place the version lives (pyproject.toml reads it from here): a literal, because looking it up
+# with importlib.metadata costs every command-line start tens of milliseconds.
+__version__ = "0.1.0"

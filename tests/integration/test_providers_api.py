@@ -38,7 +38,7 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     async def record(seconds: float) -> None:
         waits.append(seconds)
 
-    monkeypatch.setattr("quantdesk.market.providers.http.anyio.sleep", record)
+    monkeypatch.setattr("quantdesk.market.providers.http.back_off", record)
     return waits
 
 

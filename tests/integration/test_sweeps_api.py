@@ -1,14 +1,20 @@
 """POST/GET /api/v1/sweeps, the heat map, and `quantdesk sweep`, on both databases."""
 
+import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from typer.testing import CliRunner
 
+from quantdesk.backtest import sweeps
 from quantdesk.backtest.models import SweepRun
 from quantdesk.cli.main import app
+from quantdesk.core.clock import utcnow
+from quantdesk.core.config import Settings
+from quantdesk.core.db import create_sessionmaker
 from tests.factories import bars_as_csv, bars_as_json, make_bars
 from tests.integration.test_charts import png_size
 
@@ -81,6 +87,40 @@ async def test_heatmaps_need_a_finished_two_parameter_sweep(acme: httpx.AsyncCli
     assert busy.status_code == 409
     assert "is running" in busy.json()["detail"]
     assert (await acme.get("/api/v1/sweeps/9999")).status_code == 404
+
+
+async def test_a_sweep_abandoned_by_a_stopped_server_is_found_and_rerun(
+    acme: httpx.AsyncClient, session: AsyncSession, engine: AsyncEngine, settings: Settings
+):
+    first = (await acme.post("/api/v1/sweeps", json={"symbol": "ACME", "grid": GRID})).json()
+    run = await session.get(SweepRun, first["id"])
+    assert run is not None
+    # What a server killed mid-sweep leaves behind: running, half done, no results, silent since.
+    run.status, run.completed, run.results, run.finished_at = "running", 3, None, None
+    run.heartbeat_at = utcnow() - sweeps.STALE_AFTER - timedelta(seconds=1)
+    await session.commit()
+    factory = create_sessionmaker(engine)
+    assert await sweeps.abandoned(factory) == [first["id"]]
+    await sweeps.execute_sweep(factory, first["id"], settings)
+    rerun = (await acme.get(f"/api/v1/sweeps/{first['id']}?rows=100")).json()
+    assert (rerun["status"], rerun["completed"], len(rerun["rows"])) == ("done", 6, 6)
+    assert await sweeps.abandoned(factory) == []
+
+
+async def test_a_sweep_is_claimed_by_exactly_one_runner(
+    acme: httpx.AsyncClient, session: AsyncSession, engine: AsyncEngine
+):
+    first = (await acme.post("/api/v1/sweeps", json={"symbol": "ACME", "grid": GRID})).json()
+    run = await session.get(SweepRun, first["id"])
+    assert run is not None
+    run.status, run.heartbeat_at = "queued", utcnow()
+    await session.commit()
+    factory = create_sessionmaker(engine)
+    claims = await asyncio.gather(*(sweeps.claim(factory, first["id"]) for _ in range(4)))
+    assert sum(body is not None for body in claims) == 1
+    # Now running with a fresh heartbeat: alive, so nobody else may take it.
+    assert await sweeps.abandoned(factory) == []
+    assert await sweeps.claim(factory, first["id"]) is None
 
 
 def test_sweep_command_prints_the_best_rows_and_writes_the_heatmap(use_database: str, engine, tmp_path: Path):

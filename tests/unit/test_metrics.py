@@ -7,20 +7,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quantdesk.backtest import engine
+from quantdesk.backtest import engine, kernels
 from quantdesk.backtest.metrics import compute, drawdown, drawdown_episodes
 
 
 def trade(pnl: float, ret: float, exit_bar: int = 1) -> list[float]:
-    row = [np.nan] * engine.TRADE_COLUMNS
-    row[engine.EXIT_BAR], row[engine.PNL], row[engine.RETURN_PCT] = exit_bar, pnl, ret
+    row = [np.nan] * kernels.TRADE_COLUMNS
+    row[kernels.EXIT_BAR], row[kernels.PNL], row[kernels.RETURN_PCT] = exit_bar, pnl, ret
     return row
 
 
 def result(
     equity: list[float], position: list[float], trades: list[list[float]], fees: float = 0.0
 ) -> engine.EngineResult:
-    table = np.array(trades, dtype=float).reshape(-1, engine.TRADE_COLUMNS)
+    table = np.array(trades, dtype=float).reshape(-1, kernels.TRADE_COLUMNS)
     return engine.EngineResult(np.array(equity, dtype=float), np.array(position, dtype=float), table, fees)
 
 

@@ -1,5 +1,6 @@
 """The FastAPI application: routers, the error table and the database lifecycle."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,6 +12,7 @@ from quantdesk.analytics.router import router as analytics_router
 from quantdesk.api import root
 from quantdesk.api.errors import install_error_handlers
 from quantdesk.api.limits import BodySizeLimit
+from quantdesk.backtest import sweeps
 from quantdesk.backtest.router import router as backtest_router
 from quantdesk.backtest.sweep_router import router as sweep_router
 from quantdesk.core.config import Settings, get_settings
@@ -19,6 +21,7 @@ from quantdesk.core.logging import configure_logging
 from quantdesk.market.providers.router import router as providers_router
 from quantdesk.market.router import router as market_router
 
+SHUTDOWN_GRACE_S = 5.0
 DESCRIPTION = """Self-hosted market data, research and paper trading.
 
 Errors are JSON: `{"error": "<code>", "detail": "<what to fix>", "errors": [...]}`.
@@ -34,9 +37,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings.database_url)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        # A plain task, not a task group: the lifespan may be entered and left in different tasks.
+        resumer = asyncio.create_task(sweeps.resume_abandoned(app.state.sessionmaker, settings))
         try:
             yield
         finally:
+            resumer.cancel()
+            await asyncio.wait({resumer}, timeout=SHUTDOWN_GRACE_S)  # a sweep in a thread runs to its batch end
             await engine.dispose()
 
     # The docs pages' JavaScript and CSS come from the installed package, not a CDN: quantdesk must

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from quantdesk.backtest import engine
+from quantdesk.backtest import engine, kernels
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def _return_metrics(equity: NDArray[np.float64], periods_per_year: float, cash: 
 
 
 def _trade_metrics(trades: NDArray[np.float64]) -> dict[str, float | int | None]:
-    closed = trades[trades[:, engine.EXIT_BAR] >= 0] if trades.size else trades.reshape(0, engine.TRADE_COLUMNS)
+    closed = trades[trades[:, kernels.EXIT_BAR] >= 0] if trades.size else trades.reshape(0, kernels.TRADE_COLUMNS)
     n = int(closed.shape[0])
     if n == 0:
         keys = (
@@ -98,7 +98,7 @@ def _trade_metrics(trades: NDArray[np.float64]) -> dict[str, float | int | None]
             "sqn",
         )
         return {"trades": 0, **dict.fromkeys(keys)}
-    pnl, returns = closed[:, engine.PNL], closed[:, engine.RETURN_PCT]
+    pnl, returns = closed[:, kernels.PNL], closed[:, kernels.RETURN_PCT]
     gains, losses = pnl[pnl > 0].sum(), -pnl[pnl < 0].sum()
     geometric = (np.prod(1.0 + returns / 100.0) ** (1.0 / n) - 1.0) * 100.0 if np.all(returns > -100) else math.nan
     pnl_std = pnl.std(ddof=1) if n > 1 else math.nan

@@ -44,6 +44,9 @@ class SweepRun(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(JSON)
     rank_by: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="queued")  # queued, running, done, failed
+    # Refreshed when the sweep is claimed and after every batch: a queued or running sweep whose heartbeat
+    # is stale was abandoned (its server stopped) and any server may claim and rerun it.
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCTimestamp, default=utcnow, index=True)
     total: Mapped[int] = mapped_column(default=0)
     completed: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(String(500))

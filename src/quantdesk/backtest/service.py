@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.analytics import service as analytics_service
-from quantdesk.backtest import engine, metrics, strategies
+from quantdesk.backtest import engine, kernels, metrics, strategies
 from quantdesk.backtest.engine import Costs, ExitReason, Sizing
 from quantdesk.backtest.models import Backtest
 from quantdesk.backtest.schemas import BacktestCreate
@@ -123,20 +123,20 @@ def trade_records(index: pd.DatetimeIndex, table: np.ndarray) -> list[dict[str, 
     last = len(index) - 1
     records = []
     for row in table:
-        entry, exit_bar = int(row[engine.ENTRY_BAR]), int(row[engine.EXIT_BAR])
+        entry, exit_bar = int(row[kernels.ENTRY_BAR]), int(row[kernels.EXIT_BAR])
         closed = exit_bar >= 0
         records.append(
             {
-                "direction": "long" if row[engine.DIRECTION] > 0 else "short",
+                "direction": "long" if row[kernels.DIRECTION] > 0 else "short",
                 "entry_time": index[entry].isoformat(),
-                "entry_price": float(row[engine.ENTRY_PRICE]),
+                "entry_price": float(row[kernels.ENTRY_PRICE]),
                 "exit_time": index[exit_bar].isoformat() if closed else None,
-                "exit_price": float(row[engine.EXIT_PRICE]) if closed else None,
-                "size": float(row[engine.SIZE]),
-                "pnl": float(row[engine.PNL]),
-                "return_pct": float(row[engine.RETURN_PCT]),
+                "exit_price": float(row[kernels.EXIT_PRICE]) if closed else None,
+                "size": float(row[kernels.SIZE]),
+                "pnl": float(row[kernels.PNL]),
+                "return_pct": float(row[kernels.RETURN_PCT]),
                 "bars_held": (exit_bar if closed else last) - entry,
-                "exit_reason": ExitReason(int(row[engine.REASON])).name,
+                "exit_reason": ExitReason(int(row[kernels.REASON])).name,
             }
         )
     return records

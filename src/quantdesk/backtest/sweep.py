@@ -17,8 +17,9 @@ from numba import njit, prange
 from numpy.typing import NDArray
 
 from quantdesk.analytics import indicators
-from quantdesk.backtest import engine, strategies
+from quantdesk.backtest import strategies
 from quantdesk.backtest.engine import Costs
+from quantdesk.backtest.jit import kernels
 from quantdesk.core.errors import ValidationFailed
 
 MAX_COMBINATIONS = 100_000
@@ -104,11 +105,11 @@ def _cross_one(
     peak (drawdown) and sums of returns and their squares (Sharpe) instead of being stored.
     """
     n = close.size
-    cash, pct, fixed, slip, sizing, value, fractional, fill_close, stop_loss, take_profit = engine._unpack(costs)
+    cash, pct, fixed, slip, sizing, value, fractional, fill_close, stop_loss, take_profit = kernels.unpack_costs(costs)
     # Every trade opens on a cross, at most one per bar; np.empty leaves unused rows untouched (free).
-    trades = np.empty((n + 1, engine.TRADE_COLUMNS))
+    trades = np.empty((n + 1, kernels.TRADE_COLUMNS))
     state = np.zeros(7)
-    state[engine.CASH] = cash
+    state[kernels.CASH] = cash
     stops = not (math.isnan(stop_loss) and math.isnan(take_profit))
     le = lx = se = sx = False
     held_cash, held = cash, 0.0  # state's cash and position, kept in registers between fills
@@ -119,23 +120,23 @@ def _cross_one(
         # Helpers are called only on the rare bars that trade: each call passes arrays, and numba pays
         # atomic reference counting per array per call, which costs more than the rest of the bar.
         if not fill_close and i > 0 and (le or lx or se or sx):
-            engine._apply_signals(
+            kernels.apply_signals(
                 state, trades, open_[i], i, le, lx, se, sx, slip, sizing, value, pct, fixed, fractional
             )
-            held_cash, held = state[engine.CASH], state[engine.POSITION]
-        if stops and held != 0.0 and not (fill_close and state[engine.ENTERED_AT] == i):
-            engine._check_exits(state, trades, i, open_[i], high[i], low[i], stop_loss, take_profit, slip, pct, fixed)
-            held_cash, held = state[engine.CASH], state[engine.POSITION]
+            held_cash, held = state[kernels.CASH], state[kernels.POSITION]
+        if stops and held != 0.0 and not (fill_close and state[kernels.ENTERED_AT] == i):
+            kernels.check_exits(state, trades, i, open_[i], high[i], low[i], stop_loss, take_profit, slip, pct, fixed)
+            held_cash, held = state[kernels.CASH], state[kernels.POSITION]
         defined, up, down = _cross_state(fast[i], slow[i])
         both = defined and was_defined
         le, lx = both and up and not was_up, both and down and not was_down
         se, sx = (lx, le) if allow_short else (False, False)
         was_defined, was_up, was_down = defined, up, down
         if fill_close and (le or lx or se or sx):
-            engine._apply_signals(
+            kernels.apply_signals(
                 state, trades, close[i], i, le, lx, se, sx, slip, sizing, value, pct, fixed, fractional
             )
-            held_cash, held = state[engine.CASH], state[engine.POSITION]
+            held_cash, held = state[kernels.CASH], state[kernels.POSITION]
         equity = held_cash + held * close[i]
         if i == 0 or equity > peak:
             peak = equity
@@ -156,7 +157,7 @@ def _cross_one(
     variance = (squares - total * mean) / (count - 1) if count > 1 else 0.0
     std = math.sqrt(variance) if variance > 0 else 0.0
     out[2] = mean / std * math.sqrt(periods_per_year) if std > 0 else np.nan
-    out[3] = state[engine.COUNT]
+    out[3] = state[kernels.COUNT]
     return out
 
 

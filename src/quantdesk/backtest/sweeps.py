@@ -1,11 +1,19 @@
-"""Sweep jobs: created in the request, run in the background batch by batch with progress, stored ranked."""
+"""Sweep jobs: created in the request, run in the background batch by batch with progress, stored ranked.
 
+A sweep is claimed with one atomic UPDATE before it runs, so that of several servers (or workers) exactly
+one runs it; a sweep whose server stopped mid-way keeps a stale heartbeat, and every server looks for
+such sweeps once a minute and reruns them.
+"""
+
+import logging
 import math
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
 import pandas as pd
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from quantdesk.analytics import service as analytics_service
@@ -19,6 +27,10 @@ from quantdesk.core.db import session_scope
 from quantdesk.core.errors import Conflict, NotFound, ValidationFailed
 
 BATCHES = 50  # progress granularity: about 2% per update
+# A live server refreshes a running sweep's heartbeat after every batch, far more often than this.
+STALE_AFTER = timedelta(minutes=10)
+RESUME_EVERY_S = 60.0
+log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None] | None  # told (completed, total) after each batch
 
 
@@ -80,14 +92,52 @@ def records(table: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
-async def execute_sweep(factory: async_sessionmaker[AsyncSession], sweep_id: int, settings: Settings) -> None:
-    """Run a queued sweep to the end, storing progress as it goes; failures are stored, never raised."""
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    """Queued and not yet taken, or queued or running with a heartbeat too old for a live server."""
+    stale = SweepRun.heartbeat_at < now - STALE_AFTER
+    return or_(SweepRun.status == "queued", and_(SweepRun.status == "running", stale))
+
+
+async def claim(factory: async_sessionmaker[AsyncSession], sweep_id: int) -> SweepCreate | None:
+    """Take a sweep to run, atomically (one UPDATE): the request of the winner, None for everyone else."""
     async with session_scope(factory, write=True) as session:
-        run = await session.get(SweepRun, sweep_id)
-        if run is None or run.status != "queued":
-            return
-        run.status = "running"
-        body = SweepCreate.model_validate({**run.settings, "grid": run.grid})
+        now = utcnow()
+        taken = await session.execute(
+            update(SweepRun)
+            .where(SweepRun.id == sweep_id, _claimable(now))
+            .values(status="running", heartbeat_at=now, completed=0)
+            .returning(SweepRun.settings, SweepRun.grid)
+        )
+        row = taken.one_or_none()
+    return None if row is None else SweepCreate.model_validate({**row.settings, "grid": row.grid})
+
+
+async def abandoned(factory: async_sessionmaker[AsyncSession]) -> list[int]:
+    """Sweeps that no live server is running: queued or running, with a stale heartbeat."""
+    async with session_scope(factory) as session:
+        stale = SweepRun.heartbeat_at < utcnow() - STALE_AFTER
+        found = await session.scalars(
+            select(SweepRun.id).where(SweepRun.status.in_(("queued", "running")), stale).order_by(SweepRun.id)
+        )
+        return list(found)
+
+
+async def resume_abandoned(factory: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    """Forever: claim and rerun abandoned sweeps (a sweep is deterministic, so a rerun gives its table)."""
+    while True:
+        try:
+            for sweep_id in await abandoned(factory):
+                await execute_sweep(factory, sweep_id, settings)
+        except Exception:  # a database outage must not end the loop; the next round retries
+            log.exception("resuming abandoned sweeps failed")
+        await anyio.sleep(RESUME_EVERY_S)
+
+
+async def execute_sweep(factory: async_sessionmaker[AsyncSession], sweep_id: int, settings: Settings) -> None:
+    """Claim a sweep and run it to the end, storing progress as it goes; failures are stored, never raised."""
+    body = await claim(factory, sweep_id)
+    if body is None:
+        return  # already taken, finished or gone
     try:
         async with session_scope(factory) as session:
             loaded = await analytics_service.load_series(session, series_request(body), settings)
@@ -107,7 +157,7 @@ async def _store_progress(factory: async_sessionmaker[AsyncSession], sweep_id: i
     async with session_scope(factory, write=True) as session:
         run = await session.get(SweepRun, sweep_id)
         if run is not None:
-            run.completed = done
+            run.completed, run.heartbeat_at = done, utcnow()
 
 
 async def _finish(

@@ -12,6 +12,8 @@ from quantdesk.core.config import Settings
 from quantdesk.core.errors import ProviderError
 
 logger = logging.getLogger("quantdesk.providers")
+# The back-off wait under one name, so that tests record the waits instead of sleeping through them.
+back_off = anyio.sleep
 # httpx logs each request URL at INFO and Alpha Vantage's key rides in the query string: whatever
 # level the application configures, these loggers must never print a URL.
 for _name in ("httpx", "httpcore"):
@@ -72,5 +74,5 @@ async def fetch_with_retries(
             if not error.retryable or attempt >= policy.retries or wait > MAX_INLINE_WAIT_S:
                 raise error
             logger.info("%s: %s; retry %d in %.1f s", provider, error.code, attempt + 1, wait)
-            await anyio.sleep(wait)
+            await back_off(wait)
             attempt += 1
