@@ -3,4 +3,5 @@
 
 def load_all_models() -> None:
     import quantdesk.backtest.models
+    import quantdesk.forecast.models
     import quantdesk.market.models  # noqa: F401

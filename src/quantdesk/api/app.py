@@ -18,6 +18,7 @@ from quantdesk.backtest.sweep_router import router as sweep_router
 from quantdesk.core.config import Settings, get_settings
 from quantdesk.core.db import create_engine, create_sessionmaker
 from quantdesk.core.logging import configure_logging
+from quantdesk.forecast.router import router as forecast_router
 from quantdesk.market.providers.router import router as providers_router
 from quantdesk.market.router import router as market_router
 
@@ -57,5 +58,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(analytics_router)
     app.include_router(backtest_router)
     app.include_router(sweep_router)
+    app.include_router(forecast_router)
     app.include_router(providers_router)
     return app

@@ -9,6 +9,7 @@ from quantdesk.analytics import cli as analytics_cli
 from quantdesk.backtest import cli as backtest_cli
 from quantdesk.cli.runner import console, fail
 from quantdesk.core.config import get_settings
+from quantdesk.forecast import cli as forecast_cli
 from quantdesk.market import cli as market_cli
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app.add_typer(db_app, name="db")
 market_cli.register(app)
 analytics_cli.register(app)
 backtest_cli.register(app)
+forecast_cli.register(app)
 
 
 @app.command()

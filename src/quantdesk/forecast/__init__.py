@@ -1,0 +1,1 @@
+"""Forecasting: models fitted on stored bars, predictions stored and scored as actual bars arrive."""
