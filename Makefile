@@ -53,6 +53,7 @@ bench: $(VENV)/.installed-bench ## Benchmarks next to their peers (PostgreSQL: Q
 	$(BIN)/python -m benchmarks.pg_driver
 	$(BIN)/python -m benchmarks.analytics
 	$(BIN)/python -m benchmarks.backtest
+	$(BIN)/python -m benchmarks.forecast
 
 migrate: $(VENV)/.installed-app ## Apply database migrations (quantdesk db upgrade)
 	$(BIN)/quantdesk db upgrade

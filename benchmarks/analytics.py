@@ -6,21 +6,16 @@ years of daily bars (median of 20 requests each, against a running server on SQL
 """
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 
 import httpx
 import numpy as np
 import pandas as pd
-from tests.factories import bars_as_csv
 
 from benchmarks.common import best_of, print_figures, print_table
-from benchmarks.ingest import free_port, wait_until_healthy
+from benchmarks.server import SYMBOL, serving_ten_years
 from quantdesk.analytics.enriched import EnrichOptions, enrich, parse_indicators
 from quantdesk.core.types import to_epoch_us
 from quantdesk.market.intervals import Interval
@@ -84,33 +79,13 @@ def measure_enriched(rows: int, runs: int) -> dict[str, float]:
 
 def measure_http(requests: int) -> dict[str, float]:
     """Median answer times of stats, enriched and chart for ten years of daily bars."""
-    with tempfile.TemporaryDirectory() as folder:
-        url = f"sqlite:///{folder}/analytics.db"
-        env = {**os.environ, "QUANTDESK_DATABASE_URL": url, "QUANTDESK_LOG_LEVEL": "WARNING"}
-        subprocess.run([sys.executable, "-m", "quantdesk", "db", "upgrade"], env=env, check=True, capture_output=True)
-        start = to_epoch_us(datetime(2015, 1, 1, tzinfo=UTC))
-        daily = generate_bars(SeriesSpec(), bar_times(start, 2_610, Interval.d1, True), 9)
-        port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "quantdesk", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-                wait_until_healthy(client)
-                client.post("/api/v1/instruments", json={"symbol": "TENY", "asset_class": "stock"})
-                client.post("/api/v1/instruments/TENY/bars/csv", content=bars_as_csv(daily).encode())
-                paths = {
-                    "stats": "/api/v1/instruments/TENY/stats",
-                    "enriched": f"/api/v1/instruments/TENY/enriched?indicators={ALL_SIX}",
-                    "chart": "/api/v1/instruments/TENY/chart.png?indicators=sma:50,sma:200,bollinger:20:2",
-                }
-                return {f"http_{name}_median_ms": _median_ms(client, path, requests) for name, path in paths.items()}
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
+    with serving_ten_years() as client:
+        paths = {
+            "stats": f"/api/v1/instruments/{SYMBOL}/stats",
+            "enriched": f"/api/v1/instruments/{SYMBOL}/enriched?indicators={ALL_SIX}",
+            "chart": f"/api/v1/instruments/{SYMBOL}/chart.png?indicators=sma:50,sma:200,bollinger:20:2",
+        }
+        return {f"http_{name}_median_ms": _median_ms(client, path, requests) for name, path in paths.items()}
 
 
 def _median_ms(client: httpx.Client, path: str, requests: int) -> float:

@@ -21,6 +21,7 @@ from quantdesk.core.logging import configure_logging
 from quantdesk.forecast.router import router as forecast_router
 from quantdesk.market.providers.router import router as providers_router
 from quantdesk.market.router import router as market_router
+from quantdesk.reports.router import router as reports_router
 
 SHUTDOWN_GRACE_S = 5.0
 DESCRIPTION = """Self-hosted market data, research and paper trading.
@@ -59,5 +60,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(backtest_router)
     app.include_router(sweep_router)
     app.include_router(forecast_router)
+    app.include_router(reports_router)
     app.include_router(providers_router)
     return app

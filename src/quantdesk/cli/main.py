@@ -11,6 +11,7 @@ from quantdesk.cli.runner import console, fail
 from quantdesk.core.config import get_settings
 from quantdesk.forecast import cli as forecast_cli
 from quantdesk.market import cli as market_cli
+from quantdesk.reports import cli as reports_cli
 
 app = typer.Typer(
     help="quantdesk: self-hosted market data, research and paper trading.",
@@ -23,6 +24,7 @@ market_cli.register(app)
 analytics_cli.register(app)
 backtest_cli.register(app)
 forecast_cli.register(app)
+reports_cli.register(app)
 
 
 @app.command()

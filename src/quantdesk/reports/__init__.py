@@ -1,0 +1,1 @@
+"""Reports of instruments, backtests and forecasts: one model, rendered as JSON or as a PDF."""
