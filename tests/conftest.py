@@ -13,14 +13,16 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from quantdesk.accounts import service as accounts
 from quantdesk.api.app import create_app
 from quantdesk.core import config, migrate
 from quantdesk.core.config import Settings
-from quantdesk.core.db import Base, create_engine, create_sessionmaker
+from quantdesk.core.db import Base, create_engine, create_sessionmaker, session_scope
 from quantdesk.models import load_all_models
 
 POSTGRES_URL = os.environ.get("QUANTDESK_TEST_POSTGRES_URL")
@@ -106,13 +108,46 @@ def settings(database_url: str) -> Settings:
     )
 
 
+async def make_user(engine: AsyncEngine, username: str, role: str = "trader") -> str:
+    """A user committed to the test database; returns their API key."""
+    async with session_scope(create_sessionmaker(engine), write=True) as session:
+        _, key = await accounts.create_user(session, username, role=role)
+    return key
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
 @pytest.fixture
-async def client(settings: Settings, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield http
+async def admin_key(engine: AsyncEngine) -> str:
+    return await make_user(engine, "root", role="admin")
+
+
+@pytest.fixture
+async def app(settings: Settings, engine: AsyncEngine) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+def http_client(app: FastAPI, key: str | None = None) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    headers = bearer(key) if key else None
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=headers)
+
+
+@pytest.fixture
+async def client(app: FastAPI, admin_key: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client signed in as the admin 'root' (market data changes need an admin)."""
+    async with http_client(app, admin_key) as http:
+        yield http
+
+
+@pytest.fixture
+async def anonymous(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with http_client(app) as http:
+        yield http
 
 
 @pytest.fixture

@@ -2,6 +2,9 @@
 
 
 def load_all_models() -> None:
+    import quantdesk.accounts.models
     import quantdesk.backtest.models
     import quantdesk.forecast.models
-    import quantdesk.market.models  # noqa: F401
+    import quantdesk.gamification.models
+    import quantdesk.market.models
+    import quantdesk.trading.models  # noqa: F401

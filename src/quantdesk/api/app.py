@@ -4,10 +4,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 
 from quantdesk import __version__
+from quantdesk.accounts import router as accounts_router
+from quantdesk.accounts.auth import market_access, research_access
 from quantdesk.analytics.router import router as analytics_router
 from quantdesk.api import root
 from quantdesk.api.errors import install_error_handlers
@@ -19,9 +21,11 @@ from quantdesk.core.config import Settings, get_settings
 from quantdesk.core.db import create_engine, create_sessionmaker
 from quantdesk.core.logging import configure_logging
 from quantdesk.forecast.router import router as forecast_router
+from quantdesk.gamification.router import router as leaderboard_router
 from quantdesk.market.providers.router import router as providers_router
 from quantdesk.market.router import router as market_router
 from quantdesk.reports.router import router as reports_router
+from quantdesk.trading import router as trading_router
 
 SHUTDOWN_GRACE_S = 5.0
 DESCRIPTION = """Self-hosted market data, research and paper trading.
@@ -55,11 +59,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     install_error_handlers(app)
     app.include_router(root.router)
-    app.include_router(market_router)
-    app.include_router(analytics_router)
-    app.include_router(backtest_router)
-    app.include_router(sweep_router)
-    app.include_router(forecast_router)
-    app.include_router(reports_router)
-    app.include_router(providers_router)
+    market = [Depends(market_access)]
+    research = [Depends(research_access)]
+    app.include_router(market_router, dependencies=market)
+    app.include_router(analytics_router, dependencies=market)
+    app.include_router(providers_router, dependencies=market)
+    app.include_router(backtest_router, dependencies=research)
+    app.include_router(sweep_router, dependencies=research)
+    app.include_router(forecast_router, dependencies=research)
+    app.include_router(reports_router, dependencies=research)
+    for router in (accounts_router.users, accounts_router.keys, accounts_router.accounts):
+        app.include_router(router)
+    for router in (trading_router.orders, trading_router.portfolios, trading_router.assets, trading_router.ticks):
+        app.include_router(router)
+    app.include_router(leaderboard_router)
     return app

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from quantdesk.core.errors import (
     Conflict,
+    Forbidden,
     NotFound,
     PayloadTooLarge,
     ProviderError,
@@ -21,6 +22,7 @@ from quantdesk.core.errors import (
     ProviderRateLimited,
     ProviderRejected,
     QuantdeskError,
+    Unauthorized,
     UnsupportedMediaType,
     ValidationFailed,
 )
@@ -29,6 +31,8 @@ logger = logging.getLogger("quantdesk.api")
 
 # Most specific first: the first matching class decides the status.
 STATUS_BY_ERROR: tuple[tuple[type[QuantdeskError], int], ...] = (
+    (Unauthorized, 401),
+    (Forbidden, 403),
     (NotFound, 404),
     (Conflict, 409),
     (ValidationFailed, 422),
@@ -58,6 +62,8 @@ async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
         extra.update(provider=exc.provider, retryable=exc.retryable, retry_after_s=exc.retry_after_s)
         if exc.retry_after_s is not None:
             extra["headers"] = {"Retry-After": str(max(1, round(exc.retry_after_s)))}
+    if isinstance(exc, Unauthorized):
+        extra["headers"] = {"WWW-Authenticate": "Bearer"}
     return problem(status_for(exc), exc.code, exc.detail, **extra)
 
 

@@ -5,6 +5,7 @@ from typing import Annotated
 import typer
 
 from quantdesk import __version__
+from quantdesk.accounts import cli as accounts_cli
 from quantdesk.analytics import cli as analytics_cli
 from quantdesk.backtest import cli as backtest_cli
 from quantdesk.cli.runner import console, fail
@@ -12,6 +13,7 @@ from quantdesk.core.config import get_settings
 from quantdesk.forecast import cli as forecast_cli
 from quantdesk.market import cli as market_cli
 from quantdesk.reports import cli as reports_cli
+from quantdesk.trading import cli as trading_cli
 
 app = typer.Typer(
     help="quantdesk: self-hosted market data, research and paper trading.",
@@ -25,6 +27,8 @@ analytics_cli.register(app)
 backtest_cli.register(app)
 forecast_cli.register(app)
 reports_cli.register(app)
+accounts_cli.register(app)
+trading_cli.register(app)
 
 
 @app.command()

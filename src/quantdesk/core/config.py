@@ -1,5 +1,6 @@
 """Settings from the environment (prefix ``QUANTDESK_``) or a ``.env`` file."""
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,6 +37,16 @@ class Settings(BaseSettings):
     trading_days: dict[str, float] = Field(
         default_factory=lambda: {"stock": 252.0, "index": 252.0, "commodity": 252.0, "fx": 260.0, "crypto": 365.0},
         description='Trading days per year by asset class, for annualising (JSON, e.g. {"stock": 250}).',
+    )
+
+    open_signup: bool = Field(default=False, description="Anyone may create a trader (POST /api/v1/users).")
+    private: bool = Field(default=False, description="Market data and analytics reads need an API key too.")
+    commission_pct: Decimal = Field(default=Decimal("0"), ge=0, le=10, description="Paper broker: percent of notional.")
+    commission_fixed: Decimal = Field(default=Decimal("0"), ge=0, description="Paper broker: per fill.")
+    slippage_bps: Decimal = Field(default=Decimal("0"), ge=0, le=1000, description="Paper broker: against the trader.")
+    gem_milestones: dict[int, int] = Field(
+        default_factory=lambda: {5: 5, 10: 10},
+        description='Bonus gems at the Nth filled trade (JSON, e.g. {"5": 5, "10": 10, "50": 25}).',
     )
 
     alphavantage_api_key: SecretStr | None = None

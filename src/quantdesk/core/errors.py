@@ -1,9 +1,12 @@
 """The one error tree of quantdesk. Domain code raises these; the API maps them to HTTP once.
 
     QuantdeskError
+    ├── Unauthorized             401  no API key, or one that is unknown or revoked
+    ├── Forbidden                403  the key is valid but may not do this (role, owner, disabled user)
     ├── NotFound                 404  a named thing does not exist
     ├── Conflict                 409  it exists already / clashes with stored state
     ├── ValidationFailed         422  input is well-formed but wrong; ``errors`` lists each problem
+    │   └── InsufficientFunds    422  not enough cash (buy, withdraw) or quantity (sell)
     ├── PayloadTooLarge          413  body over the configured limit
     ├── UnsupportedMediaType     415  body is not the kind of content expected
     └── ProviderError            424  an upstream data provider failed (``retryable`` says if waiting helps)
@@ -28,6 +31,14 @@ class QuantdeskError(Exception):
         return self.detail
 
 
+class Unauthorized(QuantdeskError):
+    code = "unauthorized"
+
+
+class Forbidden(QuantdeskError):
+    code = "forbidden"
+
+
 class NotFound(QuantdeskError):
     code = "not_found"
 
@@ -38,6 +49,10 @@ class Conflict(QuantdeskError):
 
 class ValidationFailed(QuantdeskError):
     code = "validation_failed"
+
+
+class InsufficientFunds(ValidationFailed):
+    code = "insufficient_funds"
 
 
 class PayloadTooLarge(QuantdeskError):

@@ -55,6 +55,10 @@ async def store_bars(
     chosen = interval if interval is not None else infer_interval(bars.ts)
     find_problems(bars, chosen, rows).raise_if_any(header_lines)
     counts = await bar_store.upsert_bars(session, instrument.id, chosen, bars)
+    from quantdesk.trading.prices import note_bar  # a newer close is the last price paper orders fill at
+
+    newest = int(np.argmax(bars.ts))
+    await note_bar(session, instrument, int(bars.ts[newest]) + chosen.micros, float(bars.close[newest]))
     return IngestReport(
         symbol=instrument.symbol,
         interval=chosen,

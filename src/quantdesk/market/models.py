@@ -37,8 +37,16 @@ class Instrument(Base):
     currency: Mapped[str] = mapped_column(String(10), default="USD")
     exchange: Mapped[str | None] = mapped_column(String(64))
     price_precision: Mapped[int | None] = mapped_column(SmallInteger)
+    # Whether paper orders may trade fractions of a unit; unset: crypto and fx do, the rest do not.
+    fractional: Mapped[bool | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(UTCTimestamp, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCTimestamp, default=utcnow, onupdate=utcnow)
+
+    @property
+    def allows_fractional(self) -> bool:
+        if self.fractional is not None:
+            return self.fractional
+        return self.asset_class in (AssetClass.crypto, AssetClass.fx)
 
 
 class Bar(Base):

@@ -40,6 +40,7 @@ class InstrumentCreate(BaseModel):
     currency: Currency = "USD"
     exchange: str | None = Field(default=None, max_length=64)
     price_precision: int | None = Field(default=None, ge=0, le=12)
+    fractional: bool | None = Field(default=None, description="Paper orders in fractions; default: crypto and fx.")
 
     @field_validator("symbol", "currency")
     @classmethod
@@ -56,6 +57,7 @@ class InstrumentUpdate(BaseModel):
     currency: Currency | None = None
     exchange: str | None = Field(default=None, max_length=64)
     price_precision: int | None = Field(default=None, ge=0, le=12)
+    fractional: bool | None = None
 
     @field_validator("symbol", "currency")
     @classmethod
@@ -80,6 +82,7 @@ class InstrumentRead(BaseModel):
     currency: str
     exchange: str | None
     price_precision: int | None
+    allows_fractional: bool
     created_at: datetime
     updated_at: datetime
     last_price: float | None = Field(default=None, description="Close of the most recently closing bar.")

@@ -73,7 +73,15 @@ async def update_instrument(session: AsyncSession, symbol: str, data: Instrument
 
 
 async def delete_instrument(session: AsyncSession, symbol: str) -> None:
+    """Delete an instrument with its bars (and its trade history); refused while any account holds it."""
+    from quantdesk.trading.portfolio import holders  # trading builds on market data, not the reverse
+
     instrument = await require_instrument(session, symbol)
+    held_by = await holders(session, instrument.id)
+    if held_by:
+        raise Conflict(
+            f"{instrument.symbol} is held by {len(held_by)} account(s); it can be deleted once no account holds it"
+        )
     await bar_store.delete_series(session, instrument.id, None)
     await repository.delete(session, instrument)
     await session.flush()

@@ -1,0 +1,230 @@
+"""Users, keys, accounts and the ledger. Every change of cash goes through ``post``."""
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quantdesk.accounts import keys
+from quantdesk.accounts.models import Account, ApiKey, LedgerEntry, User
+from quantdesk.core.clock import utcnow
+from quantdesk.core.db import dialect_name
+from quantdesk.core.errors import Conflict, Forbidden, InsufficientFunds, NotFound, Unauthorized, ValidationFailed
+from quantdesk.core.money import quantize, text
+
+USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,39}$")
+LAST_USED_EVERY = timedelta(minutes=1)  # last-used times are kept to the minute, not written per request
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: resolved from the API key of a request (or the local operator on the CLI)."""
+
+    user_id: int
+    username: str
+    role: str
+    key_id: int | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def may_see(self, owner_id: int) -> bool:
+        return self.is_admin or owner_id == self.user_id
+
+
+def principal_of(user: User, key_id: int | None = None) -> Principal:
+    return Principal(user.id, user.username, user.role, key_id)
+
+
+# Users and keys ----------------------------------------------------------------------------------
+
+
+async def create_user(
+    session: AsyncSession, username: str, display_name: str | None = None, role: str = "trader"
+) -> tuple[User, str]:
+    """A new user and their first API key (returned once, never stored)."""
+    if not USERNAME.match(username):
+        raise ValidationFailed(
+            f"username '{username}' must be 3 to 40 letters, digits, '_', '.' or '-', starting with a letter or digit"
+        )
+    taken = await session.scalar(select(User.id).where(User.username_key == username.lower()))
+    if taken is not None:
+        raise Conflict(f"the username '{username}' is taken (names differ by more than case)")
+    user = User(username=username, username_key=username.lower(), display_name=display_name or username, role=role)
+    session.add(user)
+    await session.flush()
+    _, key = await issue_key(session, user, "first key")
+    return user, key
+
+
+async def issue_key(session: AsyncSession, user: User, label: str) -> tuple[ApiKey, str]:
+    key = keys.new_key()
+    row = ApiKey(user_id=user.id, prefix=keys.lookup(key), digest=keys.digest(key), label=label)
+    session.add(row)
+    await session.flush()
+    return row, key
+
+
+async def authenticate(session: AsyncSession, key: str) -> tuple[Principal, bool]:
+    """The caller of an API key, and whether its last-used time is due an update."""
+    row = await session.scalar(select(ApiKey).where(ApiKey.prefix == keys.lookup(key)))
+    if row is None or not keys.matches(key, row.digest):
+        raise Unauthorized("the API key is not valid; create one with POST /api/v1/users/me/keys or ask an admin")
+    if row.revoked_at is not None:
+        raise Unauthorized(f"the API key {row.prefix}… was revoked on {row.revoked_at:%Y-%m-%d}; use another key")
+    user = await session.get(User, row.user_id)
+    if user is None or user.disabled_at is not None:
+        raise Forbidden("this user is disabled; an admin can enable it again")
+    due = row.last_used_at is None or utcnow() - row.last_used_at >= LAST_USED_EVERY
+    return principal_of(user, row.id), due
+
+
+async def touch_key(session: AsyncSession, key_id: int) -> None:
+    row = await session.get(ApiKey, key_id)
+    if row is not None:
+        row.last_used_at = utcnow()
+
+
+async def get_user(session: AsyncSession, user_id: int, caller: Principal) -> User:
+    user = await session.get(User, user_id)
+    if user is None or not caller.may_see(user.id):
+        raise NotFound(f"no user {user_id}")
+    return user
+
+
+async def user_by_name(session: AsyncSession, username: str) -> User:
+    user = await session.scalar(select(User).where(User.username_key == username.lower()))
+    if user is None:
+        raise NotFound(f"no user '{username}'")
+    return user
+
+
+async def list_users(session: AsyncSession) -> list[User]:
+    return list(await session.scalars(select(User).order_by(User.username_key)))
+
+
+async def set_disabled(session: AsyncSession, user: User, disabled: bool) -> User:
+    user.disabled_at = utcnow() if disabled else None
+    return user
+
+
+async def list_keys(session: AsyncSession, user_id: int) -> list[ApiKey]:
+    return list(await session.scalars(select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.id)))
+
+
+async def revoke_key(session: AsyncSession, key_id: int, caller: Principal) -> ApiKey:
+    row = await session.get(ApiKey, key_id)
+    if row is None or not caller.may_see(row.user_id):
+        raise NotFound(f"no API key {key_id}")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    return row
+
+
+# Accounts and the ledger -------------------------------------------------------------------------
+
+
+async def open_account(
+    session: AsyncSession,
+    owner: User,
+    name: str,
+    currency: str,
+    initial_deposit: Decimal,
+    allow_short: bool = False,
+) -> Account:
+    clash = await session.scalar(select(Account.id).where(Account.user_id == owner.id, Account.name == name))
+    if clash is not None:
+        raise Conflict(f"{owner.username} already has an account named '{name}'")
+    account = Account(
+        user_id=owner.id,
+        name=name,
+        currency=currency.upper(),
+        cash=Decimal(0),
+        initial_deposit=quantize(initial_deposit),
+        allow_short=allow_short,
+    )
+    session.add(account)
+    await session.flush()
+    if initial_deposit > 0:
+        post(session, account, "deposit", initial_deposit, note="opening deposit")
+    return account
+
+
+async def get_account(session: AsyncSession, account_id: int, caller: Principal, lock: bool = False) -> Account:
+    """The account if the caller may see it (another trader's is reported missing, not forbidden, so
+    that ids reveal nothing); ``lock`` takes its row lock on PostgreSQL for a change of cash or holdings
+    (SQLite's writers are already serialised by BEGIN IMMEDIATE)."""
+    query = select(Account).where(Account.id == account_id)
+    if lock and dialect_name(session) == "postgresql":
+        query = query.with_for_update()
+    account = await session.scalar(query.execution_options(populate_existing=lock))
+    if account is None or not caller.may_see(account.user_id):
+        raise NotFound(f"no account {account_id}")
+    return account
+
+
+async def list_accounts(session: AsyncSession, caller: Principal, user_id: int | None = None) -> list[Account]:
+    query = select(Account).order_by(Account.id)
+    if not caller.is_admin:
+        query = query.where(Account.user_id == caller.user_id)
+    elif user_id is not None:
+        query = query.where(Account.user_id == user_id)
+    return list(await session.scalars(query))
+
+
+async def default_account(session: AsyncSession, user_id: int) -> Account:
+    account = await session.scalar(select(Account).where(Account.user_id == user_id).order_by(Account.id).limit(1))
+    if account is None:
+        raise NotFound("this user has no paper account yet; open one with POST /api/v1/accounts")
+    return account
+
+
+def post(
+    session: AsyncSession, account: Account, kind: str, amount: Decimal, order_id: int | None = None, note: str = ""
+) -> LedgerEntry:
+    """Change the account's cash by ``amount`` (signed) and record it: the only way cash changes."""
+    amount = quantize(amount)
+    account.cash = quantize(account.cash + amount)
+    entry = LedgerEntry(
+        account_id=account.id,
+        kind=kind,
+        amount=amount,
+        balance=account.cash,
+        generation=account.generation,
+        order_id=order_id,
+        note=note,
+        at=utcnow(),
+    )
+    session.add(entry)
+    return entry
+
+
+def deposit(session: AsyncSession, account: Account, amount: Decimal) -> LedgerEntry:
+    return post(session, account, "deposit", amount)
+
+
+def withdraw(session: AsyncSession, account: Account, amount: Decimal) -> LedgerEntry:
+    if amount > account.cash:
+        raise InsufficientFunds(
+            f"cannot withdraw {text(amount)} {account.currency}: account {account.id} holds {text(account.cash)}"
+        )
+    return post(session, account, "withdrawal", -amount)
+
+
+async def ledger(session: AsyncSession, account: Account, limit: int = 500) -> list[LedgerEntry]:
+    query = select(LedgerEntry).where(LedgerEntry.account_id == account.id).order_by(LedgerEntry.id.desc())
+    return list(await session.scalars(query.limit(limit)))
+
+
+async def ledger_total(session: AsyncSession, account_id: int) -> Decimal:
+    """The sum of every ledger row, in Decimal (SQLite's SUM would go through float)."""
+    amounts = await session.scalars(select(LedgerEntry.amount).where(LedgerEntry.account_id == account_id))
+    return sum(amounts, Decimal(0))
+
+
+async def count_users(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(User)) or 0)

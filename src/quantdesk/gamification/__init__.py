@@ -1,0 +1,1 @@
+"""Gems per trade, milestone bonuses, ranks with ties and leaderboards."""

@@ -1,0 +1,26 @@
+"""Gems are written in the transaction of the fill that earns them, so totals always match the trades."""
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quantdesk.gamification.models import GemEntry
+
+
+async def award_trade(
+    session: AsyncSession, user_id: int, account_id: int, order_id: int, milestones: dict[int, int]
+) -> list[GemEntry]:
+    """One gem for a filled trade, and the milestone bonus when this is the user's Nth."""
+    earned = [GemEntry(user_id=user_id, account_id=account_id, order_id=order_id, amount=1, reason="trade")]
+    session.add(earned[0])
+    await session.flush()
+    trades = await session.scalar(
+        select(func.count()).select_from(GemEntry).where(GemEntry.user_id == user_id, GemEntry.reason == "trade")
+    )
+    bonus = milestones.get(int(trades or 0))
+    if bonus:
+        milestone = GemEntry(
+            user_id=user_id, account_id=account_id, order_id=order_id, amount=bonus, reason=f"milestone:{trades}"
+        )
+        session.add(milestone)
+        earned.append(milestone)
+    return earned

@@ -1,0 +1,122 @@
+"""The paper broker: fills an order against an account in the caller's transaction, or refuses it.
+
+One fill writes, together: the position, the fill, the ledger rows (trade and commission), the order's
+new status with its event, the gems, and the bracket legs it activates or cancels.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quantdesk.accounts import service as accounts
+from quantdesk.accounts.models import Account
+from quantdesk.core.clock import utcnow
+from quantdesk.core.errors import InsufficientFunds
+from quantdesk.core.money import quantize, text
+from quantdesk.gamification.awards import award_trade
+from quantdesk.market.models import Instrument
+from quantdesk.trading.matching import Costs, apply_fill
+from quantdesk.trading.models import OPEN_STATUSES, Fill, Order, OrderEvent, Position
+
+
+@dataclass(frozen=True)
+class Terms:
+    costs: Costs
+    milestones: dict[int, int]
+
+
+def transition(session: AsyncSession, order: Order, status: str, reason: str | None = None) -> None:
+    order.status, order.updated_at = status, utcnow()
+    if reason is not None:
+        order.reason = reason
+    session.add(OrderEvent(order_id=order.id, status=status, reason=reason, at=order.updated_at))
+
+
+async def position_of(session: AsyncSession, account: Account, instrument: Instrument) -> Position:
+    position = await session.get(Position, (account.id, instrument.id), populate_existing=True)
+    if position is None:
+        position = Position(
+            account_id=account.id,
+            instrument_id=instrument.id,
+            quantity=Decimal(0),
+            avg_cost=Decimal(0),
+            realized_pnl=Decimal(0),
+        )
+        session.add(position)
+    return position
+
+
+def _check_affordable(
+    order: Order, account: Account, position: Position, price: Decimal, notional: Decimal, fee: Decimal
+) -> None:
+    if order.side == "buy" and notional + fee > account.cash:
+        raise InsufficientFunds(
+            f"buying {text(order.quantity)} {order.symbol} at {text(price)} costs {text(notional + fee)} with "
+            f"commission; account {account.id} has {text(account.cash)} {account.currency}"
+        )
+    if order.side == "sell" and not account.allow_short and order.quantity > position.quantity:
+        raise InsufficientFunds(
+            f"cannot sell {text(order.quantity)} {order.symbol}: account {account.id} holds "
+            f"{text(position.quantity)}, and short selling is off for this account"
+        )
+    if order.side == "sell" and fee > account.cash + notional:
+        raise InsufficientFunds(f"account {account.id} cannot pay the commission of {text(fee)}")
+
+
+async def execute(
+    session: AsyncSession, order: Order, account: Account, instrument: Instrument, price: Decimal, terms: Terms
+) -> Fill:
+    """Fill the whole order at ``price`` or raise InsufficientFunds having changed nothing."""
+    position = await position_of(session, account, instrument)
+    notional = quantize(order.quantity * price)
+    fee = terms.costs.commission(notional)
+    _check_affordable(order, account, position, price, notional, fee)
+    holding = apply_fill(position.quantity, position.avg_cost, order.side, order.quantity, price)
+    position.quantity, position.avg_cost = holding.quantity, holding.avg_cost
+    position.realized_pnl = quantize(position.realized_pnl + holding.realized)
+    position.updated_at = utcnow()
+    sign = -1 if order.side == "buy" else 1
+    accounts.post(
+        session, account, "trade", sign * notional, order.id, f"{order.side} {text(order.quantity)} {order.symbol}"
+    )
+    if fee:
+        accounts.post(session, account, "commission", -fee, order.id, f"commission on order {order.id}")
+    fill = Fill(
+        order_id=order.id,
+        account_id=account.id,
+        instrument_id=instrument.id,
+        side=order.side,
+        quantity=order.quantity,
+        price=price,
+        commission=fee,
+        realized_pnl=holding.realized,
+        generation=account.generation,
+        at=utcnow(),
+    )
+    session.add(fill)
+    order.filled_quantity, order.filled_avg_price, order.commission = order.quantity, price, fee
+    order.total, order.filled_at = quantize(sign * notional - fee), fill.at
+    transition(session, order, "filled")
+    await award_trade(session, account.user_id, account.id, order.id, terms.milestones)
+    await _after_fill(session, order)
+    return fill
+
+
+async def _after_fill(session: AsyncSession, order: Order) -> None:
+    """An entry's fill arms its bracket legs; an exit's fill cancels the other leg (one cancels other)."""
+    if order.leg == "entry":
+        legs = await session.scalars(select(Order).where(Order.parent_id == order.id, Order.status == "new"))
+        for leg in legs:
+            transition(session, leg, "accepted", "the entry filled: the bracket leg is working")
+        return
+    siblings = await session.scalars(
+        select(Order).where(Order.parent_id == order.parent_id, Order.id != order.id, Order.status.in_(OPEN_STATUSES))
+    )
+    for sibling in siblings:
+        transition(session, sibling, "canceled", f"the other bracket leg (order {order.id}) filled")
+
+
+def reject(session: AsyncSession, order: Order, reason: str) -> None:
+    transition(session, order, "rejected", reason)

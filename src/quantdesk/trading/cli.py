@@ -1,0 +1,168 @@
+"""`quantdesk order buy|sell`, `quantdesk portfolio`, `quantdesk price`, `quantdesk leaderboard`."""
+
+from typing import Annotated, Literal
+
+import typer
+from rich.table import Table
+
+from quantdesk.accounts.cli import money
+from quantdesk.cli.runner import console, run_in_session
+from quantdesk.core.config import get_settings
+
+order = typer.Typer(help="Place paper orders as an account's owner.", no_args_is_help=True)
+
+
+def _place(
+    side: str,
+    account_id: int,
+    symbol: str,
+    quantity: str,
+    kind: str,
+    limit_price: str | None,
+    stop_price: str | None,
+    time_in_force: str,
+    take_profit: str | None,
+    stop_loss: str | None,
+) -> None:
+    from quantdesk.accounts import service as accounts
+    from quantdesk.accounts.models import User
+    from quantdesk.trading import service
+    from quantdesk.trading.schemas import OrderCreate
+
+    body = OrderCreate.model_validate(
+        {
+            "account_id": account_id,
+            "symbol": symbol,
+            "side": side,
+            "type": kind,
+            "quantity": money(quantity),
+            "limit_price": money(limit_price) if limit_price else None,
+            "stop_price": money(stop_price) if stop_price else None,
+            "time_in_force": time_in_force,
+            "take_profit": money(take_profit) if take_profit else None,
+            "stop_loss": money(stop_loss) if stop_loss else None,
+        }
+    )
+
+    async def work(session):  # type: ignore[no-untyped-def]
+        operator = accounts.Principal(0, "operator", "admin")
+        account = await accounts.get_account(session, account_id, operator)
+        owner = await session.get(User, account.user_id)
+        placed, _ = await service.place_order(session, accounts.principal_of(owner), body, get_settings(), "cli")
+        return (
+            placed.id,
+            placed.status,
+            placed.filled_quantity,
+            placed.filled_avg_price,
+            placed.commission,
+            placed.total,
+        )
+
+    order_id, status, filled, price, commission, total = run_in_session(work, write=True)
+    table = Table("order", "status", "quantity", "symbol", "price", "commission", "total", title="confirmation")
+    table.add_row(str(order_id), status, str(filled), symbol.upper(), str(price or "-"), str(commission), str(total))
+    console.print(table)
+
+
+Kind = Annotated[Literal["market", "limit", "stop", "stop_limit"], typer.Option("--type", help="Order type")]
+TimeInForce = Annotated[Literal["day", "gtc", "ioc", "fok"], typer.Option("--tif", help="Time in force")]
+Price = Annotated[str | None, typer.Option()]
+
+
+@order.command("buy")
+def buy(
+    account_id: int,
+    symbol: str,
+    quantity: str,
+    kind: Kind = "market",
+    limit_price: Price = None,
+    stop_price: Price = None,
+    tif: TimeInForce = "gtc",
+    take_profit: Price = None,
+    stop_loss: Price = None,
+) -> None:
+    """Buy on an account (as its owner); prints the trade confirmation."""
+    _place("buy", account_id, symbol, quantity, kind, limit_price, stop_price, tif, take_profit, stop_loss)
+
+
+@order.command("sell")
+def sell(
+    account_id: int,
+    symbol: str,
+    quantity: str,
+    kind: Kind = "market",
+    limit_price: Price = None,
+    stop_price: Price = None,
+    tif: TimeInForce = "gtc",
+    take_profit: Price = None,
+    stop_loss: Price = None,
+) -> None:
+    """Sell on an account (as its owner); prints the trade confirmation."""
+    _place("sell", account_id, symbol, quantity, kind, limit_price, stop_price, tif, take_profit, stop_loss)
+
+
+def portfolio_command(
+    account_id: Annotated[int | None, typer.Argument(help="One account; all when omitted")] = None,
+) -> None:
+    """Cash, positions at their last prices, and total value."""
+    from quantdesk.accounts import service as accounts
+    from quantdesk.trading import portfolio
+
+    async def work(session):  # type: ignore[no-untyped-def]
+        operator = accounts.Principal(0, "operator", "admin")
+        chosen = (
+            [await accounts.get_account(session, account_id, operator)]
+            if account_id
+            else await accounts.list_accounts(session, operator)
+        )
+        return [await portfolio.value(session, a) for a in chosen]
+
+    for valuation in run_in_session(work):
+        account = valuation.account
+        title = f"account {account.id} {account.name}: cash {account.cash}, equity {valuation.equity}"
+        table = Table("symbol", "quantity", "avg cost", "price", "value", "unrealised", "realised", title=title)
+        for h in valuation.positions:
+            cells = (h.quantity, h.avg_cost, h.price, h.market_value, h.unrealized_pnl, h.realized_pnl)
+            table.add_row(h.symbol, *(str(c) for c in cells))
+        console.print(table)
+
+
+def price_command(symbol: str, price: str) -> None:
+    """Set an instrument's last price by hand (as an admin tick); resting orders it triggers fill."""
+    from quantdesk.market import service as market_service
+    from quantdesk.trading import prices
+
+    amount = money(price)
+
+    async def work(session):  # type: ignore[no-untyped-def]
+        instrument = await market_service.require_instrument(session, symbol)
+        return await prices.set_price(session, instrument, amount, "admin")
+
+    filled = run_in_session(work, write=True)
+    console.print(f"{symbol.upper()} at {amount}; {filled} resting order(s) filled")
+
+
+def leaderboard_command(
+    by: Annotated[Literal["gems", "return_pct", "sharpe"], typer.Option(help="Rank by")] = "gems",
+    window: Annotated[Literal["7d", "30d", "all"], typer.Option(help="Window")] = "all",
+    top: Annotated[int, typer.Option(min=1, max=1000)] = 10,
+) -> None:
+    """Ranks with ties by gems, return or Sharpe."""
+    from quantdesk.gamification.leaderboard import leaderboard
+
+    async def work(session):  # type: ignore[no-untyped-def]
+        return await leaderboard(session, by, window, top)
+
+    table = Table("rank", "user", "gems", "trades", "return %", "sharpe", title=f"leaderboard by {by}, {window}")
+    for row in run_in_session(work):
+        ratio = "-" if row.return_pct is None else f"{row.return_pct:.2f}"
+        sharpe = "-" if row.sharpe is None else f"{row.sharpe:.2f}"
+        table.add_row(str(row.rank), row.username, str(row.gems), str(row.trades), ratio, sharpe)
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(order, name="order")
+    app.command("portfolio")(portfolio_command)
+    app.command("price")(price_command)
+    app.command("leaderboard")(leaderboard_command)

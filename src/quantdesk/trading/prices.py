@@ -1,0 +1,72 @@
+"""Last prices: set by a newer bar, a tick or an admin; every change triggers the resting orders."""
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quantdesk.core.clock import utcnow
+from quantdesk.core.config import Settings
+from quantdesk.core.errors import ValidationFailed
+from quantdesk.core.money import quantize
+from quantdesk.core.types import from_epoch_us
+from quantdesk.market.models import Bar, Instrument
+from quantdesk.trading.models import Price
+
+
+async def last_price(session: AsyncSession, instrument: Instrument) -> Price | None:
+    """The stored last price, or else the close of the newest stored bar (bars ingested before prices
+    were kept)."""
+    stored = await session.get(Price, instrument.id, populate_existing=True)
+    if stored is not None:
+        return stored
+    newest = await session.execute(
+        select(Bar.ts, Bar.close).where(Bar.instrument_id == instrument.id).order_by(Bar.ts.desc()).limit(1)
+    )
+    row = newest.first()
+    if row is None:
+        return None
+    return Price(instrument_id=instrument.id, price=quantize(Decimal(repr(row.close))), source="bar", at=row.ts)
+
+
+async def require_price(session: AsyncSession, instrument: Instrument) -> Decimal:
+    price = await last_price(session, instrument)
+    if price is None:
+        raise ValidationFailed(
+            f"{instrument.symbol} has no price yet: ingest bars, post a tick, or have an admin set a price"
+        )
+    return price.price
+
+
+async def set_price(
+    session: AsyncSession,
+    instrument: Instrument,
+    price: Decimal,
+    source: str,
+    at: datetime | None = None,
+    settings: Settings | None = None,
+) -> int:
+    """Store a new last price (a bar older than the current price changes nothing) and fill the resting
+    orders it triggers; returns how many filled."""
+    from quantdesk.trading.resting import on_price  # resting imports the broker, which needs prices
+
+    at = at or utcnow()
+    current = await session.get(Price, instrument.id)
+    if current is None:
+        current = Price(instrument_id=instrument.id, price=quantize(price), source=source, at=at)
+        session.add(current)
+    elif source == "bar" and at < current.at:
+        return 0
+    else:
+        current.price, current.source, current.at = quantize(price), source, at
+    await session.flush()
+    from quantdesk.trading.resting import terms
+
+    return len(await on_price(session, instrument, current.price, terms(settings)))
+
+
+async def note_bar(session: AsyncSession, instrument: Instrument, closed_us: int, close: float) -> None:
+    """Called after bars are stored: the newest bar's close becomes the last price unless the current
+    price is newer than the bar's end (a day's bar ends at midnight; a bar still open ends now)."""
+    await set_price(session, instrument, Decimal(repr(close)), "bar", min(from_epoch_us(closed_us), utcnow()))
