@@ -30,7 +30,7 @@ $(VENV)/.installed-dev: $(BIN)/uv pyproject.toml uv.lock
 run: $(VENV)/.installed-app ## Migrate ./quantdesk.db, load the demo data if empty, serve on http://127.0.0.1:8000
 	$(BIN)/quantdesk db upgrade
 	$(BIN)/quantdesk demo --if-empty
-	$(BIN)/quantdesk serve
+	QUANTDESK_OPEN_SIGNUP=$${QUANTDESK_OPEN_SIGNUP:-true} $(BIN)/quantdesk serve
 
 test: $(VENV)/.installed-dev lint ## ruff, mypy and the whole pytest suite (PostgreSQL too when QUANTDESK_TEST_POSTGRES_URL is set)
 	$(BIN)/pytest

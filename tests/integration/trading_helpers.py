@@ -17,11 +17,11 @@ async def order(http: httpx.AsyncClient, account_id: int, **fields: object) -> h
     return await http.post("/api/v1/orders", json=body)
 
 
-async def books(http: httpx.AsyncClient, account_id: int) -> dict[str, Any]:
+async def books(http: httpx.AsyncClient, account_id: int, headers: dict[str, str] | None = None) -> dict[str, Any]:
     """Cash, the ledger's sum and the positions: what a refused request must leave unchanged."""
-    account = (await http.get(f"/api/v1/accounts/{account_id}")).json()
-    ledger = (await http.get(f"/api/v1/accounts/{account_id}/ledger?limit=10000")).json()
-    portfolio = (await http.get(f"/api/v1/portfolio?account_id={account_id}")).json()[0]
+    account = (await http.get(f"/api/v1/accounts/{account_id}", headers=headers)).json()
+    ledger = (await http.get(f"/api/v1/accounts/{account_id}/ledger?limit=10000", headers=headers)).json()
+    portfolio = (await http.get(f"/api/v1/portfolio?account_id={account_id}", headers=headers)).json()[0]
     total = sum((Decimal(row["amount"]) for row in ledger), Decimal(0))
     assert Decimal(account["cash"]) == total, "cash must equal the sum of the ledger"
     return {"cash": account["cash"], "ledger_rows": len(ledger), "positions": portfolio["positions"]}

@@ -41,6 +41,18 @@ def create_user(
     console.print(f"API key (shown once): {key}", highlight=False, soft_wrap=True)
 
 
+@users.command("key")
+def new_key(username: str, label: Annotated[str, typer.Option(help="What the key is for")] = "cli") -> None:
+    """Issue another API key for a user and print it (shown once)."""
+    from quantdesk.accounts import service
+
+    async def work(session):  # type: ignore[no-untyped-def]
+        _, key = await service.issue_key(session, await service.user_by_name(session, username), label)
+        return key
+
+    console.print(f"API key for {username} (shown once): {run_in_session(work, write=True)}", soft_wrap=True)
+
+
 @users.command("list")
 def list_users() -> None:
     from quantdesk.accounts import service

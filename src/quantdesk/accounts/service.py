@@ -103,6 +103,10 @@ async def user_by_name(session: AsyncSession, username: str) -> User:
     return user
 
 
+async def user_exists(session: AsyncSession, username: str) -> bool:
+    return await session.scalar(select(User.id).where(User.username_key == username.lower())) is not None
+
+
 async def list_users(session: AsyncSession) -> list[User]:
     return list(await session.scalars(select(User).order_by(User.username_key)))
 
@@ -159,6 +163,9 @@ async def get_account(session: AsyncSession, account_id: int, caller: Principal,
     that ids reveal nothing); ``lock`` takes its row lock on PostgreSQL for a change of cash or holdings
     (SQLite's writers are already serialised by BEGIN IMMEDIATE)."""
     query = select(Account).where(Account.id == account_id)
+    if lock:
+        # Reloading under the lock must not drop changes this transaction has not flushed yet.
+        await session.flush()
     if lock and dialect_name(session) == "postgresql":
         query = query.with_for_update()
     account = await session.scalar(query.execution_options(populate_existing=lock))

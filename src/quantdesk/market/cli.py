@@ -153,6 +153,10 @@ def demo_command(
     for r in reports:
         table.add_row(r.symbol, r.interval.value, f"{r.received:,}", r.first, r.last)
     console.print(table)
+    users = Table("user", "role", "API key (shown once)", title="demo users (each trader has a 100,000 USD account)")
+    for username, role, key in run_in_session(demo.load_demo_users, write=True):
+        users.add_row(username, role, key or "exists already: `quantdesk users key NAME` issues a new key")
+    console.print(users, soft_wrap=True)
 
 
 def instruments_command(asset_class: Annotated[str | None, typer.Option(help="Filter by asset class")] = None) -> None:

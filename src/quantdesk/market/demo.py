@@ -163,3 +163,33 @@ async def load_demo(
         if progress:
             progress(f"{instrument.symbol} 1d", len(daily))
     return reports
+
+
+DEMO_USERS = (("admin", "admin", None), ("alice", "trader", "Alice (demo)"), ("bob", "trader", "Bob (demo)"))
+DEMO_TRADES = {"alice": (("ACME", "20"), ("BTCUSD", "0.5")), "bob": (("GLOBEX", "50"),)}
+
+
+async def load_demo_users(session: AsyncSession) -> list[tuple[str, str, str | None]]:
+    """An admin and two traders with a 100,000 USD account and a few filled trades each; returns
+    (username, role, API key) for the users created now (existing users keep their keys)."""
+    from decimal import Decimal
+
+    from quantdesk.accounts import service as accounts
+    from quantdesk.core.config import get_settings
+    from quantdesk.trading import service as trading
+    from quantdesk.trading.schemas import OrderCreate
+
+    created: list[tuple[str, str, str | None]] = []
+    for username, role, display in DEMO_USERS:
+        if await accounts.user_exists(session, username):
+            created.append((username, role, None))
+            continue
+        user, key = await accounts.create_user(session, username, display, role)
+        created.append((username, role, key))
+        if role != "trader":
+            continue
+        account = await accounts.open_account(session, user, "demo", "USD", Decimal(100_000))
+        for symbol, quantity in DEMO_TRADES[username]:
+            body = OrderCreate(account_id=account.id, symbol=symbol, side="buy", quantity=Decimal(quantity))
+            await trading.place_order(session, accounts.principal_of(user), body, get_settings(), "demo")
+    return created

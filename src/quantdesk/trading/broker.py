@@ -35,6 +35,7 @@ def transition(session: AsyncSession, order: Order, status: str, reason: str | N
 
 
 async def position_of(session: AsyncSession, account: Account, instrument: Instrument) -> Position:
+    await session.flush()  # an earlier fill of this transaction must be in the row that is read back
     position = await session.get(Position, (account.id, instrument.id), populate_existing=True)
     if position is None:
         position = Position(

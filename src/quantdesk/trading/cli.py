@@ -8,6 +8,7 @@ from rich.table import Table
 from quantdesk.accounts.cli import money
 from quantdesk.cli.runner import console, run_in_session
 from quantdesk.core.config import get_settings
+from quantdesk.core.money import text
 
 order = typer.Typer(help="Place paper orders as an account's owner.", no_args_is_help=True)
 
@@ -59,9 +60,15 @@ def _place(
         )
 
     order_id, status, filled, price, commission, total = run_in_session(work, write=True)
-    table = Table("order", "status", "quantity", "symbol", "price", "commission", "total", title="confirmation")
-    table.add_row(str(order_id), status, str(filled), symbol.upper(), str(price or "-"), str(commission), str(total))
-    console.print(table)
+    if status == "filled":
+        verb = "bought" if side == "buy" else "sold"
+        console.print(
+            f"order {order_id} filled: {verb} {text(filled)} {symbol.upper()} at {text(price)}, "
+            f"commission {text(commission)}, total {text(total)}",
+            soft_wrap=True,
+        )
+    else:
+        console.print(f"order {order_id} {status}", soft_wrap=True)
 
 
 Kind = Annotated[Literal["market", "limit", "stop", "stop_limit"], typer.Option("--type", help="Order type")]
@@ -119,11 +126,11 @@ def portfolio_command(
 
     for valuation in run_in_session(work):
         account = valuation.account
-        title = f"account {account.id} {account.name}: cash {account.cash}, equity {valuation.equity}"
+        title = f"account {account.id} {account.name}: cash {text(account.cash)}, equity {text(valuation.equity)}"
         table = Table("symbol", "quantity", "avg cost", "price", "value", "unrealised", "realised", title=title)
         for h in valuation.positions:
             cells = (h.quantity, h.avg_cost, h.price, h.market_value, h.unrealized_pnl, h.realized_pnl)
-            table.add_row(h.symbol, *(str(c) for c in cells))
+            table.add_row(h.symbol, *("-" if c is None else text(c) for c in cells))
         console.print(table)
 
 

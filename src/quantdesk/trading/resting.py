@@ -74,6 +74,7 @@ async def on_price(
 
 
 async def _locked_account(session: AsyncSession, account_id: int) -> Account:
+    await session.flush()
     query = select(Account).where(Account.id == account_id)
     if dialect_name(session) == "postgresql":
         query = query.with_for_update()
