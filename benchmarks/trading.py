@@ -16,11 +16,24 @@ import sys
 import time
 
 import httpx
+import psycopg
 
 from benchmarks.common import print_figures, print_table
-from benchmarks.ingest import drop_postgres, free_port, fresh_postgres, wait_until_healthy
+from benchmarks.ingest import (
+    drop_postgres,
+    free_port,
+    fresh_postgres,
+    libpq_dsn,
+    postgres_server_url,
+    wait_until_healthy,
+)
 
 DATABASE = "quantdesk_bench_trading"
+
+
+def set_synchronous_commit(value: str) -> None:
+    with psycopg.connect(libpq_dsn(postgres_server_url()), autocommit=True) as connection:
+        connection.execute(f"ALTER DATABASE {DATABASE} SET synchronous_commit = {value}")
 
 
 def admin_key(env: dict[str, str]) -> str:
@@ -85,8 +98,15 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--synchronous-commit",
+        choices=("on", "off"),
+        default="on",
+        help="PostgreSQL's synchronous_commit for the run's database (off: commits do not wait for the disk)",
+    )
     args = parser.parse_args()
     url = fresh_postgres(DATABASE)
+    set_synchronous_commit(args.synchronous_commit)
     env = {**os.environ, "QUANTDESK_DATABASE_URL": url, "QUANTDESK_LOG_LEVEL": "WARNING"}
     subprocess.run([sys.executable, "-m", "quantdesk", "db", "upgrade"], env=env, check=True, capture_output=True)
     key = admin_key(env)
@@ -118,7 +138,8 @@ def main() -> None:
         server.wait(timeout=20)
         drop_postgres(DATABASE)
     print_table(
-        f"market orders over HTTP, PostgreSQL, {args.workers} workers, {args.concurrency} concurrent clients",
+        f"market orders over HTTP, PostgreSQL (synchronous_commit {args.synchronous_commit}), {args.workers} workers, "
+        f"{args.concurrency} concurrent clients",
         ["accounts", "orders/s", "p50 ms", "p99 ms", "errors", "target"],
         [
             [

@@ -250,3 +250,27 @@ async def test_two_hundred_concurrent_buys_with_cash_for_one_hundred(market, app
     assert state["positions"][0]["quantity"] == "100.00000000"
     ledger = (await alice.get(f"/api/v1/accounts/{account}/ledger?limit=10000")).json()
     assert all(Decimal(row["balance"]) >= 0 for row in ledger)
+
+
+@pytest.mark.parametrize(
+    ("who", "expected"),
+    [
+        ("owner", (200, 200, 200, 200)),
+        ("other", (404, 404, 404, 404)),
+        ("admin", (200, 403, 403, 200)),
+        ("anonymous", (401, 401, 401, 401)),
+    ],
+)
+async def test_access_to_portfolio_cancel_reset_and_user(market, client, alice, bob, anonymous, who, expected):
+    """(portfolio of the account, cancel its order, reset it, read its owner) for each kind of caller."""
+    account = await open_account(alice)
+    resting = (await order(alice, account, type="limit", limit_price="50")).json()
+    owner_id = (await alice.get("/api/v1/users/me")).json()["id"]
+    caller = {"owner": alice, "other": bob, "admin": client, "anonymous": anonymous}[who]
+    statuses = (
+        (await caller.get(f"/api/v1/portfolio?account_id={account}")).status_code,
+        (await caller.delete(f"/api/v1/orders/{resting['id']}")).status_code,
+        (await caller.post(f"/api/v1/accounts/{account}/reset")).status_code,
+        (await caller.get(f"/api/v1/users/{owner_id}")).status_code,
+    )
+    assert statuses == expected

@@ -71,13 +71,16 @@ async def issue_key(session: AsyncSession, user: User, label: str) -> tuple[ApiK
 
 async def authenticate(session: AsyncSession, key: str) -> tuple[Principal, bool]:
     """The caller of an API key, and whether its last-used time is due an update."""
-    row = await session.scalar(select(ApiKey).where(ApiKey.prefix == keys.lookup(key)))
-    if row is None or not keys.matches(key, row.digest):
-        raise Unauthorized("the API key is not valid; create one with POST /api/v1/users/me/keys or ask an admin")
+    found = await session.execute(
+        select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(ApiKey.prefix == keys.lookup(key))
+    )
+    pair = found.first()
+    if pair is None or not keys.matches(key, pair[0].digest):
+        raise Unauthorized("the API key is not valid; create one with POST /api/v1/keys or ask an admin")
+    row, user = pair
     if row.revoked_at is not None:
         raise Unauthorized(f"the API key {row.prefix}… was revoked on {row.revoked_at:%Y-%m-%d}; use another key")
-    user = await session.get(User, row.user_id)
-    if user is None or user.disabled_at is not None:
+    if user.disabled_at is not None:
         raise Forbidden("this user is disabled; an admin can enable it again")
     due = row.last_used_at is None or utcnow() - row.last_used_at >= LAST_USED_EVERY
     return principal_of(user, row.id), due

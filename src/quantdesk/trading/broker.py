@@ -35,8 +35,9 @@ def transition(session: AsyncSession, order: Order, status: str, reason: str | N
 
 
 async def position_of(session: AsyncSession, account: Account, instrument: Instrument) -> Position:
-    await session.flush()  # an earlier fill of this transaction must be in the row that is read back
-    position = await session.get(Position, (account.id, instrument.id), populate_existing=True)
+    # Read after the account's lock: the row is current. One already loaded in this transaction (an
+    # earlier fill of the same price update) is this transaction's own, newer than the table's.
+    position = await session.get(Position, (account.id, instrument.id))
     if position is None:
         position = Position(
             account_id=account.id,
@@ -108,6 +109,8 @@ async def execute(
 async def _after_fill(session: AsyncSession, order: Order) -> None:
     """An entry's fill arms its bracket legs; an exit's fill cancels the other leg (one cancels other)."""
     if order.leg == "entry":
+        if not order.has_legs:
+            return
         legs = await session.scalars(select(Order).where(Order.parent_id == order.id, Order.status == "new"))
         for leg in legs:
             transition(session, leg, "accepted", "the entry filled: the bracket leg is working")

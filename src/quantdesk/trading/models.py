@@ -60,6 +60,7 @@ class Order(Base):
     client_order_id: Mapped[str | None] = mapped_column(String(64))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
     leg: Mapped[str] = mapped_column(String(12), default="entry")
+    has_legs: Mapped[bool] = mapped_column(default=False)  # an entry with a take-profit or stop-loss
     source: Mapped[str] = mapped_column(String(12), default="api")
     generation: Mapped[int] = mapped_column(default=0)
     filled_quantity: Mapped[Decimal] = mapped_column(ExactDecimal, default=Decimal(0))

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.core.clock import utcnow
 from quantdesk.core.config import Settings
-from quantdesk.core.errors import ValidationFailed
+from quantdesk.core.errors import NotFound, ValidationFailed
 from quantdesk.core.money import quantize
 from quantdesk.core.types import from_epoch_us
 from quantdesk.market.models import Bar, Instrument
@@ -28,6 +28,20 @@ async def last_price(session: AsyncSession, instrument: Instrument) -> Price | N
     if row is None:
         return None
     return Price(instrument_id=instrument.id, price=quantize(Decimal(repr(row.close))), source="bar", at=row.ts)
+
+
+async def priced_instrument(session: AsyncSession, symbol: str) -> tuple[Instrument, Decimal]:
+    """The instrument and its last price in one query (the hot path of every order)."""
+    found = await session.execute(
+        select(Instrument, Price)
+        .outerjoin(Price, Price.instrument_id == Instrument.id)
+        .where(Instrument.symbol == symbol.upper())
+    )
+    pair = found.first()
+    if pair is None:
+        raise NotFound(f"no instrument '{symbol.upper()}'; admins create assets with POST /api/v1/assets")
+    instrument, price = pair
+    return instrument, price.price if price is not None else await require_price(session, instrument)
 
 
 async def require_price(session: AsyncSession, instrument: Instrument) -> Decimal:

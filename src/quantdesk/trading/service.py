@@ -13,7 +13,6 @@ from quantdesk.core.clock import utcnow
 from quantdesk.core.config import Settings
 from quantdesk.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from quantdesk.core.money import text
-from quantdesk.market import service as market_service
 from quantdesk.market.models import Instrument
 from quantdesk.trading import broker, prices, resting
 from quantdesk.trading.matching import execution_price
@@ -83,6 +82,7 @@ def _new_order(body: OrderCreate, account: Account, instrument: Instrument, sour
         status="new",
         client_order_id=body.client_order_id,
         leg="entry",
+        has_legs=body.take_profit is not None or body.stop_loss is not None,
         source=source,
         generation=account.generation,
         created_at=now,
@@ -135,17 +135,17 @@ async def place_order(
     seen = await _existing(session, account, body.client_order_id)
     if seen is not None:
         return seen, False
-    instrument = await market_service.require_instrument(session, body.symbol)
+    instrument, market = await prices.priced_instrument(session, body.symbol)
     _check_quantity(instrument, body.quantity)
-    market = await prices.require_price(session, instrument)
     _check_prices(body, market)
     order = _new_order(body, account, instrument, source)
     session.add(order)
     await session.flush()
     session.add(OrderEvent(order_id=order.id, status="new", at=order.created_at))
     legs = _legs(body, order)
-    session.add_all(legs)
-    await session.flush()
+    if legs:
+        session.add_all(legs)
+        await session.flush()
     for leg in legs:
         session.add(OrderEvent(order_id=leg.id, status="new", reason="held until the entry fills", at=leg.created_at))
     deal = resting.terms(settings)

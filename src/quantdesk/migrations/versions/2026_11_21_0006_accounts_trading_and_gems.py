@@ -140,6 +140,7 @@ def upgrade() -> None:
         sa.Column("client_order_id", sa.String(length=64), nullable=True),
         sa.Column("parent_id", sa.Integer(), nullable=True),
         sa.Column("leg", sa.String(length=12), nullable=False),
+        sa.Column("has_legs", sa.Boolean(), nullable=False),
         sa.Column("source", sa.String(length=12), nullable=False),
         sa.Column("generation", sa.Integer(), nullable=False),
         sa.Column("filled_quantity", quantdesk.core.money.ExactDecimal(precision=30, scale=10), nullable=False),
