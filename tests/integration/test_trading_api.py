@@ -274,3 +274,17 @@ async def test_access_to_portfolio_cancel_reset_and_user(market, client, alice, 
         (await caller.get(f"/api/v1/users/{owner_id}")).status_code,
     )
     assert statuses == expected
+
+
+async def test_a_triggered_order_without_the_cash_is_rejected_and_the_rest_still_fill(market, client, alice):
+    account = await open_account(alice, "1000")
+    first = (await order(alice, account, type="limit", limit_price="90", quantity="10")).json()
+    second = (await order(alice, account, type="limit", limit_price="90", quantity="5")).json()
+    tick = await client.post("/api/v1/instruments/ACME/ticks", json={"price": "80"})
+    assert tick.json()["orders_filled"] == 1
+    assert (await alice.get(f"/api/v1/orders/{first['id']}")).json()["status"] == "filled"
+    refused = (await alice.get(f"/api/v1/orders/{second['id']}")).json()
+    assert refused["status"] == "rejected"
+    assert "costs 400.00000000" in refused["reason"]
+    state = await books(alice, account)
+    assert state["cash"] == "200.00000000"
