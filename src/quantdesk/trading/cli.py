@@ -1,5 +1,6 @@
 """`quantdesk order buy|sell`, `quantdesk portfolio`, `quantdesk price`, `quantdesk leaderboard`."""
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 import typer
@@ -76,36 +77,28 @@ TimeInForce = Annotated[Literal["day", "gtc", "ioc", "fok"], typer.Option("--tif
 Price = Annotated[str | None, typer.Option()]
 
 
-@order.command("buy")
-def buy(
-    account_id: int,
-    symbol: str,
-    quantity: str,
-    kind: Kind = "market",
-    limit_price: Price = None,
-    stop_price: Price = None,
-    tif: TimeInForce = "gtc",
-    take_profit: Price = None,
-    stop_loss: Price = None,
-) -> None:
-    """Buy on an account (as its owner); prints the trade confirmation."""
-    _place("buy", account_id, symbol, quantity, kind, limit_price, stop_price, tif, take_profit, stop_loss)
+def _order_command(side: str) -> Callable[..., None]:
+    """``quantdesk order buy`` and ``sell``: the same options, one side each."""
+
+    def command(
+        account_id: int,
+        symbol: str,
+        quantity: str,
+        kind: Kind = "market",
+        limit_price: Price = None,
+        stop_price: Price = None,
+        tif: TimeInForce = "gtc",
+        take_profit: Price = None,
+        stop_loss: Price = None,
+    ) -> None:
+        _place(side, account_id, symbol, quantity, kind, limit_price, stop_price, tif, take_profit, stop_loss)
+
+    command.__doc__ = f"{side.capitalize()} on an account (as its owner); prints the trade confirmation."
+    return command
 
 
-@order.command("sell")
-def sell(
-    account_id: int,
-    symbol: str,
-    quantity: str,
-    kind: Kind = "market",
-    limit_price: Price = None,
-    stop_price: Price = None,
-    tif: TimeInForce = "gtc",
-    take_profit: Price = None,
-    stop_loss: Price = None,
-) -> None:
-    """Sell on an account (as its owner); prints the trade confirmation."""
-    _place("sell", account_id, symbol, quantity, kind, limit_price, stop_price, tif, take_profit, stop_loss)
+order.command("buy")(_order_command("buy"))
+order.command("sell")(_order_command("sell"))
 
 
 def portfolio_command(
