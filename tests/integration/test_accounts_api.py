@@ -131,3 +131,18 @@ async def test_malformed_json_is_a_clear_422(alice):
     )
     assert response.status_code == 422
     assert "JSON" in response.text
+
+
+@pytest.mark.parametrize(
+    ("who", "listed", "revoked"), [("owner", 1, 204), ("other", 0, 404), ("admin", 1, 204), ("anonymous", None, 401)]
+)
+async def test_who_may_list_and_revoke_a_key(client, alice, bob, anonymous, who, listed, revoked):
+    me = (await alice.get("/api/v1/users/me")).json()
+    extra = (await alice.post("/api/v1/keys", json={"label": "spare"})).json()
+    caller = {"owner": alice, "other": bob, "admin": client, "anonymous": anonymous}[who]
+    keys = await caller.get(f"/api/v1/keys?user_id={me['id']}")
+    if listed is None:
+        assert keys.status_code == 401
+    else:
+        assert sum(k["id"] == extra["id"] for k in keys.json()) == listed
+    assert (await caller.delete(f"/api/v1/keys/{extra['id']}")).status_code == revoked
