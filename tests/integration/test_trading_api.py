@@ -1,6 +1,7 @@
 """Orders through the paper broker, positions and the portfolio, assets and prices, on both databases."""
 
 import asyncio
+import random
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -288,3 +289,41 @@ async def test_a_triggered_order_without_the_cash_is_rejected_and_the_rest_still
     assert "costs 400.00000000" in refused["reason"]
     state = await books(alice, account)
     assert state["cash"] == "200.00000000"
+
+
+async def test_random_operations_keep_cash_positions_and_fills_consistent(market, client, alice):
+    """Seeded random deposits, withdrawals, orders of every type and price moves: after each one, cash is
+    the ledger's sum and every position's quantity is the sum of its fills."""
+    rng = random.Random(6)
+    account = await open_account(alice, "20000", allow_short=True)
+    price = Decimal(100)
+    for _ in range(60):
+        action = rng.choice(["deposit", "withdraw", "market", "limit", "stop", "tick", "cancel"])
+        if action == "deposit":
+            await alice.post(f"/api/v1/accounts/{account}/deposit", json={"amount": str(rng.randint(1, 500))})
+        elif action == "withdraw":
+            await alice.post(f"/api/v1/accounts/{account}/withdraw", json={"amount": str(rng.randint(1, 3000))})
+        elif action == "tick":
+            price = max(Decimal(5), price + Decimal(rng.randint(-8, 8)))
+            await client.post("/api/v1/instruments/ACME/ticks", json={"price": str(price)})
+        elif action == "cancel":
+            open_orders = (await alice.get("/api/v1/orders?status=open")).json()
+            if open_orders:
+                await alice.delete(f"/api/v1/orders/{rng.choice(open_orders)['id']}")
+        else:
+            offset = Decimal(rng.randint(-5, 5))
+            fields: dict[str, object] = {"side": rng.choice(["buy", "sell"]), "quantity": str(rng.randint(1, 20))}
+            if action == "limit":
+                fields |= {"type": "limit", "limit_price": str(price + offset)}
+            elif action == "stop":
+                fields |= {
+                    "type": "stop",
+                    "stop_price": str(price + (abs(offset) + 1) * (1 if fields["side"] == "buy" else -1)),
+                }
+            response = await order(alice, account, **fields)
+            assert response.status_code in (201, 422), response.text
+        state = await books(alice, account)  # asserts cash == the ledger's sum
+        orders = (await alice.get("/api/v1/orders?status=filled&limit=1000")).json()
+        held = sum((Decimal(o["filled_quantity"]) * (1 if o["side"] == "buy" else -1) for o in orders), Decimal(0))
+        quantity = Decimal(state["positions"][0]["quantity"]) if state["positions"] else Decimal(0)
+        assert quantity == held
