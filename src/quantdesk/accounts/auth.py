@@ -77,19 +77,23 @@ async def admin_user(caller: CurrentUser) -> Principal:
 AdminUser = Annotated[Principal, Depends(admin_user)]
 
 
+async def public_read(settings: SettingsDep, caller: OptionalUser) -> None:
+    """Anyone may read, unless the server is private (``QUANTDESK_PRIVATE``)."""
+    if settings.private and caller is None:
+        raise Unauthorized("this server is private (QUANTDESK_PRIVATE): send an API key")
+
+
 async def market_access(request: Request, settings: SettingsDep, caller: OptionalUser) -> None:
     """Instruments, bars and providers: reads public (unless private), changes by admins."""
     if request.method in READ_METHODS:
-        if settings.private and caller is None:
-            raise Unauthorized("this server is private (QUANTDESK_PRIVATE): send an API key")
-        return
-    await admin_user(await current_user(caller))
+        await public_read(settings, caller)
+    else:
+        await admin_user(await current_user(caller))
 
 
 async def research_access(request: Request, settings: SettingsDep, caller: OptionalUser) -> None:
     """Backtests, sweeps, forecasts and reports: reads public (unless private), runs by any user."""
     if request.method in READ_METHODS:
-        if settings.private and caller is None:
-            raise Unauthorized("this server is private (QUANTDESK_PRIVATE): send an API key")
-        return
-    await current_user(caller)
+        await public_read(settings, caller)
+    else:
+        await current_user(caller)

@@ -3,12 +3,11 @@
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from quantdesk.accounts import service as accounts
-from quantdesk.accounts.auth import AdminUser, CurrentUser, OptionalUser
+from quantdesk.accounts.auth import AdminUser, CurrentUser, public_read
 from quantdesk.api.deps import SessionDep, SettingsDep
-from quantdesk.core.errors import Unauthorized
 from quantdesk.market import service as market_service
 from quantdesk.market.models import Instrument
 from quantdesk.market.schemas import InstrumentCreate, InstrumentUpdate
@@ -122,11 +121,9 @@ async def asset_read(session: SessionDep, instrument: Instrument) -> AssetRead:
     )
 
 
-@assets.get("", response_model=list[AssetRead])
-async def list_assets(session: SessionDep, settings: SettingsDep, caller: OptionalUser) -> list[AssetRead]:
+@assets.get("", response_model=list[AssetRead], dependencies=[Depends(public_read)])
+async def list_assets(session: SessionDep) -> list[AssetRead]:
     """Every tradable instrument with its last price."""
-    if settings.private and caller is None:
-        raise Unauthorized("this server is private (QUANTDESK_PRIVATE): send an API key")
     views = await market_service.list_instruments(session)
     return [await asset_read(session, view.instrument) for view in views]
 
