@@ -25,6 +25,7 @@ from quantdesk.gamification.router import router as leaderboard_router
 from quantdesk.market.providers.router import router as providers_router
 from quantdesk.market.router import router as market_router
 from quantdesk.reports.router import router as reports_router
+from quantdesk.signals.router import router as signals_router
 from quantdesk.trading import router as trading_router
 
 SHUTDOWN_GRACE_S = 5.0
@@ -73,4 +74,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (trading_router.orders, trading_router.portfolios, trading_router.assets, trading_router.ticks):
         app.include_router(router)
     app.include_router(leaderboard_router)
+    app.include_router(signals_router)
     return app

@@ -1,0 +1,292 @@
+"""One parser for trading signals, driven by tables of words rather than a regex per format.
+
+A body is JSON when it parses as a JSON object (whatever the content type said); otherwise it is text,
+split into words and read against the word tables below. Recognised shapes include TradingView strategy
+JSON and its default alert text, the seed's ``BUY EURUSD @1.0850 / SL 1.0800 / TP 1.0900``, bot commands
+(``ID,buy,EURUSD,sl=20pips``) and chat styles (``XAUUSD BUY NOW @ 2015.50 SL 2010 TP1 2020 TP2 2025``).
+Every failure is an ``InvalidSignal`` that says why; nothing else escapes.
+"""
+
+import json
+import math
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from quantdesk.core.errors import ValidationFailed
+
+SIDES = {
+    "BUY": "buy", "LONG": "buy", "BULLISH": "buy",
+    "SELL": "sell", "SHORT": "sell", "BEARISH": "sell",
+    "CLOSE": "close", "EXIT": "close", "FLAT": "close", "FLATTEN": "close",
+}  # fmt: skip
+ORDER_TYPES = {"LIMIT": "limit", "MARKET": "market", "NOW": "market", "MKT": "market"}
+STOP_LABELS = {"SL", "STOP", "STOPLOSS", "STOP-LOSS", "S/L"}
+TAKE_LABELS = {"TP", "TAKEPROFIT", "TAKE-PROFIT", "TARGET", "T/P", "TGT"}
+ENTRY_LABELS = {"@", "AT", "ENTRY", "PRICE", "ENTER", "E"}
+QUANTITY_LABELS = {"QTY", "QUANTITY", "SIZE", "LOTS", "LOT", "CONTRACTS", "VOLUME", "UNITS"}
+DISTANCE_UNITS = {"PIPS": "pips", "PIP": "pips", "POINTS": "points", "POINT": "points", "PTS": "points"}
+NOISE = {
+    "NOW", "ORDER", "SIGNAL", "ALERT", "NEW", "AND", "THE", "ON", "IN", "ZONE", "FILLED", "POSITION", "TRADE",
+    "ALL", "RISK", "ACTION", "TICKER", "SYMBOL", "PAIR", "SIDE", "NAN",
+}  # fmt: skip
+# Common names of instruments that chat signals use instead of the ticker.
+ALIASES = {"GOLD": "XAUUSD", "SILVER": "XAGUSD", "BITCOIN": "BTCUSD", "BTC": "BTCUSD", "ETH": "ETHUSD", "OIL": "USOIL"}
+JSON_SIDE_KEYS = ("action", "side", "signal", "order", "direction", "type")
+JSON_SYMBOL_KEYS = ("ticker", "symbol", "pair", "instrument", "market", "asset")
+
+
+class InvalidSignal(ValidationFailed):
+    code = "invalid_signal"
+
+
+@dataclass(frozen=True)
+class Distance:
+    value: Decimal
+    unit: str  # pips or points
+
+
+@dataclass
+class ParsedSignal:
+    side: str  # buy, sell or close
+    symbol: str
+    entry: Decimal | None = None
+    stop_loss: Decimal | None = None
+    take_profit: list[Decimal] = field(default_factory=list)
+    stop_loss_distance: Distance | None = None
+    take_profit_distances: list[Distance] = field(default_factory=list)
+    quantity: Decimal | None = None
+    order_type: str | None = None  # market, limit or None (the account's default)
+    signal_id: str | None = None
+    format: str = "text"
+
+
+def normalise_symbol(raw: str) -> str:
+    """``EUR/USD``, ``eur_usd``, ``#GOLD`` and ``BINANCE:BTCUSDT`` to one instrument symbol."""
+    text = raw.strip().upper().lstrip("#$")
+    if ":" in text:
+        text = text.rsplit(":", 1)[1]
+    for suffix in ("_DLY", "_DL"):
+        text = text.removesuffix(suffix)
+    text = text.replace("/", "").replace("_", "").replace("-", "")
+    return ALIASES.get(text, text)
+
+
+def _number(raw: object, what: str) -> Decimal:
+    try:
+        value = Decimal(str(raw).replace(",", "").strip())
+    except (InvalidOperation, ValueError):
+        raise InvalidSignal(f"{what} '{raw}' is not a number") from None
+    if not value.is_finite() or value <= 0:
+        raise InvalidSignal(f"{what} must be a positive finite number, not {raw}")
+    return value
+
+
+def parse(body: str | bytes) -> ParsedSignal:
+    """The signal in a webhook body, or ``InvalidSignal`` with the reason in words."""
+    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+    text = text.strip().lstrip("\ufeff")
+    if not text:
+        raise InvalidSignal("the signal is empty")
+    if "{{" in text and "}}" in text:
+        start = text.index("{{")
+        raise InvalidSignal(
+            f"the message still holds a placeholder ({text[start : text.index('}}', start) + 2]}): "
+            "TradingView fills those only in matching alerts; check the alert's message"
+        )
+    data = _json_object(text)
+    signal = _from_json(data) if data is not None else _from_text(text)
+    _check(signal)
+    return signal
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    if not text.startswith("{"):
+        return None
+    try:
+        data = json.loads(text, parse_constant=lambda name: math.nan)
+    except (ValueError, RecursionError):
+        return None  # JSON-looking text (a substituted NaN, a stray quote): read it as text
+    return data if isinstance(data, dict) else None
+
+
+def _first(data: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    lowered = {str(k).lower(): v for k, v in data.items()}
+    return next((lowered[k] for k in keys if lowered.get(k) not in (None, "")), None)
+
+
+def _from_json(data: dict[str, Any]) -> ParsedSignal:
+    action = _first(data, JSON_SIDE_KEYS)
+    position = _first(data, ("market_position", "sentiment", "position"))
+    side = SIDES.get(str(action).strip().upper()) if action is not None else None
+    if str(position).strip().lower() == "flat":
+        side = "close"
+    if side is None:
+        raise InvalidSignal(f"no side: give 'action' as buy, sell or close (got {action!r})")
+    symbol = _first(data, JSON_SYMBOL_KEYS)
+    if symbol is None:
+        raise InvalidSignal("no symbol: give 'ticker' or 'symbol'")
+    signal = ParsedSignal(side=side, symbol=normalise_symbol(str(symbol)), format="json")
+    price = _first(data, ("price", "entry", "entry_price", "limit_price", "limit"))
+    signal.entry = _number(price, "price") if price is not None else None
+    quantity = _first(data, ("contracts", "quantity", "qty", "size", "lots", "volume", "units"))
+    signal.quantity = _number(quantity, "quantity") if quantity is not None else None
+    _json_levels(data, signal)
+    kind = _first(data, ("order_type", "ordertype", "type"))
+    signal.order_type = ORDER_TYPES.get(str(kind).upper()) if kind is not None else None
+    ident = _first(data, ("id", "signal_id", "client_order_id", "alert_id"))
+    signal.signal_id = str(ident) if ident is not None else None
+    return signal
+
+
+def _json_levels(data: dict[str, Any], signal: ParsedSignal) -> None:
+    stop = _first(data, ("stop_loss", "sl", "stoploss", "stop"))
+    if stop is not None:
+        _set_stop(signal, str(stop))
+    takes = _first(data, ("take_profit", "tp", "takeprofit", "target", "targets"))
+    values = takes if isinstance(takes, list) else [takes] if takes is not None else []
+    values += [v for k, v in sorted(data.items()) if str(k).lower() in ("tp1", "tp2", "tp3", "tp4") and v]
+    for value in values:
+        _add_take(signal, str(value))
+
+
+def _split_unit(raw: str) -> tuple[str, str | None]:
+    upper = raw.upper().strip()
+    for word, unit in DISTANCE_UNITS.items():
+        if upper.endswith(word):
+            return upper[: -len(word)].strip(), unit
+    return upper, None
+
+
+def _set_stop(signal: ParsedSignal, raw: str) -> None:
+    number, unit = _split_unit(raw)
+    if unit:
+        signal.stop_loss_distance = Distance(_number(number, "stop-loss distance"), unit)
+    else:
+        signal.stop_loss = _number(number, "stop-loss")
+
+
+def _add_take(signal: ParsedSignal, raw: str) -> None:
+    number, unit = _split_unit(raw)
+    if unit:
+        signal.take_profit_distances.append(Distance(_number(number, "take-profit distance"), unit))
+    else:
+        signal.take_profit.append(_number(number, "take-profit"))
+
+
+def _words(text: str) -> list[str]:
+    """Upper-case words and numbers; '=' and ':' separate a label from its value, '@' is its own word."""
+    cleaned = text.upper()
+    for separator in ("\n", "\r", "\t", ",", ";", "|", "=", ":", "(", ")", "[", "]", "{", "}", '"', "!!"):
+        cleaned = cleaned.replace(separator, " ")
+    cleaned = cleaned.replace("@", " @ ")
+    words = []
+    for word in cleaned.split():
+        word = word.strip(".*_~`'\"").rstrip(".")  # markdown and sentence ends around words
+        low, dash, high = word.partition("-")
+        if dash and _is_number(low) and _is_number(high):
+            word = low  # an entry zone "2015-2018": its first price
+        if word and any(ch.isalnum() or ch == "@" for ch in word):
+            words.append(word)
+    return words
+
+
+def _is_number(word: str) -> bool:
+    number, _ = _split_unit(word)
+    try:
+        return Decimal(number.replace(",", "")).is_finite()
+    except InvalidOperation:
+        return False
+
+
+def _label(word: str) -> str | None:
+    base = word.rstrip("0123456789") if word.startswith(("TP", "SL")) else word
+    if base in STOP_LABELS or word in STOP_LABELS:
+        return "stop"
+    if base in TAKE_LABELS or word in TAKE_LABELS:
+        return "take"
+    if word in ENTRY_LABELS:
+        return "entry"
+    if word in QUANTITY_LABELS:
+        return "quantity"
+    return None
+
+
+def _bot_command(text: str) -> tuple[str | None, str]:
+    """``ID,buy,EURUSD,sl=...``: a comma-separated command whose second field is the side has an id first."""
+    fields = text.split(",")
+    if len(fields) >= 3 and fields[1].strip().upper() in SIDES:
+        return fields[0].strip() or None, ",".join(fields[1:])
+    return None, text
+
+
+def _from_text(text: str) -> ParsedSignal:
+    signal_id, text = _bot_command(text)
+    words = _words(text)
+    if "FILLED" in words and "ON" in words and "@" in words:
+        return _strategy_default(words)
+    sides = {SIDES[t] for t in words if t in SIDES}
+    if len(sides) != 1:
+        found = "none" if not sides else " and ".join(sorted(sides))
+        raise InvalidSignal(f"a signal needs exactly one side (buy, sell or close); found {found}")
+    signal = ParsedSignal(side=sides.pop(), symbol="", signal_id=signal_id)
+    pending: str | None = None
+    for word in words:
+        if (word in ORDER_TYPES and word != "NOW") or (word == "NOW" and signal.order_type is None):
+            signal.order_type = ORDER_TYPES[word]
+        elif (label := _label(word)) is not None:
+            if not (label == "entry" and pending in ("stop", "take", "quantity")):  # "sl@14950"
+                pending = label
+        elif _is_number(word):
+            _assign(signal, pending, word)
+            pending = None
+        elif word not in SIDES and word not in NOISE and not signal.symbol and _looks_like_symbol(word):
+            signal.symbol = normalise_symbol(word)
+    if not signal.symbol:
+        raise InvalidSignal("no symbol found: name the instrument, e.g. EURUSD, EUR/USD or #GOLD")
+    return signal
+
+
+def _looks_like_symbol(word: str) -> bool:
+    core = word.lstrip("#$")
+    return 2 <= len(core) <= 24 and any(ch.isalpha() for ch in core) and core[0] not in "-+"
+
+
+def _assign(signal: ParsedSignal, label: str | None, word: str) -> None:
+    if label == "stop":
+        _set_stop(signal, word)
+    elif label == "take":
+        _add_take(signal, word)
+    elif label == "quantity":
+        signal.quantity = _number(word, "quantity")
+    elif label == "entry" or signal.entry is None:
+        signal.entry = _number(_split_unit(word)[0], "entry")
+    # A second bare number after the entry is ignored (e.g. the end of an entry zone "2015-2018").
+
+
+def _strategy_default(words: list[str]) -> ParsedSignal:
+    """``<name>: order buy @ 2 filled on ES1!. New strategy position is 0``: '@' gives contracts here."""
+    sides = [SIDES[t] for t in words if t in ("BUY", "SELL")]
+    at = words.index("@")
+    on = len(words) - 1 - words[::-1].index("ON")
+    if not sides or at + 1 >= len(words) or on + 1 >= len(words):
+        raise InvalidSignal("a strategy alert needs 'order buy|sell @ N filled on TICKER'")
+    signal = ParsedSignal(side=sides[0], symbol=normalise_symbol(words[on + 1]), format="tradingview_strategy")
+    signal.quantity = _number(words[at + 1], "contracts")
+    if "IS" in words and words[-1] in ("0", "0.0"):
+        signal.side = "close"  # the new strategy position is flat: this order closed it
+    return signal
+
+
+def _check(signal: ParsedSignal) -> None:
+    if signal.side == "close" or signal.entry is None:
+        return
+    below, above = ("stop-loss", "take-profit") if signal.side == "buy" else ("take-profit", "stop-loss")
+    lows = [signal.stop_loss] if signal.side == "buy" else signal.take_profit
+    highs = signal.take_profit if signal.side == "buy" else [signal.stop_loss]
+    for level in lows:
+        if level is not None and level >= signal.entry:
+            raise InvalidSignal(f"for a {signal.side} at {signal.entry}, the {below} {level} must be below the entry")
+    for level in highs:
+        if level is not None and level <= signal.entry:
+            raise InvalidSignal(f"for a {signal.side} at {signal.entry}, the {above} {level} must be above the entry")
