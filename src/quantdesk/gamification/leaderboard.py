@@ -11,7 +11,7 @@ Ranks are standard competition ranks (1, 2, 2, 4) by the chosen column, ties lis
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from statistics import fmean, stdev
@@ -45,7 +45,7 @@ class _Tally:
     trades: int = 0
     pnl: Decimal = Decimal(0)
     capital: Decimal = Decimal(0)
-    returns: list[float] | None = None
+    returns: list[float] = field(default_factory=list)
 
 
 def since_of(window: str) -> datetime | None:
@@ -68,15 +68,15 @@ async def _tallies(session: AsyncSession, since: datetime | None) -> dict[int, _
         tally.trades += 1
         tally.pnl += realized - commission
         if realized != 0:
-            tally.returns = [*(tally.returns or []), float(realized / (quantity * price))]
+            tally.returns.append(float(realized / (quantity * price)))
     capital = select(Account.user_id, LedgerEntry.amount).join(Account, Account.id == LedgerEntry.account_id)
     for user_id, contribution in await session.execute(capital.where(LedgerEntry.kind.in_(CAPITAL_KINDS))):
         tallies[user_id].capital += contribution
     return tallies
 
 
-def _sharpe(returns: list[float] | None) -> float | None:
-    if not returns or len(returns) < 2:
+def _sharpe(returns: list[float]) -> float | None:
+    if len(returns) < 2:
         return None
     spread = stdev(returns)
     return fmean(returns) / spread * math.sqrt(len(returns)) if spread > 0 else None
@@ -105,4 +105,4 @@ async def leaderboard(session: AsyncSession, by: str, window: str, top: int) -> 
     values = [_metric(row, by) for row in rows]
     ranks = competition_ranks(values)
     ranked = sorted(zip(ranks, rows, strict=True), key=lambda pair: (pair[0], pair[1].username.lower()))
-    return [Row(rank, *list(vars(row).values())[1:]) for rank, row in ranked[:top]]
+    return [replace(row, rank=rank) for rank, row in ranked[:top]]
