@@ -13,7 +13,7 @@ from quantdesk.cli.main import app as cli
 from quantdesk.gamification.leaderboard import competition_ranks
 from tests.conftest import bearer
 from tests.factories import bars_as_csv, make_bars
-from tests.integration.trading_helpers import books
+from tests.integration.trading_helpers import books, open_account, order
 
 
 def test_competition_ranks_share_places_and_skip_after_ties():
@@ -143,3 +143,19 @@ async def test_research_runs_need_a_user_and_market_changes_an_admin(market, ano
     assert (await anonymous.post("/api/v1/backtests", json={"symbol": "ACME"})).status_code == 401
     assert (await alice.post("/api/v1/instruments", json={"symbol": "X"})).status_code == 403
     assert (await anonymous.post("/api/v1/instruments", json={"symbol": "X"})).status_code == 401
+
+
+async def test_returns_and_sharpe_come_from_closed_trades(market, client, alice):
+    account = await open_account(alice, "10000")
+    for buy, sell in (("100", "110"), ("110", "104.5"), ("104.5", "120")):
+        await client.patch("/api/v1/assets/ACME", json={"price": buy})
+        await order(alice, account, quantity="10")
+        await client.patch("/api/v1/assets/ACME", json={"price": sell})
+        await order(alice, account, side="sell", quantity="10")
+    [row] = [r for r in (await alice.get("/api/v1/leaderboard?by=sharpe")).json() if r["username"] == "alice"]
+    assert row["rank"] == 1
+    assert row["return_pct"] == pytest.approx((100 - 55 + 155) / 10_000 * 100)  # realised P&L over deposits
+    returns = [100 / 1000, -55 / 1100, 155 / 1045]  # P&L over the cost of each closed trade
+    mean = sum(returns) / 3
+    spread = (sum((r - mean) ** 2 for r in returns) / 2) ** 0.5
+    assert row["sharpe"] == pytest.approx(mean / spread * 3**0.5)

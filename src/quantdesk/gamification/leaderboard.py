@@ -4,8 +4,9 @@
 - trades: fills in the window.
 - return_pct: P&L realised in the window, net of commissions, over the user's net deposits (deposits
   less withdrawals, with resets) across their accounts. Open positions count once they are closed.
-- sharpe: the closed trades' returns in the window, mean over standard deviation times the square root
-  of their number (a per-trade Sharpe ratio); null below two closed trades.
+- sharpe: the closed trades' returns in the window (realised P&L over the cost of what was closed), mean
+  over standard deviation times the square root of their number (a per-trade Sharpe ratio); null below
+  two closed trades.
 Ranks are standard competition ranks (1, 2, 2, 4) by the chosen column, ties listed by username.
 """
 
@@ -56,19 +57,22 @@ def since_of(window: str) -> datetime | None:
 async def _tallies(session: AsyncSession, since: datetime | None) -> dict[int, _Tally]:
     tallies: dict[int, _Tally] = defaultdict(_Tally)
     gems = select(GemEntry.user_id, GemEntry.amount)
-    fills = select(Account.user_id, Fill.quantity, Fill.price, Fill.commission, Fill.realized_pnl).join(
+    fills = select(Account.user_id, Fill.side, Fill.quantity, Fill.price, Fill.commission, Fill.realized_pnl).join(
         Account, Account.id == Fill.account_id
     )
     if since is not None:
         gems, fills = gems.where(GemEntry.at >= since), fills.where(Fill.at >= since)
     for user_id, amount in await session.execute(gems):
         tallies[user_id].gems += amount
-    for user_id, quantity, price, commission, realized in await session.execute(fills):
+    for user_id, side, quantity, price, commission, realized in await session.execute(fills):
         tally = tallies[user_id]
         tally.trades += 1
         tally.pnl += realized - commission
         if realized != 0:
-            tally.returns.append(float(realized / (quantity * price)))
+            # The cost of what was closed: a sell closes a long bought for (price - P&L per unit), a buy
+            # covers a short sold for (price + P&L per unit).
+            basis = quantity * price - realized if side == "sell" else quantity * price + realized
+            tally.returns.append(float(realized / basis))
     capital = select(Account.user_id, LedgerEntry.amount).join(Account, Account.id == LedgerEntry.account_id)
     for user_id, contribution in await session.execute(capital.where(LedgerEntry.kind.in_(CAPITAL_KINDS))):
         tallies[user_id].capital += contribution
