@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.accounts import keys
@@ -186,13 +186,6 @@ async def list_accounts(session: AsyncSession, caller: Principal, user_id: int |
     return list(await session.scalars(query))
 
 
-async def default_account(session: AsyncSession, user_id: int) -> Account:
-    account = await session.scalar(select(Account).where(Account.user_id == user_id).order_by(Account.id).limit(1))
-    if account is None:
-        raise NotFound("this user has no paper account yet; open one with POST /api/v1/accounts")
-    return account
-
-
 def post(
     session: AsyncSession, account: Account, kind: str, amount: Decimal, order_id: int | None = None, note: str = ""
 ) -> LedgerEntry:
@@ -228,13 +221,3 @@ def withdraw(session: AsyncSession, account: Account, amount: Decimal) -> Ledger
 async def ledger(session: AsyncSession, account: Account, limit: int = 500) -> list[LedgerEntry]:
     query = select(LedgerEntry).where(LedgerEntry.account_id == account.id).order_by(LedgerEntry.id.desc())
     return list(await session.scalars(query.limit(limit)))
-
-
-async def ledger_total(session: AsyncSession, account_id: int) -> Decimal:
-    """The sum of every ledger row, in Decimal (SQLite's SUM would go through float)."""
-    amounts = await session.scalars(select(LedgerEntry.amount).where(LedgerEntry.account_id == account_id))
-    return sum(amounts, Decimal(0))
-
-
-async def count_users(session: AsyncSession) -> int:
-    return int(await session.scalar(select(func.count()).select_from(User)) or 0)
