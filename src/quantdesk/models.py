@@ -7,4 +7,5 @@ def load_all_models() -> None:
     import quantdesk.forecast.models
     import quantdesk.gamification.models
     import quantdesk.market.models
+    import quantdesk.signals.models
     import quantdesk.trading.models  # noqa: F401

@@ -14,6 +14,7 @@ from quantdesk.core.clock import utcnow
 from quantdesk.core.db import dialect_name
 from quantdesk.core.errors import Conflict, Forbidden, InsufficientFunds, NotFound, Unauthorized, ValidationFailed
 from quantdesk.core.money import quantize, text
+from quantdesk.realtime.events import publish
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,39}$")
 LAST_USED_EVERY = timedelta(minutes=1)  # last-used times are kept to the minute, not written per request
@@ -203,6 +204,12 @@ def post(
         at=utcnow(),
     )
     session.add(entry)
+    publish(
+        session,
+        "account_updates",
+        {"event": kind, "account_id": account.id, "amount": amount, "cash": account.cash, "at": entry.at},
+        account.id,
+    )
     return entry
 
 

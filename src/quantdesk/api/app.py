@@ -24,8 +24,14 @@ from quantdesk.forecast.router import router as forecast_router
 from quantdesk.gamification.router import router as leaderboard_router
 from quantdesk.market.providers.router import router as providers_router
 from quantdesk.market.router import router as market_router
+from quantdesk.realtime.events import HUB_KEY
+from quantdesk.realtime.hub import Hub
+from quantdesk.realtime.listener import listen
+from quantdesk.realtime.router import router as realtime_router
 from quantdesk.reports.router import router as reports_router
-from quantdesk.signals.router import router as signals_router
+from quantdesk.signals import router as signals
+from quantdesk.signals import worker
+from quantdesk.signals.gate import TokenBuckets
 from quantdesk.trading import router as trading_router
 
 SHUTDOWN_GRACE_S = 5.0
@@ -42,21 +48,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
-        app.state.engine = engine
-        app.state.sessionmaker = create_sessionmaker(engine)
-        # A plain task, not a task group: the lifespan may be entered and left in different tasks.
-        resumer = asyncio.create_task(sweeps.resume_abandoned(app.state.sessionmaker, settings))
+        hub = Hub()
+        app.state.engine, app.state.hub = engine, hub
+        app.state.sessionmaker = create_sessionmaker(engine, info={HUB_KEY: hub})
+        # Plain tasks, not a task group: the lifespan may be entered and left in different tasks.
+        tasks = {
+            asyncio.create_task(sweeps.resume_abandoned(app.state.sessionmaker, settings)),
+            asyncio.create_task(worker.run(app.state.sessionmaker, settings, hub)),
+        }
+        if not settings.is_sqlite:
+            tasks.add(asyncio.create_task(listen(settings.database_url, hub)))
         try:
             yield
         finally:
-            resumer.cancel()
-            await asyncio.wait({resumer}, timeout=SHUTDOWN_GRACE_S)  # a sweep in a thread runs to its batch end
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_S)  # a sweep in a thread runs to its batch end
             await engine.dispose()
 
     # The docs pages' JavaScript and CSS come from the installed package, not a CDN: quantdesk must
     # be usable on a machine without internet access.
     app = FastAPIOffline(title="quantdesk", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
+    app.state.webhook_limits = TokenBuckets(settings.webhook_rate_per_s, settings.webhook_burst)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     install_error_handlers(app)
     app.include_router(root.router)
@@ -74,5 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (trading_router.orders, trading_router.portfolios, trading_router.assets, trading_router.ticks):
         app.include_router(router)
     app.include_router(leaderboard_router)
-    app.include_router(signals_router)
+    for router in (signals.router, signals.webhook_tokens, signals.webhooks, signals.trading_analytics):
+        app.include_router(router)
+    app.include_router(realtime_router)
     return app

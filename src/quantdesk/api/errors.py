@@ -22,6 +22,7 @@ from quantdesk.core.errors import (
     ProviderRateLimited,
     ProviderRejected,
     QuantdeskError,
+    TooManyRequests,
     Unauthorized,
     UnsupportedMediaType,
     ValidationFailed,
@@ -37,6 +38,7 @@ STATUS_BY_ERROR: tuple[tuple[type[QuantdeskError], int], ...] = (
     (Conflict, 409),
     (ValidationFailed, 422),
     (PayloadTooLarge, 413),
+    (TooManyRequests, 429),
     (UnsupportedMediaType, 415),
     (ProviderRateLimited, 429),
     (ProviderNotFound, 404),
@@ -62,6 +64,8 @@ async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
         extra.update(provider=exc.provider, retryable=exc.retryable, retry_after_s=exc.retry_after_s)
         if exc.retry_after_s is not None:
             extra["headers"] = {"Retry-After": str(max(1, round(exc.retry_after_s)))}
+    if isinstance(exc, TooManyRequests):
+        extra.update(retry_after_s=exc.retry_after_s, headers={"Retry-After": str(max(1, round(exc.retry_after_s)))})
     if isinstance(exc, Unauthorized):
         extra["headers"] = {"WWW-Authenticate": "Bearer"}
     return problem(status_for(exc), exc.code, exc.detail, **extra)

@@ -1,5 +1,6 @@
 """Settings from the environment (prefix ``QUANTDESK_``) or a ``.env`` file."""
 
+import ipaddress
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -49,6 +50,33 @@ class Settings(BaseSettings):
         description='Bonus gems at the Nth filled trade (JSON, e.g. {"5": 5, "10": 10, "50": 25}).',
     )
 
+    signal_quantity: Decimal = Field(
+        default=Decimal("1"), gt=0, description="Quantity a signal orders when its message names none."
+    )
+    signal_dedupe_window_s: float = Field(
+        default=60.0, ge=0, description="The same body on the same webhook within this window is a duplicate."
+    )
+    webhook_max_body_kb: float = Field(default=64.0, gt=0, description="Largest webhook body accepted.")
+    webhook_rate_per_s: float = Field(
+        default=5.0, ge=0, description="Sustained signals per second per webhook token (0: no limit)."
+    )
+    webhook_burst: int = Field(default=20, ge=1, description="Signals a webhook token may send at once.")
+    webhook_allowed_ips: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks allowed to call webhooks; empty allows all. TradingView's: "
+        '["52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7"].',
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Reverse proxies whose X-Forwarded-For names the client; empty: the header is ignored.",
+    )
+    public_url: str | None = Field(
+        default=None, description="The server's address as the internet sees it, for webhook URLs."
+    )
+    websocket_heartbeat_s: float = Field(default=15.0, gt=0, description="Idle time before a socket heartbeat.")
+    websocket_queue: int = Field(default=1000, ge=1, description="Events a slow socket may fall behind by.")
+    worker_poll_s: float = Field(default=1.0, gt=0, description="Broker worker: longest wait between queue checks.")
+
     alphavantage_api_key: SecretStr | None = None
     alphavantage_base_url: str = "https://www.alphavantage.co/query"
     coingecko_api_key: SecretStr | None = None
@@ -62,6 +90,13 @@ class Settings(BaseSettings):
     @classmethod
     def _async_driver(cls, value: str) -> str:
         return normalise_database_url(value)
+
+    @field_validator("webhook_allowed_ips", "trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry.strip(), strict=False)  # a ValueError names the bad entry
+        return value
 
     @property
     def max_upload_bytes(self) -> int:

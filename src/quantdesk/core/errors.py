@@ -8,6 +8,7 @@
     ├── ValidationFailed         422  input is well-formed but wrong; ``errors`` lists each problem
     │   └── InsufficientFunds    422  not enough cash (buy, withdraw) or quantity (sell)
     ├── PayloadTooLarge          413  body over the configured limit
+    ├── TooManyRequests          429  a rate limit; ``retry_after_s`` says when to try again
     ├── UnsupportedMediaType     415  body is not the kind of content expected
     └── ProviderError            424  an upstream data provider failed (``retryable`` says if waiting helps)
         ├── ProviderRateLimited  429  the provider throttled us; ``retry_after_s`` when known
@@ -57,6 +58,12 @@ class InsufficientFunds(ValidationFailed):
 
 class PayloadTooLarge(QuantdeskError):
     code = "payload_too_large"
+
+
+@dataclass
+class TooManyRequests(QuantdeskError):
+    retry_after_s: float = 1.0
+    code: ClassVar[str] = "rate_limited"
 
 
 class UnsupportedMediaType(QuantdeskError):

@@ -10,7 +10,7 @@ Every failure is an ``InvalidSignal`` that says why; nothing else escapes.
 import json
 import math
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
 from quantdesk.core.errors import ValidationFailed
@@ -32,6 +32,8 @@ NOISE = {
 }  # fmt: skip
 # Common names of instruments that chat signals use instead of the ticker.
 ALIASES = {"GOLD": "XAUUSD", "SILVER": "XAGUSD", "BITCOIN": "BTCUSD", "BTC": "BTCUSD", "ETH": "ETHUSD", "OIL": "USOIL"}
+LARGEST_DIGITS = 12  # what the trading ledger holds: 20 digits, 8 of them decimals
+SMALLEST_STEP = Decimal("1e-8")
 JSON_SIDE_KEYS = ("action", "side", "signal", "order", "direction", "type")
 JSON_SYMBOL_KEYS = ("ticker", "symbol", "pair", "instrument", "market", "asset")
 
@@ -79,6 +81,10 @@ def _number(raw: object, what: str) -> Decimal:
         raise InvalidSignal(f"{what} '{raw}' is not a number") from None
     if not value.is_finite() or value <= 0:
         raise InvalidSignal(f"{what} must be a positive finite number, not {raw}")
+    if value.adjusted() >= LARGEST_DIGITS:
+        raise InvalidSignal(f"{what} {raw} is too large (at most {LARGEST_DIGITS} digits before the point)")
+    if value != value.quantize(SMALLEST_STEP, rounding=ROUND_DOWN):
+        raise InvalidSignal(f"{what} {raw} has more than 8 decimal places")
     return value
 
 

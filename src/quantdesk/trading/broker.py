@@ -17,21 +17,16 @@ from quantdesk.core.errors import InsufficientFunds
 from quantdesk.core.money import quantize, text
 from quantdesk.gamification.awards import award_trade
 from quantdesk.market.models import Instrument
+from quantdesk.signals import lifecycle
 from quantdesk.trading.matching import Costs, apply_fill
-from quantdesk.trading.models import OPEN_STATUSES, Fill, Order, OrderEvent, Position
+from quantdesk.trading.models import OPEN_STATUSES, Fill, Order, Position
+from quantdesk.trading.status import transition
 
 
 @dataclass(frozen=True)
 class Terms:
     costs: Costs
     milestones: dict[int, int]
-
-
-def transition(session: AsyncSession, order: Order, status: str, reason: str | None = None) -> None:
-    order.status, order.updated_at = status, utcnow()
-    if reason is not None:
-        order.reason = reason
-    session.add(OrderEvent(order_id=order.id, status=status, reason=reason, at=order.updated_at))
 
 
 async def position_of(session: AsyncSession, account: Account, instrument: Instrument) -> Position:
@@ -103,6 +98,8 @@ async def execute(
     transition(session, order, "filled")
     await award_trade(session, account.user_id, account.id, order.id, terms.milestones)
     await _after_fill(session, order)
+    if order.signal_id is not None:
+        await lifecycle.order_changed(session, order)
     return fill
 
 
@@ -122,5 +119,7 @@ async def _after_fill(session: AsyncSession, order: Order) -> None:
         transition(session, sibling, "canceled", f"the other bracket leg (order {order.id}) filled")
 
 
-def reject(session: AsyncSession, order: Order, reason: str) -> None:
+async def reject(session: AsyncSession, order: Order, reason: str) -> None:
     transition(session, order, "rejected", reason)
+    if order.signal_id is not None:
+        await lifecycle.order_changed(session, order)

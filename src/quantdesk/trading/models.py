@@ -16,7 +16,8 @@ TYPES = ("market", "limit", "stop", "stop_limit")
 TIME_IN_FORCE = ("day", "gtc", "ioc", "fok")
 STATUSES = ("new", "accepted", "partially_filled", "filled", "canceled", "expired", "rejected")
 OPEN_STATUSES = ("new", "accepted", "partially_filled")
-LEGS = ("entry", "take_profit", "stop_loss")
+# An entry; its bracket legs; or "close": the whole position in the instrument, sized when it executes.
+LEGS = ("entry", "take_profit", "stop_loss", "close")
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
@@ -39,6 +40,7 @@ class Order(Base):
     __table_args__ = (
         UniqueConstraint("account_id", "client_order_id"),
         Index("ix_orders_instrument_status", "instrument_id", "status"),
+        Index("ix_orders_queue", "status", "signal_id"),
         _one_of("side", SIDES),
         _one_of("type", TYPES),
         _one_of("time_in_force", TIME_IN_FORCE),
@@ -62,6 +64,7 @@ class Order(Base):
     leg: Mapped[str] = mapped_column(String(12), default="entry")
     has_legs: Mapped[bool] = mapped_column(default=False)  # an entry with a take-profit or stop-loss
     source: Mapped[str] = mapped_column(String(12), default="api")
+    signal_id: Mapped[int | None] = mapped_column(ForeignKey("signals.id", ondelete="CASCADE"))
     generation: Mapped[int] = mapped_column(default=0)
     filled_quantity: Mapped[Decimal] = mapped_column(ExactDecimal, default=Decimal(0))
     filled_avg_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)

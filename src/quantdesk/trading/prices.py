@@ -12,6 +12,7 @@ from quantdesk.core.errors import NotFound, ValidationFailed
 from quantdesk.core.money import quantize
 from quantdesk.core.types import from_epoch_us
 from quantdesk.market.models import Bar, Instrument
+from quantdesk.realtime.events import publish
 from quantdesk.trading.models import Price
 
 
@@ -75,6 +76,11 @@ async def set_price(
     else:
         current.price, current.source, current.at = quantize(price), source, at
     await session.flush()
+    publish(
+        session,
+        f"ticks:{instrument.symbol}",
+        {"symbol": instrument.symbol, "price": current.price, "source": source, "at": current.at},
+    )
     from quantdesk.trading.resting import terms
 
     return len(await on_price(session, instrument, current.price, terms(settings)))

@@ -11,9 +11,11 @@ from quantdesk.core.config import Settings, get_settings
 from quantdesk.core.db import dialect_name
 from quantdesk.core.errors import InsufficientFunds
 from quantdesk.market.models import Instrument
+from quantdesk.signals import lifecycle
 from quantdesk.trading import broker
 from quantdesk.trading.matching import Costs, Resting, execution_price, stop_reached
 from quantdesk.trading.models import Order
+from quantdesk.trading.status import transition
 
 
 def terms(settings: Settings | None = None) -> broker.Terms:
@@ -30,9 +32,10 @@ async def expire_due(session: AsyncSession, instrument_id: int | None = None) ->
         query = query.where(Order.instrument_id == instrument_id)
     due = list(await session.scalars(query))
     for order in due:
-        broker.transition(
+        transition(
             session, order, "expired", f"a day order: its session ended at {order.expires_at:%Y-%m-%d %H:%M} UTC"
         )
+        await lifecycle.follow(session, order)
     return len(due)
 
 
@@ -63,17 +66,17 @@ async def on_price(
         fill_price = execution_price(resting_view(order), price, deal.costs)
         if fill_price is None:
             continue
-        account = await _locked_account(session, order.account_id)
+        account = await lock_account(session, order.account_id)
         try:
             async with session.begin_nested():
                 await broker.execute(session, order, account, instrument, fill_price, deal)
             filled.append(order)
         except InsufficientFunds as refused:
-            broker.reject(session, order, f"triggered at {price} but refused: {refused.detail}")
+            await broker.reject(session, order, f"triggered at {price} but refused: {refused.detail}")
     return filled
 
 
-async def _locked_account(session: AsyncSession, account_id: int) -> Account:
+async def lock_account(session: AsyncSession, account_id: int) -> Account:
     await session.flush()
     query = select(Account).where(Account.id == account_id)
     if dialect_name(session) == "postgresql":

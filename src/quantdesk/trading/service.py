@@ -14,10 +14,12 @@ from quantdesk.core.config import Settings
 from quantdesk.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from quantdesk.core.money import text
 from quantdesk.market.models import Instrument
+from quantdesk.signals import lifecycle
 from quantdesk.trading import broker, prices, resting
 from quantdesk.trading.matching import execution_price
 from quantdesk.trading.models import OPEN_STATUSES, Order, OrderEvent, Position
 from quantdesk.trading.schemas import OrderCreate
+from quantdesk.trading.status import announce, transition
 
 CLOSED_STATUSES = ("filled", "canceled", "expired", "rejected")
 
@@ -30,7 +32,7 @@ async def trading_account(session: AsyncSession, caller: Principal, account_id: 
     return account
 
 
-def _check_quantity(instrument: Instrument, quantity: Decimal) -> None:
+def check_quantity(instrument: Instrument, quantity: Decimal) -> None:
     if not instrument.allows_fractional and quantity != quantity.to_integral_value():
         raise ValidationFailed(
             f"{instrument.symbol} trades in whole units; {text(quantity)} is not whole "
@@ -38,7 +40,7 @@ def _check_quantity(instrument: Instrument, quantity: Decimal) -> None:
         )
 
 
-def _check_prices(body: OrderCreate, reference: Decimal) -> None:
+def check_prices(body: OrderCreate, reference: Decimal) -> None:
     needs_limit, needs_stop = body.type in ("limit", "stop_limit"), body.type in ("stop", "stop_limit")
     if needs_limit != (body.limit_price is not None):
         raise ValidationFailed(f"a {body.type} order {'needs' if needs_limit else 'takes no'} limit_price")
@@ -67,7 +69,7 @@ async def _existing(session: AsyncSession, account: Account, client_order_id: st
     )
 
 
-def _new_order(body: OrderCreate, account: Account, instrument: Instrument, source: str) -> Order:
+def new_order(body: OrderCreate, account: Account, instrument: Instrument, source: str) -> Order:
     now = utcnow()
     return Order(
         account_id=account.id,
@@ -91,7 +93,7 @@ def _new_order(body: OrderCreate, account: Account, instrument: Instrument, sour
     )
 
 
-def _legs(body: OrderCreate, entry: Order) -> list[Order]:
+def bracket_legs(body: OrderCreate, entry: Order) -> list[Order]:
     exit_side = "sell" if body.side == "buy" else "buy"
     legs = []
     for leg, kind, limit, stop in (
@@ -112,7 +114,7 @@ def _legs(body: OrderCreate, entry: Order) -> list[Order]:
                 limit_price=limit,
                 stop_price=stop,
                 status="new",
-                parent_id=entry.id,
+                signal_id=entry.signal_id,
                 leg=leg,
                 source=entry.source,
                 generation=entry.generation,
@@ -121,6 +123,43 @@ def _legs(body: OrderCreate, entry: Order) -> list[Order]:
             )
         )
     return legs
+
+
+async def add_new_order(session: AsyncSession, order: Order, legs: list[Order]) -> list[Order]:
+    """Store a new order and its bracket legs (held until it fills), each with its first event."""
+    session.add(order)
+    await session.flush()
+    for leg in legs:
+        leg.parent_id = order.id
+    session.add_all(legs)
+    await session.flush()
+    for new, reason in [(order, None), *((leg, "held until the entry fills") for leg in legs)]:
+        session.add(OrderEvent(order_id=new.id, status="new", reason=reason, at=new.created_at))
+        announce(session, new)
+    return legs
+
+
+async def route(
+    session: AsyncSession,
+    order: Order,
+    legs: list[Order],
+    account: Account,
+    instrument: Instrument,
+    market: Decimal,
+    deal: broker.Terms,
+) -> None:
+    """Fill a new order now if the market allows, else rest it (ioc and fok cancel instead).
+    Raises InsufficientFunds, having changed nothing, when a fill is due but cannot be paid."""
+    fill_price = execution_price(resting.resting_view(order), market, deal.costs)
+    if fill_price is not None:
+        await broker.execute(session, order, account, instrument, fill_price, deal)
+    elif order.time_in_force in ("ioc", "fok"):
+        transition(session, order, "canceled", f"{order.time_in_force}: not marketable at {text(market)}")
+        for leg in legs:
+            transition(session, leg, "canceled", "the entry was canceled")
+        await lifecycle.follow(session, order)
+    else:
+        transition(session, order, "accepted", f"resting: the market is at {text(market)}")
 
 
 async def place_order(
@@ -136,28 +175,11 @@ async def place_order(
     if seen is not None:
         return seen, False
     instrument, market = await prices.priced_instrument(session, body.symbol)
-    _check_quantity(instrument, body.quantity)
-    _check_prices(body, market)
-    order = _new_order(body, account, instrument, source)
-    session.add(order)
-    await session.flush()
-    session.add(OrderEvent(order_id=order.id, status="new", at=order.created_at))
-    legs = _legs(body, order)
-    if legs:
-        session.add_all(legs)
-        await session.flush()
-    for leg in legs:
-        session.add(OrderEvent(order_id=leg.id, status="new", reason="held until the entry fills", at=leg.created_at))
-    deal = resting.terms(settings)
-    fill_price = execution_price(resting.resting_view(order), market, deal.costs)
-    if fill_price is not None:
-        await broker.execute(session, order, account, instrument, fill_price, deal)
-    elif body.time_in_force in ("ioc", "fok"):
-        broker.transition(session, order, "canceled", f"{body.time_in_force}: not marketable at {text(market)}")
-        for leg in legs:
-            broker.transition(session, leg, "canceled", "the entry was canceled")
-    else:
-        broker.transition(session, order, "accepted", f"resting: the market is at {text(market)}")
+    check_quantity(instrument, body.quantity)
+    check_prices(body, market)
+    order = new_order(body, account, instrument, source)
+    legs = await add_new_order(session, order, bracket_legs(body, order))
+    await route(session, order, legs, account, instrument, market, resting.terms(settings))
     await session.flush()
     return order, True
 
@@ -183,12 +205,15 @@ async def order_legs(session: AsyncSession, order: Order) -> list[Order]:
 async def cancel_order(session: AsyncSession, caller: Principal, order_id: int) -> Order:
     order = await get_order(session, caller, order_id)
     await trading_account(session, caller, order.account_id)
+    # Under the account's lock: a broker or a price update may have filled it since it was read.
+    await session.refresh(order)
     if order.status not in OPEN_STATUSES:
         raise Conflict(f"order {order_id} is {order.status}; only open orders can be canceled")
-    broker.transition(session, order, "canceled", "canceled by its owner")
+    transition(session, order, "canceled", "canceled by its owner")
     for leg in await order_legs(session, order):
         if leg.status in OPEN_STATUSES:
-            broker.transition(session, leg, "canceled", "its entry was canceled")
+            transition(session, leg, "canceled", "its entry was canceled")
+    await lifecycle.follow(session, order)
     return order
 
 
@@ -228,7 +253,9 @@ async def reset_account(session: AsyncSession, caller: Principal, account_id: in
         select(Order).where(Order.account_id == account.id, Order.status.in_(OPEN_STATUSES))
     )
     for order in working:
-        broker.transition(session, order, "canceled", "the account was reset")
+        transition(session, order, "canceled", "the account was reset")
+        await lifecycle.follow(session, order)
+    await lifecycle.account_reset(session, account)
     await session.execute(delete(Position).where(Position.account_id == account.id))
     accounts.post(session, account, "reset", account.initial_deposit - account.cash, note="account reset")
     account.generation += 1

@@ -1,0 +1,1 @@
+"""Events after commit, across processes, and the WebSocket hub."""

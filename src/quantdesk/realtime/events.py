@@ -1,0 +1,120 @@
+"""Events of a transaction, sent when (and only if) it commits.
+
+Code that changes an order, a cash balance, a signal or a price calls ``publish`` with the session it
+changed it in. The events wait on the session and leave at commit:
+
+- on PostgreSQL, inside the transaction, as ``pg_notify`` calls: PostgreSQL delivers them to every
+  listening process when the transaction commits and drops them when it rolls back, so a socket never
+  hears of a fill that did not happen, whichever process it is connected to;
+- on SQLite (one process), to this process's hub right after the commit.
+"""
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from quantdesk.core.money import text
+
+CHANNEL = "quantdesk_events"
+PENDING_KEY = "quantdesk_pending_events"
+HUB_KEY = "quantdesk_hub"
+NOTIFY_LIMIT = 7_000  # PostgreSQL refuses payloads from 8,000 bytes
+QUEUE_STREAM = "queue"  # internal: signal orders are waiting for a broker worker
+
+# Which user owns an account never changes, so a process may remember it.
+_owners: dict[int, int] = {}
+
+
+@dataclass(frozen=True)
+class Event:
+    stream: str  # trade_updates, account_updates, signal_updates, ticks:SYMBOL, queue
+    data: dict[str, Any]
+    account_id: int | None = None  # the owner of this account receives it ...
+    user_id: int | None = None  # ... resolved at commit; both None: everyone listening to the stream
+
+
+class Receiver(Protocol):
+    def dispatch(self, event: Event) -> None: ...
+
+
+def jsonable(value: Any) -> Any:
+    """Decimals as exact strings, times in ISO 8601, through nested dicts and lists."""
+    if isinstance(value, Decimal):
+        return text(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {key: jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    return value
+
+
+def publish(session: AsyncSession | Session, stream: str, data: dict[str, Any], account_id: int | None = None) -> None:
+    pending: list[Event] = session.info.setdefault(PENDING_KEY, [])
+    pending.append(Event(stream, jsonable(data), account_id))
+
+
+def _with_owners(session: Session, events: list[Event]) -> list[Event]:
+    from quantdesk.accounts.models import Account  # accounts publish events too
+
+    unknown = {e.account_id for e in events if e.account_id is not None} - _owners.keys()
+    if unknown:
+        for account_id, user_id in session.execute(select(Account.id, Account.user_id).where(Account.id.in_(unknown))):
+            _owners[account_id] = user_id
+    return [
+        Event(e.stream, e.data, e.account_id, _owners.get(e.account_id)) if e.account_id is not None else e
+        for e in events
+    ]
+
+
+def payloads(events: list[Event]) -> list[str]:
+    """The events as JSON arrays, each small enough for one NOTIFY."""
+    chunks: list[str] = []
+    batch: list[str] = []
+    size = 2
+    for item in (json.dumps(asdict(e), separators=(",", ":")) for e in events):
+        if batch and size + len(item) + 1 > NOTIFY_LIMIT:
+            chunks.append("[" + ",".join(batch) + "]")
+            batch, size = [], 2
+        batch.append(item)
+        size += len(item) + 1
+    if batch:
+        chunks.append("[" + ",".join(batch) + "]")
+    return chunks
+
+
+def decode(payload: str) -> list[Event]:
+    return [Event(**item) for item in json.loads(payload)]
+
+
+@event.listens_for(Session, "before_commit")
+def _send_in_transaction(session: Session) -> None:
+    events = session.info.get(PENDING_KEY)
+    if not events:
+        return
+    session.info[PENDING_KEY] = events = _with_owners(session, events)
+    if session.get_bind().dialect.name == "postgresql":
+        session.info[PENDING_KEY] = []
+        for payload in payloads(events):
+            session.execute(select(func.pg_notify(CHANNEL, payload)))
+
+
+@event.listens_for(Session, "after_commit")
+def _deliver_locally(session: Session) -> None:
+    events = session.info.pop(PENDING_KEY, None)
+    receiver: Receiver | None = session.info.get(HUB_KEY)
+    if events and receiver is not None:
+        for item in events:
+            receiver.dispatch(item)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop(PENDING_KEY, None)

@@ -1,0 +1,149 @@
+"""WS /ws: a user's order, fill, cash and signal events as they happen, the way Alpaca streams them.
+
+    -> {"action": "auth", "key": "qd_..."}            (or connect with ?token=qd_...)
+    <- {"stream": "authorization", "data": {"status": "authorized", "action": "authenticate"}}
+    -> {"action": "listen", "data": {"streams": ["trade_updates", "ticks:EURUSD"]}}
+    <- {"stream": "listening", "data": {"streams": ["ticks:EURUSD", "trade_updates"]}}
+    <- {"stream": "trade_updates", "data": {"event": "fill", "price": "1.085", "qty": "1", "order": {...}}}
+
+A new socket listens to its owner's trade_updates, account_updates and signal_updates. Quiet sockets
+get a heartbeat; a socket that falls ``websocket_queue`` events behind is closed (1013) so that it
+never slows anyone else.
+"""
+
+import asyncio
+import contextlib
+import json
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocketState
+
+from quantdesk.accounts import service as accounts
+from quantdesk.accounts.service import Principal
+from quantdesk.core.clock import utcnow
+from quantdesk.core.config import Settings
+from quantdesk.core.db import session_scope
+from quantdesk.core.errors import Forbidden, Unauthorized
+from quantdesk.realtime.hub import OWN_STREAMS, Hub, Subscriber
+from quantdesk.signals.parser import normalise_symbol
+
+router = APIRouter()
+AUTH_TIMEOUT_S = 10.0
+POLICY_VIOLATION, TRY_AGAIN_LATER = 1008, 1013
+
+
+def message(stream: str, data: dict[str, Any]) -> str:
+    return json.dumps({"stream": stream, "data": data}, separators=(",", ":"))
+
+
+def error(text: str) -> str:
+    return message("error", {"error": text})
+
+
+async def _principal(websocket: WebSocket, key: str) -> Principal | None:
+    try:
+        async with session_scope(websocket.app.state.sessionmaker) as session:
+            principal, _ = await accounts.authenticate(session, key)
+        return principal
+    except (Unauthorized, Forbidden):
+        return None
+
+
+async def _authenticate(websocket: WebSocket, token: str | None) -> Principal | None:
+    key = token
+    if key is None:
+        try:
+            first = json.loads(await asyncio.wait_for(websocket.receive_text(), AUTH_TIMEOUT_S))
+        except (TimeoutError, ValueError):
+            first = None
+        if isinstance(first, dict) and first.get("action") == "auth" and isinstance(first.get("key"), str):
+            key = first["key"]
+    principal = await _principal(websocket, key) if key else None
+    status = "authorized" if principal is not None else "unauthorized"
+    await websocket.send_text(message("authorization", {"status": status, "action": "authenticate"}))
+    return principal
+
+
+def chosen_streams(data: Any) -> frozenset[str]:
+    """The streams a listen message asks for; ValueError names the one that does not exist."""
+    streams = data.get("streams") if isinstance(data, dict) else None
+    if not isinstance(streams, list) or not all(isinstance(s, str) for s in streams):
+        raise ValueError('listen takes {"data": {"streams": ["trade_updates", "ticks:EURUSD", ...]}}')
+    chosen = set()
+    for stream in streams:
+        if stream in OWN_STREAMS:
+            chosen.add(stream)
+        elif stream.startswith("ticks:") and len(stream) > len("ticks:"):
+            chosen.add("ticks:" + normalise_symbol(stream.removeprefix("ticks:")))
+        else:
+            raise ValueError(f"no stream '{stream}': use {', '.join(OWN_STREAMS)} or ticks:SYMBOL")
+    return frozenset(chosen)
+
+
+async def _read(websocket: WebSocket, subscriber: Subscriber) -> None:
+    while True:
+        try:
+            request = json.loads(await websocket.receive_text())
+        except ValueError:
+            await websocket.send_text(error("messages are JSON objects with an 'action'"))
+            continue
+        action = request.get("action") if isinstance(request, dict) else None
+        if action == "listen":
+            try:
+                subscriber.streams = chosen_streams(request.get("data"))
+            except ValueError as wrong:
+                await websocket.send_text(error(str(wrong)))
+                continue
+            await websocket.send_text(message("listening", {"streams": sorted(subscriber.streams)}))
+        elif action == "auth":
+            await websocket.send_text(error("this socket is authenticated already"))
+        else:
+            await websocket.send_text(error(f"unknown action {action!r}: use listen"))
+
+
+async def _write(websocket: WebSocket, subscriber: Subscriber, heartbeat_s: float) -> None:
+    while True:
+        try:
+            event = await asyncio.wait_for(subscriber.queue.get(), heartbeat_s)
+        except TimeoutError:
+            await websocket.send_text(message("heartbeat", {"at": utcnow().isoformat()}))
+            continue
+        body = asdict(event)
+        await websocket.send_text(message(body["stream"], body["data"]))
+
+
+@router.websocket("/ws")
+async def stream(websocket: WebSocket, token: str | None = None) -> None:
+    settings: Settings = websocket.app.state.settings
+    hub: Hub = websocket.app.state.hub
+    await websocket.accept()
+    try:
+        principal = await _authenticate(websocket, token)
+    except WebSocketDisconnect:
+        return
+    if principal is None:
+        await websocket.close(POLICY_VIOLATION, "a valid API key is needed")
+        return
+    writer: asyncio.Task[None] | None = None
+
+    def overflow() -> None:
+        if writer is not None:
+            writer.cancel()
+
+    subscriber = Subscriber(principal.user_id, settings.websocket_queue, overflow)
+    hub.add(subscriber)
+    reader = asyncio.create_task(_read(websocket, subscriber))
+    writer = asyncio.create_task(_write(websocket, subscriber, settings.websocket_heartbeat_s))
+    try:
+        await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        hub.remove(subscriber)
+        for task in (reader, writer):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+            await asyncio.gather(reader, writer, return_exceptions=True)
+        if subscriber.dropped and websocket.application_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+                await asyncio.wait_for(websocket.close(TRY_AGAIN_LATER, "too slow: events were dropped"), 1.0)

@@ -1,0 +1,219 @@
+"""Receiving a signal: stored whatever it says, and when valid stored with its order for the broker.
+
+Everything here runs in the receiving request's transaction, so a 202 means the signal and its order
+are committed: a crash after it leaves them pending, and a broker worker executes them after restart.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quantdesk.accounts.models import Account
+from quantdesk.core.clock import utcnow
+from quantdesk.core.config import Settings
+from quantdesk.core.db import dialect_name
+from quantdesk.core.errors import NotFound, ValidationFailed
+from quantdesk.core.money import text
+from quantdesk.market.models import Instrument
+from quantdesk.realtime.events import QUEUE_STREAM, publish
+from quantdesk.signals.lifecycle import record
+from quantdesk.signals.models import Signal
+from quantdesk.signals.parser import Distance, InvalidSignal, ParsedSignal, parse
+from quantdesk.trading import prices
+from quantdesk.trading import service as trading
+from quantdesk.trading.models import OPEN_STATUSES, Order, Position
+from quantdesk.trading.schemas import OrderCreate
+
+
+@dataclass(frozen=True)
+class Receipt:
+    signal: Signal
+    outcome: str  # accepted, duplicate or rejected
+    signal_id: int  # what the sender is told: for a duplicate, the first copy's id
+
+
+@dataclass(frozen=True)
+class Plan:
+    instrument: Instrument
+    order: OrderCreate
+    leg: str  # entry, or close: the whole position, sized when the broker executes it
+
+
+def pip_size(symbol: str) -> Decimal:
+    """The usual pip: 0.01 for yen pairs and silver, 0.1 for gold, 0.0001 for other currency pairs."""
+    if symbol.endswith("JPY") or symbol.startswith("XAG"):
+        return Decimal("0.01")
+    if symbol.startswith("XAU"):
+        return Decimal("0.1")
+    return Decimal("0.0001")
+
+
+def price_from(distance: Distance, symbol: str, reference: Decimal, direction: int) -> Decimal:
+    """A distance in pips or points (whole units of price) from ``reference``, up (+1) or down (-1)."""
+    unit = pip_size(symbol) if distance.unit == "pips" else Decimal(1)
+    return reference + direction * distance.value * unit
+
+
+async def receive(
+    session: AsyncSession,
+    account: Account,
+    body: bytes,
+    source: str,
+    settings: Settings,
+    token_id: int | None = None,
+) -> Receipt:
+    # PostgreSQL text cannot hold NUL; it is the one character not kept as received.
+    raw = body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+    now = utcnow()
+    signal = Signal(
+        account_id=account.id,
+        token_id=token_id,
+        source=source,
+        raw_body=raw,
+        body_hash=hashlib.sha256(body).hexdigest(),
+        status="pending",
+        take_profit=[],
+        received_at=now,
+        updated_at=now,
+    )
+    try:
+        parsed = parse(raw)
+    except InvalidSignal as invalid:
+        return await _store_rejected(session, signal, invalid.detail)
+    _describe(signal, parsed)
+    await _serialise(session, account.id, signal.external_id or signal.body_hash)
+    first = await _first_copy(session, signal, settings.signal_dedupe_window_s)
+    if first is not None:
+        return await _store_duplicate(session, signal, first)
+    try:
+        plan = await _plan(session, account, parsed, settings)
+    except (ValidationFailed, NotFound) as refused:
+        return await _store_rejected(session, signal, refused.detail)
+    signal.instrument_id = plan.instrument.id
+    session.add(signal)
+    await session.flush()
+    order = trading.new_order(plan.order, account, plan.instrument, "signal")
+    order.signal_id, order.leg = signal.id, plan.leg
+    legs = trading.bracket_legs(plan.order, order) if plan.leg == "entry" else []
+    await trading.add_new_order(session, order, legs)
+    signal.order_id = order.id
+    record(session, signal, "pending", "waiting for the broker")
+    publish(session, QUEUE_STREAM, {"order_id": order.id})
+    return Receipt(signal, "accepted", signal.id)
+
+
+def _describe(signal: Signal, parsed: ParsedSignal) -> None:
+    signal.external_id = parsed.signal_id[:100] if parsed.signal_id else None
+    signal.format, signal.side, signal.symbol = parsed.format, parsed.side, parsed.symbol[:32]
+    signal.entry, signal.stop_loss, signal.quantity = parsed.entry, parsed.stop_loss, parsed.quantity
+    signal.take_profit = [text(level) for level in parsed.take_profit]
+    signal.order_type = parsed.order_type
+
+
+async def _store_rejected(session: AsyncSession, signal: Signal, reason: str) -> Receipt:
+    signal.status = "rejected"
+    session.add(signal)
+    await session.flush()
+    record(session, signal, "rejected", reason[:300])
+    return Receipt(signal, "rejected", signal.id)
+
+
+async def _store_duplicate(session: AsyncSession, signal: Signal, first: Signal) -> Receipt:
+    signal.status, signal.duplicate_of = "duplicate", first.id
+    session.add(signal)
+    await session.flush()
+    same = f"the same id '{first.external_id}'" if signal.external_id else "the same body"
+    record(session, signal, "duplicate", f"{same} as signal {first.id}")
+    return Receipt(signal, "duplicate", first.id)
+
+
+async def _serialise(session: AsyncSession, account_id: int, key: str) -> None:
+    """Copies of one signal arriving together (a sender's retry storm) are checked one after the other.
+    SQLite's writers are serialised already; PostgreSQL takes a lock on the copy's key alone."""
+    if dialect_name(session) == "postgresql":
+        digest = hashlib.sha256(f"{account_id}:{key}".encode()).digest()
+        await session.execute(select(func.pg_advisory_xact_lock(int.from_bytes(digest[:8], "big", signed=True))))
+
+
+async def _first_copy(session: AsyncSession, signal: Signal, window_s: float) -> Signal | None:
+    """An earlier accepted signal this one repeats: the same id on the account, or the same body on the
+    same token (or, through the API, the same account) within the window."""
+    live = Signal.status.not_in(("rejected", "duplicate"))
+    if signal.external_id is not None:
+        query = select(Signal).where(Signal.account_id == signal.account_id, Signal.external_id == signal.external_id)
+    else:
+        same_token = Signal.token_id.is_(None) if signal.token_id is None else Signal.token_id == signal.token_id
+        query = select(Signal).where(
+            Signal.account_id == signal.account_id,
+            Signal.body_hash == signal.body_hash,
+            Signal.received_at >= signal.received_at - timedelta(seconds=window_s),
+            same_token,
+        )
+    return await session.scalar(query.where(live).order_by(Signal.id).limit(1))
+
+
+async def _plan(session: AsyncSession, account: Account, parsed: ParsedSignal, settings: Settings) -> Plan:
+    instrument = await session.scalar(select(Instrument).where(Instrument.symbol == parsed.symbol))
+    if instrument is None:
+        raise NotFound(f"no instrument '{parsed.symbol}' on this server; an admin adds it with POST /api/v1/assets")
+    if parsed.side == "close":
+        return await _close_plan(session, account, instrument)
+    quantity = parsed.quantity or settings.signal_quantity
+    trading.check_quantity(instrument, quantity)
+    market = await prices.require_price(session, instrument)
+    reference = parsed.entry or market
+    direction = 1 if parsed.side == "buy" else -1
+    stop_loss = parsed.stop_loss
+    if stop_loss is None and parsed.stop_loss_distance is not None:
+        stop_loss = price_from(parsed.stop_loss_distance, instrument.symbol, reference, -direction)
+    takes = parsed.take_profit or [
+        price_from(distance, instrument.symbol, reference, direction) for distance in parsed.take_profit_distances
+    ]
+    limit = parsed.entry if parsed.order_type == "limit" and parsed.entry is not None else None
+    body = _order_body(
+        account_id=account.id,
+        symbol=instrument.symbol,
+        side=parsed.side,
+        type="limit" if limit is not None else "market",
+        quantity=quantity,
+        limit_price=limit,
+        time_in_force="gtc",
+        take_profit=takes[0] if takes else None,  # the first target is the bracket's; all are stored
+        stop_loss=stop_loss,
+    )
+    trading.check_prices(body, market)
+    return Plan(instrument, body, "entry")
+
+
+async def _close_plan(session: AsyncSession, account: Account, instrument: Instrument) -> Plan:
+    position = await session.get(Position, (account.id, instrument.id))
+    held = position.quantity if position is not None else Decimal(0)
+    waiting = await session.scalar(
+        select(func.count())
+        .select_from(Order)
+        .where(Order.account_id == account.id, Order.instrument_id == instrument.id, Order.signal_id.is_not(None))
+        .where(Order.status.in_(OPEN_STATUSES), Order.leg == "entry")
+    )
+    if held == 0 and not waiting:
+        raise ValidationFailed(f"account {account.id} holds no {instrument.symbol}: there is nothing to close")
+    body = _order_body(
+        account_id=account.id,
+        symbol=instrument.symbol,
+        side="buy" if held < 0 else "sell",
+        type="market",
+        quantity=abs(held) or Decimal(1),  # sized again when it executes
+    )
+    return Plan(instrument, body, "close")
+
+
+def _order_body(**fields: object) -> OrderCreate:
+    try:
+        return OrderCreate.model_validate(fields)
+    except ValidationError as wrong:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in wrong.errors())
+        raise ValidationFailed(f"the signal cannot be ordered: {problems}") from None

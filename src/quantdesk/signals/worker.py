@@ -1,0 +1,207 @@
+"""The broker worker: executes the orders signals placed, in arrival order per account, exactly once.
+
+A worker claims an account that has waiting signal orders with ``SELECT ... FOR UPDATE SKIP LOCKED``
+(the account row is the lock every change of cash or holdings takes first, so claiming it can never
+deadlock with a REST order or a price update), then executes that account's oldest waiting order in the
+same transaction. Workers in any number of processes share the queue; a worker killed mid-order leaves
+its transaction uncommitted, so the order is still waiting and the next worker executes it. On SQLite,
+writers are serialised by BEGIN IMMEDIATE, which gives the same guarantee with one worker per process.
+"""
+
+import asyncio
+import contextlib
+import logging
+from decimal import Decimal
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from quantdesk.accounts.models import Account
+from quantdesk.core.clock import utcnow
+from quantdesk.core.config import Settings
+from quantdesk.core.db import dialect_name, session_scope
+from quantdesk.core.errors import InsufficientFunds, ValidationFailed
+from quantdesk.market.models import Instrument
+from quantdesk.realtime.hub import Hub
+from quantdesk.signals import lifecycle
+from quantdesk.signals.models import Signal
+from quantdesk.trading import broker, prices, resting
+from quantdesk.trading import service as trading
+from quantdesk.trading.models import Order, Position
+from quantdesk.trading.status import transition
+
+log = logging.getLogger(__name__)
+QUEUED_LEGS = ("entry", "close")
+CLAIM_SCAN = 16  # waiting orders looked at to find an account no other worker holds
+
+
+def _waiting() -> tuple[ColumnElement[bool], ...]:
+    return (Order.status == "new", Order.signal_id.is_not(None), Order.leg.in_(QUEUED_LEGS))
+
+
+async def run(factory: async_sessionmaker[AsyncSession], settings: Settings, hub: Hub) -> None:
+    """Execute waiting orders until cancelled; sleep until woken by a new signal or the poll interval."""
+    while True:
+        hub.work_waiting.clear()
+        try:
+            while await execute_next(factory, settings):
+                pass
+        except Exception:  # a database outage must not end the worker: it tries again after the poll
+            log.exception("broker worker: the queue could not be read")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(hub.work_waiting.wait(), settings.worker_poll_s)
+
+
+async def execute_next(factory: async_sessionmaker[AsyncSession], settings: Settings) -> bool:
+    """Execute one waiting order; False when none is waiting (or all are held by other workers)."""
+    order_id: int | None = None
+    try:
+        async with session_scope(factory, write=True) as session:
+            order = await claim(session)
+            if order is None:
+                return False
+            order_id = order.id
+            await execute(session, order, settings)
+            return True
+    except Exception as failure:
+        if order_id is None:
+            raise
+        log.exception("broker worker: order %s failed", order_id)
+        await _give_up(factory, order_id, f"the broker could not execute it ({type(failure).__name__})")
+        return True
+
+
+async def claim(session: AsyncSession) -> Order | None:
+    candidates = await session.scalars(select(Order.account_id).where(*_waiting()).order_by(Order.id).limit(CLAIM_SCAN))
+    for account_id in dict.fromkeys(candidates):
+        query = select(Account.id).where(Account.id == account_id)
+        if dialect_name(session) == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        if await session.scalar(query) is None:
+            continue  # another worker holds this account
+        # Read under the lock: what another worker committed meanwhile is seen.
+        order = await session.scalar(
+            select(Order)
+            .where(Order.account_id == account_id, *_waiting())
+            .order_by(Order.id)
+            .limit(1)
+            .execution_options(populate_existing=True)
+        )
+        if order is not None:
+            return order
+    return None
+
+
+async def execute(session: AsyncSession, order: Order, settings: Settings) -> None:
+    account = await resting.lock_account(session, order.account_id)
+    instrument = await session.get(Instrument, order.instrument_id)
+    if instrument is None:  # pragma: no cover - orders go with their instrument
+        return
+    try:
+        market = await prices.require_price(session, instrument)
+    except ValidationFailed as unpriced:
+        await _refuse(session, order, unpriced.detail)
+        return
+    deal = resting.terms(settings)
+    held = await _held(session, account, instrument)
+    legs = await trading.order_legs(session, order)
+    if order.leg == "close":
+        if held == 0:
+            await _refuse(session, order, f"there is nothing to close: account {account.id} holds no {order.symbol}")
+            return
+        order.side, order.quantity = ("sell" if held > 0 else "buy"), abs(held)
+    elif _opposes(order.side, held):
+        opens = await _close_first(session, order, account, instrument, market, deal, held)
+        if not opens:
+            return
+    await _fill_or_reject(session, order, legs, account, instrument, market, deal)
+
+
+def _opposes(side: str, held: Decimal) -> bool:
+    return (held > 0 and side == "sell") or (held < 0 and side == "buy")
+
+
+async def _held(session: AsyncSession, account: Account, instrument: Instrument) -> Decimal:
+    position = await session.get(Position, (account.id, instrument.id), populate_existing=True)
+    return position.quantity if position is not None else Decimal(0)
+
+
+async def _close_first(
+    session: AsyncSession,
+    order: Order,
+    account: Account,
+    instrument: Instrument,
+    market: Decimal,
+    deal: broker.Terms,
+    held: Decimal,
+) -> bool:
+    """An opposite signal first closes the open position (closing its trades); True when the signal's
+    own order should then open its trade."""
+    closer = Order(
+        account_id=account.id,
+        instrument_id=instrument.id,
+        symbol=instrument.symbol,
+        side=order.side,
+        type="market",
+        time_in_force="gtc",
+        quantity=abs(held),
+        status="new",
+        leg="close",
+        source="signal",
+        signal_id=order.signal_id,
+        generation=account.generation,
+        created_at=utcnow(),
+        updated_at=utcnow(),
+    )
+    await trading.add_new_order(session, closer, [])
+    signal = await session.get(Signal, order.signal_id)
+    if signal is not None:
+        signal.close_order_id = closer.id
+    await _fill_or_reject(session, closer, [], account, instrument, market, deal)
+    if closer.status != "filled":
+        await _refuse(session, order, f"the open position could not be closed first: {closer.reason}")
+        return False
+    if order.side == "sell" and not account.allow_short:
+        transition(session, order, "canceled", "it closed the long position; short selling is off, so no short opens")
+        await _end_legs(session, order)
+        if signal is not None:
+            lifecycle.record(
+                session, signal, "executed", "closed the long position; opened no short (short selling is off)"
+            )
+        return False
+    return True
+
+
+async def _fill_or_reject(
+    session: AsyncSession,
+    order: Order,
+    legs: list[Order],
+    account: Account,
+    instrument: Instrument,
+    market: Decimal,
+    deal: broker.Terms,
+) -> None:
+    try:
+        async with session.begin_nested():
+            await trading.route(session, order, legs, account, instrument, market, deal)
+    except InsufficientFunds as refused:
+        await _refuse(session, order, refused.detail)
+
+
+async def _refuse(session: AsyncSession, order: Order, reason: str) -> None:
+    await broker.reject(session, order, reason)
+    await _end_legs(session, order)
+
+
+async def _end_legs(session: AsyncSession, order: Order) -> None:
+    for leg in await trading.order_legs(session, order):
+        if leg.status == "new":
+            transition(session, leg, "canceled", f"the entry was {order.status}")
+
+
+async def _give_up(factory: async_sessionmaker[AsyncSession], order_id: int, reason: str) -> None:
+    """An order that fails for an unexpected reason is rejected, not retried for ever."""
+    async with session_scope(factory, write=True) as session:
+        order = await session.get(Order, order_id)
+        if order is not None and order.status == "new":
+            await _refuse(session, order, reason)

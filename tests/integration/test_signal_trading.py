@@ -1,0 +1,158 @@
+"""Signals trade a paper account end to end: webhook -> order -> fill -> close on SL/TP -> analytics."""
+
+import json
+from decimal import Decimal
+
+import httpx
+
+from tests.integration.signal_helpers import holdings, send, settled, signal_of, tick, until_order, webhook_path
+from tests.integration.trading_helpers import books, open_account
+
+
+async def test_a_text_signal_opens_a_trade_that_its_take_profit_closes(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient
+):
+    account = await open_account(alice, "10000")
+    path = await webhook_path(alice, account)
+    received = await send(alice, path, "BUY ACME\nSL 90\nTP 110")
+    assert received.status_code == 202, received.text
+    signal_id = received.json()["signal_id"]
+    assert received.json()["status"] == "pending"
+
+    executed = await settled(alice, signal_id)
+    assert executed["status"] == "executed", executed
+    assert (executed["entry_price"], executed["quantity"]) == ("100.00000000", None)
+    entry = (await alice.get(f"/api/v1/orders/{executed['order_id']}")).json()
+    assert (entry["status"], entry["source"], entry["quantity"]) == ("filled", "signal", "1.00000000")
+    assert sorted(leg["leg"] for leg in entry["legs"]) == ["stop_loss", "take_profit"]
+    assert all(leg["status"] == "accepted" for leg in entry["legs"])
+
+    await tick(market, "ACME", "109")  # below the target: nothing happens
+    assert (await signal_of(alice, signal_id))["status"] == "executed"
+    await tick(market, "ACME", "111")  # through it: the take-profit sells at the market, better than its limit
+    closed = await signal_of(alice, signal_id)
+    assert closed["status"] == "closed", closed
+    assert (closed["exit_price"], closed["realized_pnl"]) == ("111.00000000", "11.00000000")
+    assert [e["status"] for e in closed["events"]] == ["pending", "executed", "closed"]
+    assert "take-profit hit" in closed["reason"]
+    legs = (await alice.get(f"/api/v1/orders/{executed['order_id']}")).json()["legs"]
+    assert {leg["leg"]: leg["status"] for leg in legs} == {"take_profit": "filled", "stop_loss": "canceled"}
+    state = await books(alice, account)
+    assert holdings(state) == {}
+    assert Decimal(state["cash"]) == Decimal("10011")
+
+
+async def test_tradingview_strategy_json_opens_and_a_flat_position_closes(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient
+):
+    account = await open_account(alice, "10000")
+    path = await webhook_path(alice, account)
+    opening = {"action": "buy", "ticker": "ACME", "contracts": "3", "price": "100", "market_position": "long"}
+    first = await send(alice, path, json.dumps(opening), "application/json")
+    assert first.status_code == 202, first.text
+    assert (await settled(alice, first.json()["signal_id"]))["status"] == "executed"
+    await tick(market, "ACME", "95")
+    # TradingView's default strategy text, sent as text/plain: a new position of 0 closes.
+    closing = await send(alice, path, "MA cross: order sell @ 3 filled on ACME. New strategy position is 0")
+    assert closing.status_code == 202, closing.text
+    close_signal = await settled(alice, closing.json()["signal_id"])
+    assert (close_signal["status"], close_signal["side"]) == ("executed", "close"), close_signal
+    trade = await signal_of(alice, first.json()["signal_id"])
+    assert (trade["status"], trade["exit_price"], trade["realized_pnl"]) == ("closed", "95.00000000", "-15.00000000")
+    assert f"closed by signal {close_signal['id']}" in trade["reason"]
+    assert holdings(await books(alice, account)) == {}
+
+
+async def test_an_opposite_signal_closes_the_long_and_opens_no_short_on_a_long_only_account(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient
+):
+    account = await open_account(alice, "10000")
+    path = await webhook_path(alice, account)
+    long = await settled(alice, (await send(alice, path, "buy ACME qty 2")).json()["signal_id"])
+    assert long["status"] == "executed"
+    await tick(market, "ACME", "104")
+    short = await settled(alice, (await send(alice, path, "SELL ACME")).json()["signal_id"])
+    assert short["status"] == "executed", short
+    assert "opened no short" in short["reason"]
+    assert short["close_order_id"] is not None
+    trade = await signal_of(alice, long["id"])
+    assert (trade["status"], trade["realized_pnl"]) == ("closed", "8.00000000")
+    assert holdings(await books(alice, account)) == {}
+
+
+async def test_an_opposite_signal_reverses_an_account_that_may_sell_short(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient
+):
+    account = await open_account(alice, "10000", allow_short=True)
+    path = await webhook_path(alice, account)
+    long = await settled(alice, (await send(alice, path, "BUY ACME")).json()["signal_id"])
+    short = await settled(alice, (await send(alice, path, "SELL ACME qty 2")).json()["signal_id"])
+    assert short["status"] == "executed", short
+    assert (await signal_of(alice, long["id"]))["status"] == "closed"
+    assert holdings(await books(alice, account)) == {"ACME": "-2.00000000"}
+
+
+async def test_a_signal_the_account_cannot_pay_for_is_rejected_with_the_reason(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient
+):
+    account = await open_account(alice, "50")
+    path = await webhook_path(alice, account)
+    signal = await settled(alice, (await send(alice, path, "BUY ACME")).json()["signal_id"])
+    assert signal["status"] == "rejected", signal
+    assert "costs 100" in signal["reason"]
+    order = (await alice.get(f"/api/v1/orders/{signal['order_id']}")).json()
+    assert order["status"] == "rejected"
+    assert (await books(alice, account))["cash"] == "50.00000000"
+
+
+async def test_a_limit_signal_rests_and_its_owner_can_cancel_it(market: httpx.AsyncClient, alice: httpx.AsyncClient):
+    account = await open_account(alice)
+    path = await webhook_path(alice, account)
+    signal_id = (await send(alice, path, "BUY LIMIT ACME @ 95 SL 90 TP 120")).json()["signal_id"]
+    order_id = (await signal_of(alice, signal_id))["order_id"]
+    await until_order(alice, order_id, "accepted")  # the broker rested it: the market is above the limit
+    assert (await signal_of(alice, signal_id))["status"] == "pending"
+    cancelled = await alice.post(f"/api/v1/signals/{signal_id}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled"
+    again = await alice.post(f"/api/v1/signals/{signal_id}/cancel")
+    assert again.status_code == 409
+
+
+async def test_the_owner_closes_an_open_trade_at_the_market(market: httpx.AsyncClient, alice: httpx.AsyncClient):
+    account = await open_account(alice)
+    path = await webhook_path(alice, account)
+    trade = await settled(alice, (await send(alice, path, "BUY ACME qty 4")).json()["signal_id"])
+    await tick(market, "ACME", "101.5")
+    closed = await alice.post(f"/api/v1/signals/{trade['id']}/close")
+    assert closed.status_code == 200, closed.text
+    assert (closed.json()["status"], closed.json()["realized_pnl"]) == ("closed", "6.00000000")
+    assert (await alice.post(f"/api/v1/signals/{trade['id']}/close")).status_code == 409
+    assert holdings(await books(alice, account)) == {}
+
+
+async def test_analytics_report_win_rate_profit_factor_and_pnl_by_symbol(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient, bob: httpx.AsyncClient
+):
+    account = await open_account(alice, "1000000")
+    path = await webhook_path(alice, account)
+    for exit_price in ("110", "96", "103"):
+        trade = await settled(alice, (await send(alice, path, f"BUY ACME # {exit_price}")).json()["signal_id"])
+        await tick(market, "ACME", exit_price)
+        assert (await alice.post(f"/api/v1/signals/{trade['id']}/close")).status_code == 200
+        await tick(market, "ACME", "100")
+    await send(alice, path, "BUY NOTHING")  # no such instrument: rejected
+    stats = (await alice.get("/api/v1/analytics/trading")).json()
+    assert stats["signals"] == 4
+    assert stats["rejected"] == 1
+    assert stats["closed_trades"] == 3
+    assert (stats["wins"], stats["losses"]) == (2, 1)
+    assert abs(stats["win_rate"] - 2 / 3) < 1e-9
+    assert (stats["average_win"], stats["average_loss"]) == ("6.50000000", "-4.00000000")
+    assert stats["profit_factor"] == 13 / 4
+    assert stats["total_pnl"] == "9.00000000"
+    assert [row["symbol"] for row in stats["by_symbol"]] == ["ACME", "NOTHING"]
+    assert (await alice.get("/api/v1/analytics/trading?symbol=acme")).json()["signals"] == 3
+    # Bob sees nothing of Alice's, and not her account either.
+    assert (await bob.get("/api/v1/analytics/trading")).json()["signals"] == 0
+    assert (await bob.get(f"/api/v1/analytics/trading?account={account}")).status_code == 404
