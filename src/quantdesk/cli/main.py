@@ -56,6 +56,9 @@ def serve(
         workers=workers,
         reload=reload,
         log_level=settings.log_level.lower(),
+        # quantdesk reads X-Forwarded-For itself, and only from QUANTDESK_TRUSTED_PROXIES.
+        proxy_headers=False,
+        ws="websockets-sansio",  # uvicorn deprecates its older websockets implementation
     )
 
 

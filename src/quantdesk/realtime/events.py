@@ -19,7 +19,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from quantdesk.core.money import text
+from quantdesk.core.money import quantize, text
 
 CHANNEL = "quantdesk_events"
 PENDING_KEY = "quantdesk_pending_events"
@@ -44,9 +44,9 @@ class Receiver(Protocol):
 
 
 def jsonable(value: Any) -> Any:
-    """Decimals as exact strings, times in ISO 8601, through nested dicts and lists."""
+    """Decimals as the API writes them (8 places), times in ISO 8601, through nested dicts and lists."""
     if isinstance(value, Decimal):
-        return text(value)
+        return text(quantize(value))
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, dict):

@@ -145,5 +145,7 @@ async def stream(websocket: WebSocket, token: str | None = None) -> None:
         with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
             await asyncio.gather(reader, writer, return_exceptions=True)
         if subscriber.dropped and websocket.application_state == WebSocketState.CONNECTED:
-            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+            # A client that reads nothing never takes the close frame either: then the connection ends
+            # when the handler returns, after the bytes already buffered for it.
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect, TimeoutError):
                 await asyncio.wait_for(websocket.close(TRY_AGAIN_LATER, "too slow: events were dropped"), 1.0)
