@@ -28,7 +28,7 @@ async def receive(socket: ClientConnection, timeout_s: float = 10.0) -> dict[str
 async def collect(socket: ClientConnection, last: tuple[str, str], timeout_s: float = 10.0) -> list[dict[str, Any]]:
     """Messages (heartbeats aside) up to and including the first of stream ``last[0]`` with event ``last[1]``."""
     deadline = asyncio.get_running_loop().time() + timeout_s
-    messages = []
+    messages: list[dict[str, Any]] = []
     while True:
         left = deadline - asyncio.get_running_loop().time()
         assert left > 0, f"no {last} within {timeout_s} s; got {messages}"
