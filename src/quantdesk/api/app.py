@@ -52,10 +52,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine, app.state.hub = engine, hub
         app.state.sessionmaker = create_sessionmaker(engine, info={HUB_KEY: hub})
         # Plain tasks, not a task group: the lifespan may be entered and left in different tasks.
-        tasks = {
-            asyncio.create_task(sweeps.resume_abandoned(app.state.sessionmaker, settings)),
-            asyncio.create_task(worker.run(app.state.sessionmaker, settings, hub)),
-        }
+        tasks = {asyncio.create_task(sweeps.resume_abandoned(app.state.sessionmaker, settings))}
+        if settings.broker_worker:
+            tasks.add(asyncio.create_task(worker.run(app.state.sessionmaker, settings, hub)))
         if not settings.is_sqlite:
             tasks.add(asyncio.create_task(listen(settings.database_url, hub)))
         try:

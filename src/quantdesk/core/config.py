@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     )
     websocket_heartbeat_s: float = Field(default=15.0, gt=0, description="Idle time before a socket heartbeat.")
     websocket_queue: int = Field(default=1000, ge=1, description="Events a slow socket may fall behind by.")
+    broker_worker: bool = Field(
+        default=True, description="Each server process executes waiting signal orders (off: a separate worker)."
+    )
     worker_poll_s: float = Field(default=1.0, gt=0, description="Broker worker: longest wait between queue checks.")
 
     alphavantage_api_key: SecretStr | None = None

@@ -1,0 +1,61 @@
+"""quantdesk servers in their own processes, as production runs them (`python -m quantdesk serve`)."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class ServerProcess:
+    def __init__(self, database_url: str, log: Path, **settings: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            "QUANTDESK_DATABASE_URL": database_url,
+            "QUANTDESK_LOG_LEVEL": "WARNING",
+            **{f"QUANTDESK_{name.upper()}": value for name, value in settings.items()},
+        }
+        self._log = log.open("ab")
+        command = [sys.executable, "-m", "quantdesk", "serve", "--port", str(self.port)]
+        self.process = subprocess.Popen(command, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        self._wait_until_healthy()
+
+    def _wait_until_healthy(self, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, "the server exited while starting; see its log"
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"the server on port {self.port} did not become healthy")
+
+    def kill(self) -> None:
+        """kill -9: no shutdown, no rollback, no goodbye."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+        self._log.close()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()

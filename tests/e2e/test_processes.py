@@ -1,0 +1,141 @@
+"""Servers as separate processes: events cross from one to another, and a killed server loses nothing."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from websockets.asyncio.client import ClientConnection, connect
+
+from quantdesk.accounts.models import Account, LedgerEntry
+from quantdesk.core.db import create_engine
+from quantdesk.signals.models import Signal
+from quantdesk.trading.models import Fill, Order, Position
+from tests.conftest import bearer, empty_all_tables, make_user
+from tests.e2e.servers import ServerProcess
+
+
+@pytest.fixture
+def servers() -> Iterator[list[ServerProcess]]:
+    started: list[ServerProcess] = []
+    yield started
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+async def pg_engine(postgresql_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(postgresql_url)
+    await empty_all_tables(engine)
+    yield engine
+    await engine.dispose()
+
+
+async def trader_with_webhook(engine: AsyncEngine, server: ServerProcess, deposit: str) -> tuple[str, int, str]:
+    """ACME priced at 100 by an admin; a trader with an account and a webhook: key, account id, webhook URL."""
+    admin, trader = await make_user(engine, "root", "admin"), await make_user(engine, "trader")
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        asset = await http.post("/api/v1/assets", json={"symbol": "ACME", "price": "100"}, headers=bearer(admin))
+        assert asset.status_code == 201, asset.text
+        body = {"name": "tv", "initial_deposit": deposit}
+        account_id = (await http.post("/api/v1/accounts", json=body, headers=bearer(trader))).json()["id"]
+        hook = await http.post(f"/api/v1/accounts/{account_id}/webhooks", headers=bearer(trader))
+    return trader, account_id, hook.json()["url"]
+
+
+async def next_fill(socket: ClientConnection) -> dict[str, Any]:
+    while True:
+        message = json.loads(await asyncio.wait_for(socket.recv(), 15))
+        if message["stream"] == "trade_updates" and message["data"]["event"] == "fill":
+            data: dict[str, Any] = message["data"]
+            return data
+
+
+@pytest.mark.postgres
+async def test_a_fill_reaches_a_socket_on_another_server_process(
+    postgresql_url: str, pg_engine: AsyncEngine, servers: list[ServerProcess], tmp_path: Path
+):
+    servers.append(first := ServerProcess(postgresql_url, tmp_path / "first.log"))
+    servers.append(second := ServerProcess(postgresql_url, tmp_path / "second.log"))
+    key, account_id, url = await trader_with_webhook(pg_engine, first, "10000")
+    socket_url = second.url.replace("http://", "ws://") + f"/ws?token={key}"
+    async with connect(socket_url) as socket, httpx.AsyncClient(timeout=10) as http:
+        assert json.loads(await socket.recv())["data"]["status"] == "authorized"
+        received = await http.post(url, content=b"BUY ACME qty 3")  # to the first process
+        assert received.status_code == 202, received.text
+        fill = await next_fill(socket)  # heard on the second
+    assert (fill["order"]["account_id"], fill["order"]["signal_id"]) == (account_id, received.json()["signal_id"])
+    assert (fill["price"], fill["qty"]) == ("100.00000000", "3.00000000")
+
+
+async def fire(url: str, acknowledged: list[int], stop: asyncio.Event, first_id: int) -> None:
+    """Send distinct signals one after another until told to stop or the server dies; keep the 202s."""
+    async with httpx.AsyncClient(timeout=5) as http:
+        n = first_id
+        while not stop.is_set():
+            body = json.dumps({"action": "buy", "ticker": "ACME", "contracts": 1, "id": f"load-{n}"})
+            try:
+                answer = await http.post(url, content=body.encode())
+            except httpx.TransportError:
+                return  # the server was killed under us: this one was never acknowledged
+            assert answer.status_code == 202, answer.text
+            acknowledged.append(answer.json()["signal_id"])
+            n += 1_000
+
+
+async def test_a_server_killed_under_load_leaves_every_acknowledged_signal_executed_once(
+    database_url: str, engine: AsyncEngine, servers: list[ServerProcess], tmp_path: Path
+):
+    limits = {"webhook_rate_per_s": "0"}
+    servers.append(doomed := ServerProcess(database_url, tmp_path / "doomed.log", **limits))
+    _, account_id, url = await trader_with_webhook(engine, doomed, "1000000")
+    acknowledged: list[int] = []
+    stop = asyncio.Event()
+    senders = [asyncio.create_task(fire(url, acknowledged, stop, n)) for n in range(8)]
+    await asyncio.sleep(1.5)
+    doomed.kill()  # mid-load: requests in flight, orders waiting, perhaps one mid-execution
+    stop.set()
+    await asyncio.gather(*senders)
+    assert len(acknowledged) > 20, "the load never got going"
+    async with engine.connect() as connection:
+        waiting = await connection.scalar(select(func.count()).select_from(Signal).where(Signal.status == "pending"))
+
+    servers.append(ServerProcess(database_url, tmp_path / "restarted.log", **limits))
+    statuses = await final_statuses(engine, acknowledged)
+    assert set(statuses.values()) == {"executed"}, statuses
+
+    async with engine.connect() as connection:
+        fills_per_order = dict(
+            (await connection.execute(select(Fill.order_id, func.count()).group_by(Fill.order_id))).all()
+        )
+        signal_orders = (await connection.scalars(select(Signal.order_id).where(Signal.id.in_(acknowledged)))).all()
+        cash = await connection.scalar(select(Account.cash).where(Account.id == account_id))
+        ledger = await connection.scalar(select(func.count()).select_from(LedgerEntry))
+        amounts = (await connection.scalars(select(LedgerEntry.amount))).all()
+        held = await connection.scalar(select(Position.quantity).where(Position.account_id == account_id))
+        signals_stored = await connection.scalar(select(func.count()).select_from(Signal))
+        filled = await connection.scalar(select(func.count()).select_from(Order).where(Order.status == "filled"))
+    assert all(fills_per_order.get(order_id) == 1 for order_id in signal_orders), "an order filled twice or never"
+    assert set(fills_per_order.values()) == {1}
+    assert held == Decimal(filled) == Decimal(signals_stored)  # every stored signal bought exactly one share
+    assert len(acknowledged) <= signals_stored  # a request killed after its commit stored one it never answered
+    assert cash == sum(amounts, Decimal(0))
+    assert ledger == filled + 1  # the deposit and one trade row per fill
+    print(f"acknowledged {len(acknowledged)}, pending at the kill {waiting}, all executed once after restart")
+
+
+async def final_statuses(engine: AsyncEngine, signal_ids: list[int], timeout_s: float = 60.0) -> dict[int, str]:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        async with engine.connect() as connection:
+            rows = await connection.execute(select(Signal.id, Signal.status).where(Signal.id.in_(signal_ids)))
+            statuses = dict(rows.all())
+        if "pending" not in statuses.values() or asyncio.get_running_loop().time() > deadline:
+            return statuses
+        await asyncio.sleep(0.2)
