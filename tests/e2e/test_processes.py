@@ -114,13 +114,15 @@ async def test_a_server_killed_under_load_leaves_every_acknowledged_signal_execu
         fills_per_order = dict(
             (await connection.execute(select(Fill.order_id, func.count()).group_by(Fill.order_id))).all()
         )
-        signal_orders = (await connection.scalars(select(Signal.order_id).where(Signal.id.in_(acknowledged)))).all()
+        query = select(Signal.order_id).where(Signal.id.in_(acknowledged))
+        signal_orders = [order_id for order_id in await connection.scalars(query) if order_id is not None]
         cash = await connection.scalar(select(Account.cash).where(Account.id == account_id))
-        ledger = await connection.scalar(select(func.count()).select_from(LedgerEntry))
+        ledger = await connection.scalar(select(func.count()).select_from(LedgerEntry)) or 0
         amounts = (await connection.scalars(select(LedgerEntry.amount))).all()
         held = await connection.scalar(select(Position.quantity).where(Position.account_id == account_id))
-        signals_stored = await connection.scalar(select(func.count()).select_from(Signal))
-        filled = await connection.scalar(select(func.count()).select_from(Order).where(Order.status == "filled"))
+        signals_stored = await connection.scalar(select(func.count()).select_from(Signal)) or 0
+        filled = await connection.scalar(select(func.count()).select_from(Order).where(Order.status == "filled")) or 0
+    assert len(signal_orders) == len(acknowledged)
     assert all(fills_per_order.get(order_id) == 1 for order_id in signal_orders), "an order filled twice or never"
     assert set(fills_per_order.values()) == {1}
     assert held == Decimal(filled) == Decimal(signals_stored)  # every stored signal bought exactly one share
