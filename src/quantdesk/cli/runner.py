@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import OperationalError, ProgrammingError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from quantdesk.core.db import create_engine, create_sessionmaker, session_scope
 from quantdesk.core.errors import QuantdeskError
@@ -35,16 +35,26 @@ def run_in_session(work: Callable[[AsyncSession], Awaitable[T]], write: bool = F
     ``write`` declares that the command stores something (see ``core.db.declare_write``).
     """
 
-    async def main() -> T:
+    async def main(factory: async_sessionmaker[AsyncSession]) -> T:
+        async with session_scope(factory, write=write) as session:
+            return await work(session)
+
+    return run_with_database(main)
+
+
+def run_with_database(main: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
+    """Run ``main`` with sessions on the configured database (several transactions if it likes);
+    domain and database errors become a clean exit 1."""
+
+    async def scoped() -> T:
         engine = create_engine()
         try:
-            async with session_scope(create_sessionmaker(engine), write=write) as session:
-                return await work(session)
+            return await main(create_sessionmaker(engine))
         finally:
             await engine.dispose()
 
     try:
-        return asyncio.run(main())
+        return asyncio.run(scoped())
     except QuantdeskError as exc:
         fail(exc.detail, exc.errors)
     except ValidationError as exc:

@@ -1,13 +1,14 @@
-"""`quantdesk order buy|sell`, `quantdesk portfolio`, `quantdesk price`, `quantdesk leaderboard`."""
+"""`quantdesk order buy|sell`, `portfolio`, `price`, `replay` and `leaderboard`."""
 
 from collections.abc import Callable
 from typing import Annotated, Literal
 
 import typer
 from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from quantdesk.accounts.cli import money
-from quantdesk.cli.runner import console, run_in_session
+from quantdesk.cli.runner import console, run_in_session, run_with_database
 from quantdesk.core.config import get_settings
 from quantdesk.core.money import text
 
@@ -142,6 +143,33 @@ def price_command(symbol: str, price: str) -> None:
     console.print(f"{symbol.upper()} at {amount}; {filled} resting order(s) filled")
 
 
+def replay_command(
+    symbol: str,
+    start: Annotated[str, typer.Option("--from", help="First bar to play (ISO 8601 date or time)")],
+    end: Annotated[str | None, typer.Option("--to", help="Stop before this time")] = None,
+    speed: Annotated[float, typer.Option(help="Times real time: 60 plays a minute of bars per second")] = 60.0,
+    interval: Annotated[str, typer.Option(help="Which bars: 1m, 5m, 1h, 1d, ...")] = "1d",
+) -> None:
+    """Play stored bars as live prices: resting orders, brackets and signal trades react as to ticks."""
+    from quantdesk.core.timeparse import parse_instant
+    from quantdesk.trading.replay import Played, replay
+
+    def show(step: Played) -> None:
+        filled = f", {step.filled} order(s) filled" if step.filled else ""
+        console.print(f"{step.at:%Y-%m-%d %H:%M} {symbol.upper()} {text(step.price)}{filled}", highlight=False)
+
+    async def play(factory: async_sessionmaker[AsyncSession]) -> int:
+        until = parse_instant(end, "--to") if end else None
+        return await replay(factory, symbol, parse_instant(start, "--from"), speed, interval, until, show)
+
+    try:
+        played = run_with_database(play)
+    except KeyboardInterrupt:
+        console.print("replay stopped")
+        return
+    console.print(f"replayed {played} bar(s)")
+
+
 def leaderboard_command(
     by: Annotated[Literal["gems", "return_pct", "sharpe"], typer.Option(help="Rank by")] = "gems",
     window: Annotated[Literal["7d", "30d", "all"], typer.Option(help="Window")] = "all",
@@ -166,3 +194,4 @@ def register(app: typer.Typer) -> None:
     app.command("portfolio")(portfolio_command)
     app.command("price")(price_command)
     app.command("leaderboard")(leaderboard_command)
+    app.command("replay")(replay_command)
