@@ -33,6 +33,7 @@ from quantdesk.trading.status import transition
 log = logging.getLogger(__name__)
 QUEUED_LEGS = ("entry", "close")
 CLAIM_SCAN = 16  # waiting orders looked at to find an account no other worker holds
+BATCH = 50  # orders of one account executed in one transaction: one claim and one commit for many
 
 
 def _waiting() -> tuple[ColumnElement[bool], ...]:
@@ -53,43 +54,47 @@ async def run(factory: async_sessionmaker[AsyncSession], settings: Settings, hub
 
 
 async def execute_next(factory: async_sessionmaker[AsyncSession], settings: Settings) -> bool:
-    """Execute one waiting order; False when none is waiting (or all are held by other workers)."""
+    """Execute the waiting orders of one account, oldest first, up to BATCH in one transaction; False
+    when none is waiting (or every account with waiting orders is held by another worker)."""
     order_id: int | None = None
     try:
         async with session_scope(factory, write=True) as session:
-            order = await claim(session)
-            if order is None:
+            account_id = await claim(session)
+            if account_id is None:
                 return False
-            order_id = order.id
-            await execute(session, order, settings)
+            for _ in range(BATCH):
+                order = await _oldest_waiting(session, account_id)
+                if order is None:
+                    break
+                order_id = order.id
+                await execute(session, order, settings)
+                await session.flush()
             return True
     except Exception as failure:
         if order_id is None:
             raise
+        # The batch rolled back; the order that failed is rejected, the others wait for the next claim.
         log.exception("broker worker: order %s failed", order_id)
         await _give_up(factory, order_id, f"the broker could not execute it ({type(failure).__name__})")
         return True
 
 
-async def claim(session: AsyncSession) -> Order | None:
+async def claim(session: AsyncSession) -> int | None:
+    """An account with waiting orders, locked for this transaction (skipping those other workers hold)."""
     candidates = await session.scalars(select(Order.account_id).where(*_waiting()).order_by(Order.id).limit(CLAIM_SCAN))
     for account_id in dict.fromkeys(candidates):
         query = select(Account.id).where(Account.id == account_id)
         if dialect_name(session) == "postgresql":
             query = query.with_for_update(skip_locked=True)
-        if await session.scalar(query) is None:
-            continue  # another worker holds this account
-        # Read under the lock: what another worker committed meanwhile is seen.
-        order = await session.scalar(
-            select(Order)
-            .where(Order.account_id == account_id, *_waiting())
-            .order_by(Order.id)
-            .limit(1)
-            .execution_options(populate_existing=True)
-        )
-        if order is not None:
-            return order
+        if await session.scalar(query) is not None:
+            return account_id
     return None
+
+
+async def _oldest_waiting(session: AsyncSession, account_id: int) -> Order | None:
+    # Read under the account's lock: what another worker committed before it is seen.
+    query = select(Order).where(Order.account_id == account_id, *_waiting()).order_by(Order.id).limit(1)
+    return await session.scalar(query.execution_options(populate_existing=True))
 
 
 async def execute(session: AsyncSession, order: Order, settings: Settings) -> None:

@@ -1,0 +1,69 @@
+"""A small HTTP/1.1 load generator: N keep-alive connections posting as fast as answers come back.
+
+Hand-written on asyncio streams because a full client (httpx) spends more CPU per request than the
+servers measured here, and this machine's two cores are shared by the load and the servers.
+"""
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Load:
+    latencies_s: list[float] = field(default_factory=list)
+    statuses: dict[int, int] = field(default_factory=dict)
+    bodies: list[bytes] = field(default_factory=list)  # the answers of the 2xx requests
+    errors: int = 0
+    elapsed_s: float = 0.0
+
+    @property
+    def accepted(self) -> int:
+        return sum(count for status, count in self.statuses.items() if 200 <= status < 300)
+
+
+async def _post(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, path: str, body: bytes
+) -> tuple[int, bytes]:
+    head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n\r\n"
+    writer.write(head.encode() + body)
+    answer = await reader.readuntil(b"\r\n\r\n")
+    status = int(answer.split(b" ", 2)[1])
+    length = 0
+    for line in answer.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    return status, await reader.readexactly(length)
+
+
+async def run(host: str, port: int, path: str, body: Callable[[int], bytes], connections: int, seconds: float) -> Load:
+    load = Load()
+    counter = 0
+    deadline = time.perf_counter() + seconds
+
+    async def connection() -> None:
+        nonlocal counter
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while time.perf_counter() < deadline:
+                counter += 1
+                payload = body(counter)
+                start = time.perf_counter()
+                try:
+                    status, answer = await _post(reader, writer, f"{host}:{port}", path, payload)
+                except (OSError, asyncio.IncompleteReadError):
+                    load.errors += 1
+                    return
+                load.latencies_s.append(time.perf_counter() - start)
+                load.statuses[status] = load.statuses.get(status, 0) + 1
+                if 200 <= status < 300:
+                    load.bodies.append(answer)
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(connection() for _ in range(connections)))
+    load.elapsed_s = time.perf_counter() - started
+    return load

@@ -1,0 +1,252 @@
+"""Signals through the webhook on PostgreSQL with 2 server workers, and a bare FastAPI INSERT beside it.
+
+    .venv/bin/python -m benchmarks.signals [--seconds 15] [--connections 32] [--workers 2]
+
+A load generator on loopback keeps ``--connections`` keep-alive connections posting distinct TradingView
+JSON signals (each with its own id) to one webhook for ``--seconds``; a WebSocket client of the account
+owner records every fill event. Afterwards the database says when each acknowledged signal was received
+and filled, and whether any was lost or filled twice. The per-token rate limit is off for the run (one
+token takes the whole load). The peer is the least a receiver can do: a FastAPI endpoint with one INSERT
+(benchmarks/bare_insert.py), served the same way and driven by the same generator in the same run.
+
+Targets: accepted signals/s at least half the bare endpoint's requests/s, answer p99 under 50 ms,
+fill-to-WebSocket p99 under 50 ms, no lost or duplicated orders.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime
+
+import httpx
+import psycopg
+from websockets.asyncio.client import connect
+
+from benchmarks import loadgen
+from benchmarks.common import print_figures, print_table
+from benchmarks.ingest import drop_postgres, free_port, fresh_postgres, libpq_dsn, wait_until_healthy
+from benchmarks.trading import admin_key
+
+DATABASE, BARE_DATABASE = "quantdesk_bench_signals", "quantdesk_bench_bare"
+WARM_UP_S = 2.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def start(command: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as probe:
+        wait_until_healthy(probe, 60)
+    return server
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def signal_body(n: int) -> bytes:
+    return json.dumps({"action": "buy", "ticker": "BENCH", "contracts": "1", "id": f"bench-{n}"}).encode()
+
+
+async def prepare(base_url: str, admin: str) -> tuple[str, str]:
+    """An asset at 1, a funded trader and their webhook: (the trader's key, the webhook path)."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=60, headers={"Authorization": f"Bearer {admin}"}) as http:
+        await http.post("/api/v1/assets", json={"symbol": "BENCH", "asset_class": "crypto", "price": "1"})
+        key = (await http.post("/api/v1/users", json={"username": "tvtrader"})).json()["api_key"]
+        trader = {"Authorization": f"Bearer {key}"}
+        body = {"name": "tv", "initial_deposit": "1000000000"}
+        account = (await http.post("/api/v1/accounts", json=body, headers=trader)).json()["id"]
+        url = (await http.post(f"/api/v1/accounts/{account}/webhooks", headers=trader)).json()["url"]
+    return key, "/webhooks/" + url.rsplit("/", 1)[1]
+
+
+async def record_fills(socket_url: str, fills: dict[int, float], ready: asyncio.Event) -> None:
+    """Signal id -> seconds from the fill to its event arriving here."""
+    async with connect(socket_url, max_size=None) as socket:
+        await socket.recv()
+        await socket.send(json.dumps({"action": "listen", "data": {"streams": ["trade_updates"]}}))
+        await socket.recv()
+        ready.set()
+        async for raw in socket:
+            message = json.loads(raw)
+            if message["stream"] == "trade_updates" and message["data"]["event"] == "fill":
+                filled_at = datetime.fromisoformat(message["data"]["timestamp"]).timestamp()
+                fills[message["data"]["order"]["signal_id"]] = time.time() - filled_at
+
+
+def settle(url: str, signal_ids: list[int], timeout_s: float = 300.0) -> float:
+    """Seconds until no acknowledged signal is pending any more."""
+    started = time.perf_counter()
+    with psycopg.connect(libpq_dsn(url)) as connection:
+        while time.perf_counter() - started < timeout_s:
+            pending = connection.execute(
+                "SELECT count(*) FROM signals WHERE status = 'pending' AND id = ANY(%s)", (signal_ids,)
+            ).fetchone()
+            connection.commit()
+            if pending is not None and pending[0] == 0:
+                break
+            time.sleep(0.2)
+    return time.perf_counter() - started
+
+
+def audit(url: str, signal_ids: list[int]) -> dict[str, float]:
+    """Lost and duplicated orders, and signal-to-fill latencies, from the database."""
+    with psycopg.connect(libpq_dsn(url)) as connection:
+        rows = connection.execute(
+            "SELECT s.id, s.status, EXTRACT(EPOCH FROM (min(f.at) - s.received_at)), count(f.id) "
+            "FROM signals s LEFT JOIN fills f ON f.order_id = s.order_id WHERE s.id = ANY(%s) GROUP BY s.id",
+            (signal_ids,),
+        ).fetchall()
+        orders = connection.execute(
+            "SELECT count(*) FROM orders WHERE signal_id = ANY(%s) AND leg = 'entry'", (signal_ids,)
+        ).fetchone()
+    to_fill = [float(seconds) for _, _, seconds, _ in rows if seconds is not None]
+    return {
+        "lost": sum(1 for _, status, _, fills in rows if status != "executed" or fills == 0)
+        + (len(signal_ids) - len(rows)),
+        "duplicated": sum(fills - 1 for *_, fills in rows if fills > 1) + max(0, (orders or (0,))[0] - len(rows)),
+        "signal_to_fill_p50_ms": percentile(to_fill, 0.50) * 1000,
+        "signal_to_fill_p99_ms": percentile(to_fill, 0.99) * 1000,
+    }
+
+
+def quantdesk_run(args: argparse.Namespace) -> dict[str, float]:
+    url = fresh_postgres(DATABASE)
+    env = {
+        **os.environ,
+        "QUANTDESK_DATABASE_URL": url,
+        "QUANTDESK_LOG_LEVEL": "WARNING",
+        "QUANTDESK_WEBHOOK_RATE_PER_S": "0",
+    }
+    subprocess.run([sys.executable, "-m", "quantdesk", "db", "upgrade"], env=env, check=True, capture_output=True)
+    admin = admin_key(env)
+    port = free_port()
+    command = [sys.executable, "-m", "quantdesk", "serve", "--port", str(port), "--workers", str(args.workers)]
+    server = start(command, env, port)
+    try:
+        return asyncio.run(_drive_quantdesk(args, url, port, admin))
+    finally:
+        stop(server)
+        drop_postgres(DATABASE)
+
+
+async def _drive_quantdesk(args: argparse.Namespace, url: str, port: int, admin: str) -> dict[str, float]:
+    key, path = await prepare(f"http://127.0.0.1:{port}", admin)
+    fills: dict[int, float] = {}
+    ready = asyncio.Event()
+    listener = asyncio.create_task(record_fills(f"ws://127.0.0.1:{port}/ws?token={key}", fills, ready))
+    await asyncio.wait_for(ready.wait(), 30)
+    offset = 10_000_000  # warm-up signals get ids of their own
+    warm = await loadgen.run("127.0.0.1", port, path, lambda n: signal_body(offset + n), args.connections, WARM_UP_S)
+    settle(url, [json.loads(body)["signal_id"] for body in warm.bodies])
+    load = await loadgen.run("127.0.0.1", port, path, signal_body, args.connections, args.seconds)
+    acknowledged = [json.loads(body)["signal_id"] for body in load.bodies]
+    drain_s = await asyncio.to_thread(settle, url, acknowledged)
+    await asyncio.sleep(1.0)  # the last fill events on their way
+    listener.cancel()
+    to_socket = [fills[signal_id] for signal_id in acknowledged if signal_id in fills]
+    return {
+        "accepted_per_s": load.accepted / load.elapsed_s,
+        "answer_p50_ms": statistics.median(load.latencies_s) * 1000,
+        "answer_p99_ms": percentile(load.latencies_s, 0.99) * 1000,
+        "non_2xx": sum(count for status, count in load.statuses.items() if status >= 300) + load.errors,
+        "acknowledged": len(acknowledged),
+        "drain_after_load_s": drain_s,
+        "fill_to_ws_p50_ms": percentile(to_socket, 0.50) * 1000,
+        "fill_to_ws_p99_ms": percentile(to_socket, 0.99) * 1000,
+        "fill_events_missing": len(acknowledged) - len(to_socket),
+        **audit(url, acknowledged),
+    }
+
+
+def bare_run(args: argparse.Namespace) -> dict[str, float]:
+    url = fresh_postgres(BARE_DATABASE)
+    dsn = libpq_dsn(url)
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute("CREATE TABLE bare_signals (id bigserial PRIMARY KEY, body text NOT NULL)")
+    port = free_port()
+    env = {**os.environ, "BARE_INSERT_DSN": dsn}
+    command = [
+        sys.executable, "-m", "uvicorn", "benchmarks.bare_insert:app", "--port", str(port),
+        "--workers", str(args.workers), "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+    server = start(command, env, port)
+    try:
+
+        async def drive() -> loadgen.Load:
+            await loadgen.run("127.0.0.1", port, "/insert", signal_body, args.connections, WARM_UP_S)
+            return await loadgen.run("127.0.0.1", port, "/insert", signal_body, args.connections, args.seconds)
+
+        load = asyncio.run(drive())
+    finally:
+        stop(server)
+        drop_postgres(BARE_DATABASE)
+    return {
+        "bare_requests_per_s": load.accepted / load.elapsed_s,
+        "bare_p50_ms": statistics.median(load.latencies_s) * 1000,
+        "bare_p99_ms": percentile(load.latencies_s, 0.99) * 1000,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    figures = bare_run(args) | quantdesk_run(args)
+    figures["ratio_vs_bare"] = figures["accepted_per_s"] / figures["bare_requests_per_s"]
+    print_table(
+        f"webhook signals on PostgreSQL, {args.workers} server workers, {args.connections} connections, "
+        f"{args.seconds:g} s",
+        ["endpoint", "requests/s", "p50 ms", "p99 ms", "target"],
+        [
+            [
+                "bare FastAPI + 1 INSERT",
+                figures["bare_requests_per_s"],
+                figures["bare_p50_ms"],
+                figures["bare_p99_ms"],
+                "peer",
+            ],
+            [
+                "POST /webhooks/{token}",
+                figures["accepted_per_s"],
+                figures["answer_p50_ms"],
+                figures["answer_p99_ms"],
+                ">= 50% of the peer, p99 < 50 ms",
+            ],
+        ],
+    )
+    print_table(
+        "after the answer",
+        ["latency", "p50 ms", "p99 ms", "target"],
+        [
+            ["signal received -> filled", figures["signal_to_fill_p50_ms"], figures["signal_to_fill_p99_ms"], "-"],
+            ["filled -> WebSocket event", figures["fill_to_ws_p50_ms"], figures["fill_to_ws_p99_ms"], "p99 < 50 ms"],
+        ],
+    )
+    print_table(
+        "every acknowledged signal",
+        ["acknowledged", "lost", "duplicated", "missing fill events", "non-2xx", "drain after load s"],
+        [[figures["acknowledged"], figures["lost"], figures["duplicated"], figures["fill_events_missing"],
+          figures["non_2xx"], figures["drain_after_load_s"]]],
+    )  # fmt: skip
+    print_figures(
+        {"seconds": args.seconds, "connections": args.connections, "workers": args.workers}
+        | {k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}
+    )
+
+
+if __name__ == "__main__":
+    main()
