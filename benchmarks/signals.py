@@ -20,8 +20,10 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -44,7 +46,10 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def start(command: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # BENCH_SERVER_LOG=path keeps the servers' output (they are quiet otherwise).
+    log_path = os.environ.get("BENCH_SERVER_LOG")
+    log = Path(log_path).open("ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - the server's lifetime
+    server = subprocess.Popen(command, env=env, stdout=log, stderr=log)
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as probe:
         wait_until_healthy(probe, 60)
     return server
@@ -71,18 +76,44 @@ async def prepare(base_url: str, admin: str) -> tuple[str, str]:
     return key, "/webhooks/" + url.rsplit("/", 1)[1]
 
 
-async def record_fills(socket_url: str, fills: dict[int, float], ready: asyncio.Event) -> None:
-    """Signal id -> seconds from the fill to its event arriving here."""
+async def record_fills(socket_url: str) -> None:
+    """The listening client, run in a process of its own (``--record-fills URL``) so that the load
+    generator never starves it: prints ``signal_id seconds`` from each fill to its event arriving."""
     async with connect(socket_url, max_size=None) as socket:
         await socket.recv()
         await socket.send(json.dumps({"action": "listen", "data": {"streams": ["trade_updates"]}}))
         await socket.recv()
-        ready.set()
+        print("ready", flush=True)
         async for raw in socket:
             message = json.loads(raw)
             if message["stream"] == "trade_updates" and message["data"]["event"] == "fill":
                 filled_at = datetime.fromisoformat(message["data"]["timestamp"]).timestamp()
-                fills[message["data"]["order"]["signal_id"]] = time.time() - filled_at
+                print(message["data"]["order"]["signal_id"], time.time() - filled_at, flush=True)
+    print("closed", flush=True)  # the server dropped this socket
+
+
+def start_recorder(socket_url: str, output: Path) -> subprocess.Popen[bytes]:
+    handle = output.open("wb")
+    recorder = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.signals", "--record-fills", socket_url], stdout=handle
+    )
+    deadline = time.monotonic() + 60
+    while b"ready" not in output.read_bytes():
+        assert recorder.poll() is None, "the WebSocket recorder exited"
+        assert time.monotonic() < deadline, "the WebSocket recorder did not start"
+        time.sleep(0.05)
+    return recorder
+
+
+def recorded(output: Path) -> tuple[dict[int, float], bool]:
+    fills, dropped = {}, False
+    for line in output.read_text().splitlines():
+        if line == "closed":
+            dropped = True
+        elif line != "ready":
+            signal_id, seconds = line.split()
+            fills[int(signal_id)] = float(seconds)
+    return fills, dropped
 
 
 def settle(url: str, signal_ids: list[int], timeout_s: float = 300.0) -> float:
@@ -143,10 +174,8 @@ def quantdesk_run(args: argparse.Namespace) -> dict[str, float]:
 
 async def _drive_quantdesk(args: argparse.Namespace, url: str, port: int, admin: str) -> dict[str, float]:
     key, path = await prepare(f"http://127.0.0.1:{port}", admin)
-    fills: dict[int, float] = {}
-    ready = asyncio.Event()
-    listener = asyncio.create_task(record_fills(f"ws://127.0.0.1:{port}/ws?token={key}", fills, ready))
-    await asyncio.wait_for(ready.wait(), 30)
+    output = Path(tempfile.mkdtemp()) / "fills.txt"
+    recorder = start_recorder(f"ws://127.0.0.1:{port}/ws?token={key}", output)
     offset = 10_000_000  # warm-up signals get ids of their own
     warm = await loadgen.run("127.0.0.1", port, path, lambda n: signal_body(offset + n), args.connections, WARM_UP_S)
     settle(url, [json.loads(body)["signal_id"] for body in warm.bodies])
@@ -154,7 +183,9 @@ async def _drive_quantdesk(args: argparse.Namespace, url: str, port: int, admin:
     acknowledged = [json.loads(body)["signal_id"] for body in load.bodies]
     drain_s = await asyncio.to_thread(settle, url, acknowledged)
     await asyncio.sleep(1.0)  # the last fill events on their way
-    listener.cancel()
+    recorder.terminate()
+    recorder.wait(10)
+    fills, dropped = recorded(output)
     to_socket = [fills[signal_id] for signal_id in acknowledged if signal_id in fills]
     return {
         "accepted_per_s": load.accepted / load.elapsed_s,
@@ -166,6 +197,7 @@ async def _drive_quantdesk(args: argparse.Namespace, url: str, port: int, admin:
         "fill_to_ws_p50_ms": percentile(to_socket, 0.50) * 1000,
         "fill_to_ws_p99_ms": percentile(to_socket, 0.99) * 1000,
         "fill_events_missing": len(acknowledged) - len(to_socket),
+        "socket_dropped": int(dropped),
         **audit(url, acknowledged),
     }
 
@@ -204,7 +236,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--record-fills", metavar="WS_URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.record_fills:
+        asyncio.run(record_fills(args.record_fills))
+        return
     figures = bare_run(args) | quantdesk_run(args)
     figures["ratio_vs_bare"] = figures["accepted_per_s"] / figures["bare_requests_per_s"]
     print_table(

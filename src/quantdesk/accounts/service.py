@@ -171,7 +171,9 @@ async def get_account(session: AsyncSession, account_id: int, caller: Principal,
         # Reloading under the lock must not drop changes this transaction has not flushed yet.
         await session.flush()
     if lock and dialect_name(session) == "postgresql":
-        query = query.with_for_update()
+        # FOR NO KEY UPDATE: it serialises changes of the account, yet lets other transactions insert
+        # rows that reference it (a signal and its order), which FOR UPDATE would block.
+        query = query.with_for_update(key_share=True)
     account = await session.scalar(query.execution_options(populate_existing=lock))
     if account is None or not caller.may_see(account.user_id):
         raise NotFound(f"no account {account_id}")

@@ -105,11 +105,15 @@ async def _read(websocket: WebSocket, subscriber: Subscriber) -> None:
 
 async def _write(websocket: WebSocket, subscriber: Subscriber, heartbeat_s: float) -> None:
     while True:
-        try:
-            event = await asyncio.wait_for(subscriber.queue.get(), heartbeat_s)
-        except TimeoutError:
-            await websocket.send_text(message("heartbeat", {"at": utcnow().isoformat()}))
-            continue
+        if subscriber.queue.empty():
+            # wait_for costs a task and a trip round the event loop: only worth paying when idle.
+            try:
+                event = await asyncio.wait_for(subscriber.queue.get(), heartbeat_s)
+            except TimeoutError:
+                await websocket.send_text(message("heartbeat", {"at": utcnow().isoformat()}))
+                continue
+        else:
+            event = subscriber.queue.get_nowait()
         body = asdict(event)
         await websocket.send_text(message(body["stream"], body["data"]))
 

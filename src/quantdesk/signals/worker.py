@@ -85,7 +85,7 @@ async def claim(session: AsyncSession) -> int | None:
     for account_id in dict.fromkeys(candidates):
         query = select(Account.id).where(Account.id == account_id)
         if dialect_name(session) == "postgresql":
-            query = query.with_for_update(skip_locked=True)
+            query = query.with_for_update(skip_locked=True, key_share=True)
         if await session.scalar(query) is not None:
             return account_id
     return None

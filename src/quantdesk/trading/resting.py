@@ -80,7 +80,7 @@ async def lock_account(session: AsyncSession, account_id: int) -> Account:
     await session.flush()
     query = select(Account).where(Account.id == account_id)
     if dialect_name(session) == "postgresql":
-        query = query.with_for_update()
+        query = query.with_for_update(key_share=True)
     account = await session.scalar(query.execution_options(populate_existing=True))
     if account is None:  # pragma: no cover - orders cascade with their account
         raise LookupError(f"account {account_id} vanished")
