@@ -4,6 +4,7 @@ import json
 from decimal import Decimal
 
 import httpx
+import pytest
 
 from tests.integration.signal_helpers import holdings, send, settled, signal_of, tick, until_order, webhook_path
 from tests.integration.trading_helpers import books, open_account
@@ -156,3 +157,32 @@ async def test_analytics_report_win_rate_profit_factor_and_pnl_by_symbol(
     # Bob sees nothing of Alice's, and not her account either.
     assert (await bob.get("/api/v1/analytics/trading")).json()["signals"] == 0
     assert (await bob.get(f"/api/v1/analytics/trading?account={account}")).status_code == 404
+
+
+async def test_an_order_the_broker_cannot_execute_is_rejected_not_retried_for_ever(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+):
+    async def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("quantdesk.trading.broker.execute", broken)
+    account = await open_account(alice)
+    path = await webhook_path(alice, account)
+    signal = await settled(alice, (await send(alice, path, "BUY ACME")).json()["signal_id"])
+    assert signal["status"] == "rejected"
+    assert signal["reason"] == "the broker could not execute it (RuntimeError)"
+    assert (await books(alice, account))["cash"] == "10000.00000000"
+
+
+async def test_a_reset_ends_open_trades_and_cancels_pending_signals(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient
+):
+    account = await open_account(alice)
+    path = await webhook_path(alice, account)
+    trade = await settled(alice, (await send(alice, path, "BUY ACME")).json()["signal_id"])
+    waiting = (await send(alice, path, "BUY LIMIT ACME @ 90")).json()["signal_id"]
+    await until_order(alice, (await signal_of(alice, waiting))["order_id"], "accepted")
+    assert (await alice.post(f"/api/v1/accounts/{account}/reset")).status_code == 200
+    ended = await signal_of(alice, trade["id"])
+    assert (ended["status"], ended["reason"], ended["realized_pnl"]) == ("closed", "the account was reset", None)
+    assert (await signal_of(alice, waiting))["status"] == "cancelled"
