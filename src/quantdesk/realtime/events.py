@@ -97,7 +97,8 @@ def decode(payload: str) -> list[Event]:
 @event.listens_for(Session, "before_commit")
 def _send_in_transaction(session: Session) -> None:
     events = session.info.get(PENDING_KEY)
-    if not events:
+    # SQLAlchemy runs the commit hooks when a savepoint is released too: events wait for the real commit.
+    if not events or session.in_nested_transaction():
         return
     session.info[PENDING_KEY] = events = _with_owners(session, events)
     if session.get_bind().dialect.name == "postgresql":
@@ -108,6 +109,8 @@ def _send_in_transaction(session: Session) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _deliver_locally(session: Session) -> None:
+    if session.in_nested_transaction():
+        return
     events = session.info.pop(PENDING_KEY, None)
     receiver: Receiver | None = session.info.get(HUB_KEY)
     if events and receiver is not None:

@@ -33,7 +33,9 @@ from quantdesk.trading.status import transition
 log = logging.getLogger(__name__)
 QUEUED_LEGS = ("entry", "close")
 CLAIM_SCAN = 16  # waiting orders looked at to find an account no other worker holds
-BATCH = 50  # orders of one account executed in one transaction: one claim and one commit for many
+# Orders of one account executed in one transaction: fewer claims and commits, but a fill is announced
+# only when its batch commits, so the batch stays small.
+BATCH = 4
 
 
 def _waiting() -> tuple[ColumnElement[bool], ...]:
