@@ -163,4 +163,4 @@ async def test_the_api_routes_signals_to_an_own_account_or_the_first_one(
     assert (await bob.get(f"/api/v1/signals/{default.json()['signal_id']}")).status_code == 404
     assert (await bob.get("/api/v1/signals")).json() == []
     assert len((await market.get("/api/v1/signals")).json()) == 3  # an admin reads everyone's
-    assert (await alice.get("/api/v1/signals?status=nonsense")).status_code == 404
+    assert (await alice.get("/api/v1/signals?status=nonsense")).status_code == 422

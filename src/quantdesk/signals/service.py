@@ -10,7 +10,7 @@ from quantdesk.accounts import service as accounts
 from quantdesk.accounts.models import Account
 from quantdesk.accounts.service import Principal
 from quantdesk.core.config import Settings
-from quantdesk.core.errors import Conflict, Forbidden, NotFound
+from quantdesk.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from quantdesk.core.money import text
 from quantdesk.signals.lifecycle import close_trade
 from quantdesk.signals.models import STATUSES, Signal, SignalEvent
@@ -58,7 +58,7 @@ async def list_signals(
     limit: int = 100,
 ) -> list[Signal]:
     if status is not None and status not in STATUSES:
-        raise NotFound(f"no signal status '{status}'; use one of {', '.join(STATUSES)}")
+        raise ValidationFailed(f"no signal status '{status}'; use one of {', '.join(STATUSES)}")
     query = select(Signal).join(Account, Account.id == Signal.account_id).order_by(Signal.id.desc()).limit(limit)
     if not caller.is_admin:
         query = query.where(Account.user_id == caller.user_id)
