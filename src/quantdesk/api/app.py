@@ -24,7 +24,7 @@ from quantdesk.forecast.router import router as forecast_router
 from quantdesk.gamification.router import router as leaderboard_router
 from quantdesk.market.providers.router import router as providers_router
 from quantdesk.market.router import router as market_router
-from quantdesk.realtime.events import HUB_KEY
+from quantdesk.realtime.events import HUB_KEY, OWNERS_KEY
 from quantdesk.realtime.hub import Hub
 from quantdesk.realtime.listener import listen
 from quantdesk.realtime.router import router as realtime_router
@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings.database_url)
         hub = Hub()
         app.state.engine, app.state.hub = engine, hub
-        app.state.sessionmaker = create_sessionmaker(engine, info={HUB_KEY: hub})
+        app.state.sessionmaker = create_sessionmaker(engine, info={HUB_KEY: hub, OWNERS_KEY: {}})
         # Plain tasks, not a task group: the lifespan may be entered and left in different tasks.
         tasks = {asyncio.create_task(sweeps.resume_abandoned(app.state.sessionmaker, settings))}
         if settings.broker_worker:

@@ -24,11 +24,9 @@ from quantdesk.core.money import quantize, text
 CHANNEL = "quantdesk_events"
 PENDING_KEY = "quantdesk_pending_events"
 HUB_KEY = "quantdesk_hub"
+OWNERS_KEY = "quantdesk_account_owners"
 NOTIFY_LIMIT = 7_000  # PostgreSQL refuses payloads from 8,000 bytes
 QUEUE_STREAM = "queue"  # internal: signal orders are waiting for a broker worker
-
-# Which user owns an account never changes, so a process may remember it.
-_owners: dict[int, int] = {}
 
 
 @dataclass(frozen=True)
@@ -62,14 +60,17 @@ def publish(session: AsyncSession | Session, stream: str, data: dict[str, Any], 
 
 
 def _with_owners(session: Session, events: list[Event]) -> list[Event]:
+    """The events with the user each one's account belongs to. Which user owns an account never changes,
+    so a server remembers it, per database (``OWNERS_KEY``: one dict shared by a sessionmaker's sessions)."""
     from quantdesk.accounts.models import Account  # accounts publish events too
 
-    unknown = {e.account_id for e in events if e.account_id is not None} - _owners.keys()
+    owners: dict[int, int] = session.info.get(OWNERS_KEY, {})
+    unknown = {e.account_id for e in events if e.account_id is not None} - owners.keys()
     if unknown:
         for account_id, user_id in session.execute(select(Account.id, Account.user_id).where(Account.id.in_(unknown))):
-            _owners[account_id] = user_id
+            owners[account_id] = user_id
     return [
-        Event(e.stream, e.data, e.account_id, _owners.get(e.account_id)) if e.account_id is not None else e
+        Event(e.stream, e.data, e.account_id, owners.get(e.account_id)) if e.account_id is not None else e
         for e in events
     ]
 

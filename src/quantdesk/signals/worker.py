@@ -61,15 +61,15 @@ async def execute_next(factory: async_sessionmaker[AsyncSession], settings: Sett
     order_id: int | None = None
     try:
         async with session_scope(factory, write=True) as session:
-            account_id = await claim(session)
-            if account_id is None:
+            account = await claim(session)
+            if account is None:
                 return False
             for _ in range(BATCH):
-                order = await _oldest_waiting(session, account_id)
+                order = await _oldest_waiting(session, account.id)
                 if order is None:
                     break
                 order_id = order.id
-                await execute(session, order, settings)
+                await execute(session, order, account, settings)
                 await session.flush()
             return True
     except Exception as failure:
@@ -81,15 +81,17 @@ async def execute_next(factory: async_sessionmaker[AsyncSession], settings: Sett
         return True
 
 
-async def claim(session: AsyncSession) -> int | None:
-    """An account with waiting orders, locked for this transaction (skipping those other workers hold)."""
+async def claim(session: AsyncSession) -> Account | None:
+    """An account with waiting orders, locked for this transaction (skipping those other workers hold)
+    and read under the lock."""
     candidates = await session.scalars(select(Order.account_id).where(*_waiting()).order_by(Order.id).limit(CLAIM_SCAN))
     for account_id in dict.fromkeys(candidates):
-        query = select(Account.id).where(Account.id == account_id)
+        query = select(Account).where(Account.id == account_id).execution_options(populate_existing=True)
         if dialect_name(session) == "postgresql":
             query = query.with_for_update(skip_locked=True, key_share=True)
-        if await session.scalar(query) is not None:
-            return account_id
+        account = await session.scalar(query)
+        if account is not None:
+            return account
     return None
 
 
@@ -99,8 +101,8 @@ async def _oldest_waiting(session: AsyncSession, account_id: int) -> Order | Non
     return await session.scalar(query.execution_options(populate_existing=True))
 
 
-async def execute(session: AsyncSession, order: Order, settings: Settings) -> None:
-    account = await resting.lock_account(session, order.account_id)
+async def execute(session: AsyncSession, order: Order, account: Account, settings: Settings) -> None:
+    """Execute one waiting order of ``account``, which the caller holds locked."""
     instrument = await session.get(Instrument, order.instrument_id)
     if instrument is None:  # pragma: no cover - orders go with their instrument
         return
