@@ -39,10 +39,6 @@ async def collect(socket: ClientConnection, last: tuple[str, str], timeout_s: fl
             return messages
 
 
-async def key_of(engine: AsyncEngine, name: str) -> str:
-    return await make_user(engine, name)
-
-
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url, websocket_heartbeat_s=0.3, websocket_queue=20, _env_file=None)
@@ -51,7 +47,7 @@ def settings(database_url: str) -> Settings:
 async def test_a_socket_follows_its_owners_signal_from_webhook_to_fill_to_close(
     app: FastAPI, engine: AsyncEngine, market: httpx.AsyncClient
 ):
-    alice_key, bob_key = await key_of(engine, "alice"), await key_of(engine, "bob")
+    alice_key, bob_key = await make_user(engine, "alice"), await make_user(engine, "bob")
     async with serving(app) as host, http_client(app, alice_key) as alice, http_client(app, bob_key) as bob:
         account = await open_account(alice, "10000")
         bob_account = await open_account(bob, "10000")
@@ -87,7 +83,7 @@ async def test_a_socket_follows_its_owners_signal_from_webhook_to_fill_to_close(
 async def test_first_message_auth_listen_streams_ticks_and_heartbeats(
     app: FastAPI, engine: AsyncEngine, market: httpx.AsyncClient
 ):
-    key = await key_of(engine, "carol")
+    key = await make_user(engine, "carol")
     async with serving(app) as host, connect(f"ws://{host}/ws") as socket:
         await socket.send(json.dumps({"action": "auth", "key": key}))
         assert (await receive(socket))["data"]["status"] == "authorized"
@@ -120,7 +116,7 @@ async def test_a_bad_key_is_refused_and_the_socket_closed(app: FastAPI, engine: 
 
 
 async def test_a_slow_socket_is_dropped_without_slowing_the_others(app: FastAPI, engine: AsyncEngine):
-    key = await key_of(engine, "dave")
+    key = await make_user(engine, "dave")
     hub = app.state.hub
     async with serving(app) as host, connect(f"ws://{host}/ws?token={key}") as fast:
         await receive(fast)

@@ -158,14 +158,11 @@ async def _first_copy(session: AsyncSession, signal: Signal, window_s: float) ->
 
 
 async def _plan(session: AsyncSession, account: Account, parsed: ParsedSignal, settings: Settings) -> Plan:
-    instrument = await session.scalar(select(Instrument).where(Instrument.symbol == parsed.symbol))
-    if instrument is None:
-        raise NotFound(f"no instrument '{parsed.symbol}' on this server; an admin adds it with POST /api/v1/assets")
+    instrument, market = await prices.priced_instrument(session, parsed.symbol)
     if parsed.side == "close":
         return await _close_plan(session, account, instrument)
     quantity = parsed.quantity or settings.signal_quantity
     trading.check_quantity(instrument, quantity)
-    market = await prices.require_price(session, instrument)
     reference = parsed.entry or market
     direction = 1 if parsed.side == "buy" else -1
     stop_loss = parsed.stop_loss

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from quantdesk.accounts import service as accounts
 from quantdesk.accounts.auth import CurrentUser
 from quantdesk.accounts.models import Account, User
 from quantdesk.api.deps import SessionDep, SettingsDep
@@ -172,7 +173,7 @@ def _created(request: Request, public_url: str | None, token: WebhookToken, secr
 
 @webhook_tokens.get("", response_model=list[WebhookRead])
 async def list_webhooks(session: SessionDep, caller: CurrentUser, account_id: int) -> list[WebhookToken]:
-    account = await signals.readable_account(session, caller, account_id)
+    account = await accounts.get_account(session, account_id, caller)
     return await tokens.list_tokens(session, account)
 
 

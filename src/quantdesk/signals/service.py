@@ -99,7 +99,3 @@ async def close_signal(session: AsyncSession, caller: Principal, signal_id: int,
         session, signal, exit_order, f"closed by its owner at {text(exit_order.filled_avg_price or Decimal(0))}"
     )
     return signal
-
-
-async def readable_account(session: AsyncSession, caller: Principal, account_id: int) -> Account:
-    return await accounts.get_account(session, account_id, caller)
