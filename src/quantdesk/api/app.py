@@ -33,6 +33,7 @@ from quantdesk.signals import router as signals
 from quantdesk.signals import worker
 from quantdesk.signals.gate import TokenBuckets
 from quantdesk.trading import router as trading_router
+from quantdesk.web import router as dashboard
 
 SHUTDOWN_GRACE_S = 5.0
 DESCRIPTION = """Self-hosted market data, research and paper trading.
@@ -90,4 +91,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (signals.router, signals.webhook_tokens, signals.webhooks, signals.trading_analytics):
         app.include_router(router)
     app.include_router(realtime_router)
+    dashboard.install(app)
     return app

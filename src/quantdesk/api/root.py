@@ -18,6 +18,7 @@ async def index(request: Request) -> dict[str, Any]:
         "name": "quantdesk",
         "version": __version__,
         "links": {
+            "dashboard": f"{base}/dashboard",
             "docs": f"{base}/docs",
             "openapi": f"{base}/openapi.json",
             "health": f"{base}/health",

@@ -182,7 +182,7 @@ async def equity_png(session: AsyncSession, backtest_id: int, settings: Settings
     run = await get_backtest(session, backtest_id)
     stamps, values = decode_curve(run.equity_curve)
     equity = equity_series(stamps, values)
-    hold = await _buy_and_hold(session, run, settings, equity)
+    hold = await buy_and_hold(session, run, settings, equity)
     entries, exits = trade_times(run.trades)
     title = f"backtest {run.id}: {run.symbol} {run.interval} {run.strategy} {_compact(run.params)}"
     return await anyio.to_thread.run_sync(render_equity, equity, hold, entries, exits, title, width, height)
@@ -192,9 +192,7 @@ def _compact(params: dict[str, float]) -> str:
     return " ".join(f"{k}={v:g}" for k, v in params.items())
 
 
-async def _buy_and_hold(
-    session: AsyncSession, run: Backtest, settings: Settings, equity: pd.Series
-) -> pd.Series | None:
+async def buy_and_hold(session: AsyncSession, run: Backtest, settings: Settings, equity: pd.Series) -> pd.Series | None:
     """Starting cash invested at the first close, over the same bars; None if they are gone."""
     request = analytics_service.SeriesRequest(
         run.symbol, run.interval, equity.index[0].isoformat(), equity.index[-1].isoformat()

@@ -15,6 +15,7 @@ import anyio
 import pandas as pd
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import defer
 
 from quantdesk.analytics import service as analytics_service
 from quantdesk.backtest import sweep
@@ -191,3 +192,9 @@ def require_done(run: SweepRun) -> list[dict[str, Any]]:
         progress = run.completed / run.total * 100 if run.total else 0.0
         raise Conflict(f"sweep {run.id} is {run.status} ({progress:.0f}% done){': ' + run.error if run.error else ''}")
     return run.results
+
+
+async def list_sweeps(session: AsyncSession, limit: int = 100) -> list[SweepRun]:
+    """The newest sweeps first, without their result tables."""
+    newest = select(SweepRun).options(defer(SweepRun.results)).order_by(SweepRun.id.desc()).limit(limit)
+    return list(await session.scalars(newest))

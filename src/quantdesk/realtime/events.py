@@ -10,6 +10,8 @@ changed it in. The events wait on the session and leave at commit:
 """
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -122,3 +124,16 @@ def _deliver_locally(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
     session.info.pop(PENDING_KEY, None)
+
+
+@asynccontextmanager
+async def all_or_nothing(session: AsyncSession) -> AsyncIterator[None]:
+    """A savepoint: if the block raises, its changes are undone and the events it published are dropped,
+    while the rest of the transaction goes on (a dashboard form answers with its error and commits)."""
+    before = list(session.info.get(PENDING_KEY, []))
+    try:
+        async with session.begin_nested():
+            yield
+    except BaseException:
+        session.info[PENDING_KEY] = before
+        raise

@@ -1,6 +1,7 @@
 """WS /ws: a user's order, fill, cash and signal events as they happen, the way Alpaca streams them.
 
-    -> {"action": "auth", "key": "qd_..."}            (or connect with ?token=qd_...)
+    -> {"action": "auth", "key": "qd_..."}            (or connect with ?token=qd_..., or from a
+                                                        dashboard page, signed in by its cookie)
     <- {"stream": "authorization", "data": {"status": "authorized", "action": "authenticate"}}
     -> {"action": "listen", "data": {"streams": ["trade_updates", "ticks:EURUSD"]}}
     <- {"stream": "listening", "data": {"streams": ["ticks:EURUSD", "trade_updates"]}}
@@ -28,6 +29,7 @@ from quantdesk.core.db import session_scope
 from quantdesk.core.errors import Forbidden, Unauthorized
 from quantdesk.realtime.hub import OWN_STREAMS, Hub, Subscriber
 from quantdesk.signals.parser import normalise_symbol
+from quantdesk.web.session import cookie_key, same_origin
 
 router = APIRouter()
 AUTH_TIMEOUT_S = 10.0
@@ -51,8 +53,14 @@ async def _principal(websocket: WebSocket, key: str) -> Principal | None:
         return None
 
 
+def _dashboard_key(websocket: WebSocket) -> str | None:
+    """The dashboard's sign-in cookie, only from a page of this server: a browser sends cookies with a
+    socket opened by any site, so another origin's page must not ride on them."""
+    return cookie_key(websocket) if websocket.headers.get("origin") and same_origin(websocket) else None
+
+
 async def _authenticate(websocket: WebSocket, token: str | None) -> Principal | None:
-    key = token
+    key = token or _dashboard_key(websocket)
     if key is None:
         try:
             first = json.loads(await asyncio.wait_for(websocket.receive_text(), AUTH_TIMEOUT_S))

@@ -1,6 +1,7 @@
 """Last prices: set by a newer bar, a tick or an admin; every change triggers the resting orders."""
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -90,3 +91,33 @@ async def note_bar(session: AsyncSession, instrument: Instrument, closed_us: int
     """Called after bars are stored: the newest bar's close becomes the last price unless the current
     price is newer than the bar's end (a day's bar ends at midnight; a bar still open ends now)."""
     await set_price(session, instrument, Decimal(repr(close)), "bar", min(from_epoch_us(closed_us), utcnow()))
+
+
+@dataclass(frozen=True)
+class Quote:
+    price: Decimal
+    at: datetime
+    previous_close: Decimal | None
+
+    @property
+    def change(self) -> Decimal | None:
+        return None if self.previous_close is None else self.price - self.previous_close
+
+    @property
+    def change_pct(self) -> float | None:
+        if self.previous_close is None or self.previous_close == 0:
+            return None
+        return float((self.price / self.previous_close - 1) * 100)
+
+
+async def quote(session: AsyncSession, instrument: Instrument) -> Quote | None:
+    """The last price and its change since the close before its day (UTC) began: a price stamped at
+    midnight is the close of the day that ends then, so it is compared with the close before that day."""
+    last = await last_price(session, instrument)
+    if last is None:
+        return None
+    day = (last.at - timedelta(microseconds=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    before = await session.scalar(
+        select(Bar.close).where(Bar.instrument_id == instrument.id, Bar.ts < day).order_by(Bar.ts.desc()).limit(1)
+    )
+    return Quote(last.price, last.at, None if before is None else quantize(Decimal(repr(before))))

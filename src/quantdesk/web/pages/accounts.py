@@ -1,0 +1,210 @@
+"""The paper account pages: cash, positions and orders that update live, the order ticket, deposits and
+withdrawals, and webhook tokens. Only the signed-in user's own accounts, whatever their role."""
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quantdesk.accounts import service as accounts
+from quantdesk.accounts.models import Account, User
+from quantdesk.accounts.service import Principal
+from quantdesk.api.deps import SessionDep, SettingsDep
+from quantdesk.api.errors import status_for
+from quantdesk.core.errors import NotFound, QuantdeskError, ValidationFailed
+from quantdesk.market import service as market
+from quantdesk.realtime.events import all_or_nothing
+from quantdesk.signals import service as signals
+from quantdesk.signals import tokens
+from quantdesk.signals.router import webhook_url
+from quantdesk.trading import portfolio
+from quantdesk.trading import service as trading
+from quantdesk.trading.schemas import OrderCreate
+from quantdesk.web.forms import build, given
+from quantdesk.web.session import Form, Member, SignInNeeded
+from quantdesk.web.templating import render
+
+router = APIRouter()
+ORDER_FIELDS = ("symbol", "side", "type", "quantity", "limit_price", "stop_price", "time_in_force")
+BRACKET_FIELDS = ("take_profit", "stop_loss")
+# What a TradingView strategy alert's message should be: placeholders TradingView fills in (see docs/signals.md).
+ALERT_TEMPLATE = (
+    '{"action": "{{strategy.order.action}}", "ticker": "{{ticker}}", "price": "{{close}}", '
+    '"contracts": "{{strategy.order.contracts}}", "market_position": "{{strategy.market_position}}"}'
+)
+MANUAL_TEMPLATE = "BUY {{ticker}} @{{close}}\nSL ...\nTP ..."
+
+
+async def own_account(session: AsyncSession, caller: Principal, account_id: int) -> Account:
+    """The caller's account; anyone else's (an admin's view included) does not exist here."""
+    account = await session.get(Account, account_id)
+    if account is None or account.user_id != caller.user_id:
+        raise NotFound(f"you have no account {account_id}")
+    return account
+
+
+@router.get("/dashboard/accounts", response_class=HTMLResponse)
+async def account_list(request: Request, session: SessionDep, caller: Member) -> HTMLResponse:
+    return await _account_list(request, session, caller)
+
+
+async def _account_list(
+    request: Request, session: AsyncSession, caller: Principal, error: str | None = None, status: int = 200
+) -> HTMLResponse:
+    rows = [await portfolio.value(session, a) for a in await accounts.list_accounts(session, caller, caller.user_id)]
+    return render(request, "accounts.html", {"page": "accounts", "valuations": rows, "error": error}, status)
+
+
+@router.post("/dashboard/accounts", response_class=HTMLResponse)
+async def open_account(request: Request, session: SessionDep, caller: Member, fields: Form) -> Response:
+    owner = await session.get(User, caller.user_id)
+    if owner is None:  # deleted since the cookie was checked
+        raise SignInNeeded
+    try:
+        async with all_or_nothing(session):
+            account = await accounts.open_account(
+                session,
+                owner,
+                fields.get("name", "").strip() or "paper",
+                fields.get("currency", "").strip() or "USD",
+                _amount(fields.get("initial_deposit", "0") or "0", allow_zero=True),
+            )
+    except QuantdeskError as problem:
+        return await _account_list(request, session, caller, problem.detail, 422)
+    return RedirectResponse(f"/dashboard/accounts/{account.id}", status_code=303)
+
+
+def _amount(raw: str, allow_zero: bool = False) -> Decimal:
+    try:
+        value = Decimal(raw.strip())
+    except InvalidOperation:
+        raise ValidationFailed(f"'{raw}' is not an amount; write it like 1000 or 250.50") from None
+    if not value.is_finite() or value < 0 or (value == 0 and not allow_zero) or value >= Decimal("1e15"):
+        raise ValidationFailed(f"the amount must be {'zero or ' if allow_zero else ''}positive, below 10^15")
+    return value
+
+
+async def _context(request: Request, session: AsyncSession, caller: Principal, account: Account) -> dict[str, Any]:
+    valuation = await portfolio.value(session, account)
+    return {
+        "page": "accounts",
+        "account": account,
+        "valuation": valuation,
+        "open_orders": await trading.list_orders(session, caller, account.id, "open", limit=100),
+        "orders": await trading.list_orders(session, caller, account.id, "closed", limit=50),
+        "signals": await signals.list_signals(session, caller, account.id, limit=20),
+    }
+
+
+async def _account_page(
+    request: Request,
+    session: AsyncSession,
+    caller: Principal,
+    account: Account,
+    **extra: Any,
+) -> HTMLResponse:
+    status = extra.pop("status", 200)
+    context = await _context(request, session, caller, account)
+    context.update(
+        instruments=[view.instrument for view in await market.list_instruments(session)],
+        webhooks=await tokens.list_tokens(session, account),
+        alert_template=ALERT_TEMPLATE,
+        manual_template=MANUAL_TEMPLATE,
+        order_form=extra.pop("order_form", {}),
+        **extra,
+    )
+    return render(request, "account.html", context, status)
+
+
+@router.get("/dashboard/accounts/{account_id}", response_class=HTMLResponse)
+async def account_page(request: Request, session: SessionDep, caller: Member, account_id: int) -> HTMLResponse:
+    return await _account_page(request, session, caller, await own_account(session, caller, account_id))
+
+
+@router.get("/dashboard/accounts/{account_id}/live", response_class=HTMLResponse)
+async def account_live(request: Request, session: SessionDep, caller: Member, account_id: int) -> HTMLResponse:
+    """The part of the page that changes: fetched again by the page when the WebSocket reports an event."""
+    account = await own_account(session, caller, account_id)
+    return render(request, "_account_live.html", await _context(request, session, caller, account))
+
+
+@router.post("/dashboard/accounts/{account_id}/orders", response_class=HTMLResponse)
+async def place_order(
+    request: Request, session: SessionDep, settings: SettingsDep, caller: Member, fields: Form, account_id: int
+) -> Response:
+    account = await own_account(session, caller, account_id)
+    try:
+        async with all_or_nothing(session):
+            data: dict[str, Any] = given(fields, *ORDER_FIELDS)
+            if fields.get("bracket") == "on":
+                data.update(given(fields, *BRACKET_FIELDS))
+            body = build(OrderCreate, {**data, "account_id": account.id})
+            order, _ = await trading.place_order(session, caller, body, settings, source="dashboard")
+    except QuantdeskError as problem:
+        return await _account_page(
+            request, session, caller, account, error=problem.detail, order_form=fields, status=422
+        )
+    return RedirectResponse(f"/dashboard/accounts/{account.id}?order={order.id}", status_code=303)
+
+
+@router.post("/dashboard/accounts/{account_id}/orders/{order_id}/cancel", response_class=HTMLResponse)
+async def cancel_order(
+    request: Request, session: SessionDep, caller: Member, _fields: Form, account_id: int, order_id: int
+) -> Response:
+    account = await own_account(session, caller, account_id)
+    try:
+        async with all_or_nothing(session):
+            order = await trading.get_order(session, caller, order_id)
+            if order.account_id != account.id:
+                raise NotFound(f"account {account.id} has no order {order_id}")
+            await trading.cancel_order(session, caller, order_id)
+    except QuantdeskError as problem:
+        return await _account_page(request, session, caller, account, error=problem.detail, status=status_for(problem))
+    return RedirectResponse(f"/dashboard/accounts/{account.id}", status_code=303)
+
+
+async def _move_cash(
+    request: Request, session: AsyncSession, caller: Principal, fields: dict[str, str], account_id: int, kind: str
+) -> Response:
+    await own_account(session, caller, account_id)
+    account = await accounts.get_account(session, account_id, caller, lock=True)
+    try:
+        async with all_or_nothing(session):
+            amount = _amount(fields.get("amount", ""))
+            (accounts.deposit if kind == "deposit" else accounts.withdraw)(session, account, amount)
+    except QuantdeskError as problem:
+        return await _account_page(request, session, caller, account, error=problem.detail, status=422)
+    return RedirectResponse(f"/dashboard/accounts/{account.id}", status_code=303)
+
+
+@router.post("/dashboard/accounts/{account_id}/deposit", response_class=HTMLResponse)
+async def deposit(request: Request, session: SessionDep, caller: Member, fields: Form, account_id: int) -> Response:
+    return await _move_cash(request, session, caller, fields, account_id, "deposit")
+
+
+@router.post("/dashboard/accounts/{account_id}/withdraw", response_class=HTMLResponse)
+async def withdraw(request: Request, session: SessionDep, caller: Member, fields: Form, account_id: int) -> Response:
+    return await _move_cash(request, session, caller, fields, account_id, "withdraw")
+
+
+@router.post("/dashboard/accounts/{account_id}/webhooks", response_class=HTMLResponse)
+async def create_webhook(
+    request: Request, session: SessionDep, settings: SettingsDep, caller: Member, fields: Form, account_id: int
+) -> HTMLResponse:
+    """A new token, shown on this answer only (it is stored hashed)."""
+    account = await own_account(session, caller, account_id)
+    token, secret = await tokens.create(session, account, fields.get("label", "").strip()[:80])
+    url = webhook_url(request, settings.public_url, secret)
+    notice = f"Webhook '{token.label or token.prefix}' created: copy its URL now, it is shown only this once"
+    return await _account_page(request, session, caller, account, notice=notice, new_webhook=url)
+
+
+@router.post("/dashboard/accounts/{account_id}/webhooks/{token_id}/revoke", response_class=HTMLResponse)
+async def revoke_webhook(
+    request: Request, session: SessionDep, caller: Member, _fields: Form, account_id: int, token_id: int
+) -> Response:
+    account = await own_account(session, caller, account_id)
+    await tokens.revoke(session, account, token_id)
+    return RedirectResponse(f"/dashboard/accounts/{account.id}", status_code=303)
