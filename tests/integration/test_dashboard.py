@@ -405,6 +405,7 @@ async def test_the_signal_tester_shows_the_parse_or_the_reason(anonymous: httpx.
     assert parsed.status_code == 200
     assert '<td data-field="symbol">XAUUSD' in parsed.text
     assert '<td data-field="side">sell</td>' in parsed.text
+    assert "no such instrument on this server" in parsed.text
     rejected = await anonymous.post("/dashboard/signals", data={"message": "BUY {{ticker}} now"})
     assert rejected.status_code == 422
     assert 'data-outcome="rejected"' in rejected.text

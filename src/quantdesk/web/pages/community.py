@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse
 
 from quantdesk.api.deps import SessionDep
 from quantdesk.gamification.leaderboard import leaderboard as ranking
+from quantdesk.market import repository as market
 from quantdesk.signals.parser import InvalidSignal, parse
 from quantdesk.web.session import Viewer, check_origin
 from quantdesk.web.templating import render
@@ -28,17 +29,18 @@ async def tester(request: Request, _viewer: Viewer) -> HTMLResponse:
 
 
 @router.post("/dashboard/signals", response_class=HTMLResponse)
-async def parse_message(request: Request, _viewer: Viewer) -> HTMLResponse:
+async def parse_message(request: Request, session: SessionDep, _viewer: Viewer) -> HTMLResponse:
     """A dry run, as POST /api/v1/signals/parse: nothing is stored, so a form token is not needed."""
     check_origin(request)
     form = await request.form()
     message = str(form.get("message", ""))[:MAX_MESSAGE]
     context: dict[str, Any] = {"page": "signals", "examples": EXAMPLES, "message": message}
     try:
-        context["parsed"] = parse(message)
+        context["parsed"] = parsed = parse(message)
     except InvalidSignal as invalid:
         context["rejected"] = invalid.detail
         return render(request, "signals.html", context, 422)
+    context["known"] = await market.get_by_symbol(session, parsed.symbol) is not None
     return render(request, "signals.html", context)
 
 

@@ -3,7 +3,7 @@
 (function () {
   "use strict";
   var STREAMS = ["trade_updates", "account_updates", "signal_updates"];
-  var live, state, refreshing = false, again = false, retry = 1000;
+  var live, state, refreshing = false, again = false, retry = 1000, connectedBefore = false, leaving = false;
 
   function setState(name, label) {
     state.dataset.state = name;
@@ -11,6 +11,7 @@
   }
 
   function refresh() {
+    if (leaving) { return; }  // a form was sent: the next page shows its outcome
     if (refreshing) { again = true; return; }
     refreshing = true;
     fetch(live.dataset.src, { credentials: "same-origin", headers: { Accept: "text/html" } })
@@ -48,7 +49,8 @@
         if (message.data.status === "authorized") {
           setState("live", "live");
           retry = 1000;
-          refresh();  // anything that happened while the socket was down
+          if (connectedBefore) { refresh(); }  // anything that happened while the socket was down
+          connectedBefore = true;
         } else {
           setState("offline", "signed out");
         }
@@ -67,6 +69,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     live = document.getElementById("live");
     state = document.getElementById("live-state");
+    document.addEventListener("submit", function () { leaving = true; });
     if (live && state && "WebSocket" in window) { connect(); }
   });
 })();
