@@ -22,6 +22,7 @@ from quantdesk.accounts.schemas import (
 )
 from quantdesk.api.deps import SessionDep, SettingsDep
 from quantdesk.core.errors import Forbidden, Unauthorized
+from quantdesk.core.types import RowId
 from quantdesk.trading import portfolio
 from quantdesk.trading import service as trading
 
@@ -57,12 +58,12 @@ async def me(session: SessionDep, caller: CurrentUser) -> User:
 
 
 @users.get("/{user_id}", response_model=UserRead)
-async def get_user(session: SessionDep, caller: CurrentUser, user_id: int) -> User:
+async def get_user(session: SessionDep, caller: CurrentUser, user_id: RowId) -> User:
     return await service.get_user(session, user_id, caller)
 
 
 @users.patch("/{user_id}", response_model=UserRead)
-async def update_user(session: SessionDep, caller: CurrentUser, user_id: int, body: UserUpdate) -> User:
+async def update_user(session: SessionDep, caller: CurrentUser, user_id: RowId, body: UserUpdate) -> User:
     """Users rename themselves; admins also disable and enable users."""
     user = await service.get_user(session, user_id, caller)
     if body.disabled is not None:
@@ -77,7 +78,7 @@ async def update_user(session: SessionDep, caller: CurrentUser, user_id: int, bo
 
 
 @keys.get("", response_model=list[KeyRead])
-async def list_keys(session: SessionDep, caller: CurrentUser, user_id: int | None = None) -> list[KeyRead]:
+async def list_keys(session: SessionDep, caller: CurrentUser, user_id: RowId | None = None) -> list[KeyRead]:
     """Your keys (admins: anyone's with user_id). Keys themselves are never shown again."""
     owner = user_id if user_id is not None and caller.is_admin else caller.user_id
     return [KeyRead.model_validate(k) for k in await service.list_keys(session, owner)]
@@ -91,7 +92,7 @@ async def create_key(session: SessionDep, caller: CurrentUser, body: KeyCreate) 
 
 
 @keys.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def revoke_key(session: SessionDep, caller: CurrentUser, key_id: int) -> Response:
+async def revoke_key(session: SessionDep, caller: CurrentUser, key_id: RowId) -> Response:
     await service.revoke_key(session, key_id, caller)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -126,31 +127,31 @@ async def open_account(session: SessionDep, caller: CurrentUser, body: AccountCr
 
 
 @accounts.get("", response_model=list[AccountRead])
-async def list_accounts(session: SessionDep, caller: CurrentUser, user_id: int | None = None) -> list[AccountRead]:
+async def list_accounts(session: SessionDep, caller: CurrentUser, user_id: RowId | None = None) -> list[AccountRead]:
     return [await account_read(session, a) for a in await service.list_accounts(session, caller, user_id)]
 
 
 @accounts.get("/{account_id}", response_model=AccountRead)
-async def get_account(session: SessionDep, caller: CurrentUser, account_id: int) -> AccountRead:
+async def get_account(session: SessionDep, caller: CurrentUser, account_id: RowId) -> AccountRead:
     return await account_read(session, await service.get_account(session, account_id, caller))
 
 
 @accounts.post("/{account_id}/deposit", response_model=AccountRead)
-async def deposit(session: SessionDep, caller: CurrentUser, account_id: int, body: AmountBody) -> AccountRead:
+async def deposit(session: SessionDep, caller: CurrentUser, account_id: RowId, body: AmountBody) -> AccountRead:
     account = await trading.trading_account(session, caller, account_id)
     service.deposit(session, account, body.amount)
     return await account_read(session, account)
 
 
 @accounts.post("/{account_id}/withdraw", response_model=AccountRead)
-async def withdraw(session: SessionDep, caller: CurrentUser, account_id: int, body: AmountBody) -> AccountRead:
+async def withdraw(session: SessionDep, caller: CurrentUser, account_id: RowId, body: AmountBody) -> AccountRead:
     account = await trading.trading_account(session, caller, account_id)
     service.withdraw(session, account, body.amount)
     return await account_read(session, account)
 
 
 @accounts.post("/{account_id}/reset", response_model=AccountRead)
-async def reset(session: SessionDep, caller: CurrentUser, account_id: int) -> AccountRead:
+async def reset(session: SessionDep, caller: CurrentUser, account_id: RowId) -> AccountRead:
     """Back to the opening deposit: open orders canceled, positions cleared, history kept and marked."""
     return await account_read(session, await trading.reset_account(session, caller, account_id))
 
@@ -159,7 +160,7 @@ async def reset(session: SessionDep, caller: CurrentUser, account_id: int) -> Ac
 async def ledger(
     session: SessionDep,
     caller: CurrentUser,
-    account_id: int,
+    account_id: RowId,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ) -> list[LedgerRead]:
     """Every change of cash, newest first, with the balance after it."""

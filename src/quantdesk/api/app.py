@@ -11,9 +11,11 @@ from quantdesk import __version__
 from quantdesk.accounts import router as accounts_router
 from quantdesk.accounts.auth import market_access, research_access
 from quantdesk.analytics.router import router as analytics_router
-from quantdesk.api import root
+from quantdesk.api import metrics, root
 from quantdesk.api.errors import install_error_handlers
 from quantdesk.api.limits import BodySizeLimit
+from quantdesk.api.observe import RequestContext
+from quantdesk.api.openapi import describe_problems
 from quantdesk.backtest import sweeps
 from quantdesk.backtest.router import router as backtest_router
 from quantdesk.backtest.sweep_router import router as sweep_router
@@ -44,7 +46,7 @@ Errors are JSON: `{"error": "<code>", "detail": "<what to fix>", "errors": [...]
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -72,8 +74,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.webhook_limits = TokenBuckets(settings.webhook_rate_per_s, settings.webhook_burst)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(RequestContext)  # added last: the outermost, so it times and logs everything
     install_error_handlers(app)
     app.include_router(root.router)
+    app.include_router(metrics.router)
     market = [Depends(market_access)]
     research = [Depends(research_access)]
     app.include_router(market_router, dependencies=market)
@@ -92,4 +96,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(realtime_router)
     dashboard.install(app)
+    describe_problems(app)
     return app

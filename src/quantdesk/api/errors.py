@@ -27,6 +27,7 @@ from quantdesk.core.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from quantdesk.core.logging import REQUEST_ID
 
 logger = logging.getLogger("quantdesk.api")
 
@@ -119,6 +120,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         500,
         "internal_error",
         f"an unexpected error occurred (incident {incident}); it was logged. Please report it.",
+        request_id=REQUEST_ID.get(),
     )
 
 

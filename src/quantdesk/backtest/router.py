@@ -9,6 +9,7 @@ from quantdesk.api.deps import SessionDep, SettingsDep
 from quantdesk.backtest import service
 from quantdesk.backtest.models import Backtest
 from quantdesk.backtest.schemas import SUMMARY_METRICS, BacktestBase, BacktestCreate, BacktestRead, BacktestSummary
+from quantdesk.core.types import RowId
 from quantdesk.market.rendering import iso_timestamps
 
 router = APIRouter(prefix="/api/v1/backtests", tags=["backtests"])
@@ -51,7 +52,7 @@ async def list_backtests(
 
 
 @router.get("/{backtest_id}", response_model=BacktestRead)
-async def get_backtest(session: SessionDep, backtest_id: int, equity_points: PointsQuery = 1000) -> BacktestRead:
+async def get_backtest(session: SessionDep, backtest_id: RowId, equity_points: PointsQuery = 1000) -> BacktestRead:
     return backtest_read(await service.get_backtest(session, backtest_id), equity_points)
 
 
@@ -59,7 +60,7 @@ async def get_backtest(session: SessionDep, backtest_id: int, equity_points: Poi
 async def get_equity_chart(
     session: SessionDep,
     settings: SettingsDep,
-    backtest_id: int,
+    backtest_id: RowId,
     width: Annotated[int, Query(ge=300, le=4000)] = 1200,
     height: Annotated[int, Query(ge=200, le=3000)] = 700,
 ) -> Response:

@@ -10,6 +10,7 @@ from quantdesk.backtest import sweeps
 from quantdesk.backtest.models import SweepRun
 from quantdesk.backtest.schemas import SweepCreate, SweepRead
 from quantdesk.core.errors import ValidationFailed
+from quantdesk.core.types import RowId
 
 router = APIRouter(prefix="/api/v1/sweeps", tags=["backtests"])
 
@@ -49,14 +50,14 @@ async def create_sweep(
 @router.get("/{sweep_id}", response_model=SweepRead)
 async def get_sweep(
     session: SessionDep,
-    sweep_id: int,
+    sweep_id: RowId,
     rows: Annotated[int, Query(ge=0, le=100_000, description="Ranked rows to return.")] = 20,
 ) -> SweepRead:
     return sweep_read(await sweeps.get_sweep(session, sweep_id), rows)
 
 
 @router.get("/{sweep_id}/heatmap.png", response_class=Response, responses={200: {"content": {"image/png": {}}}})
-async def get_heatmap(session: SessionDep, sweep_id: int) -> Response:
+async def get_heatmap(session: SessionDep, sweep_id: RowId) -> Response:
     """The ranking metric over a two-parameter grid (first parameter across, second up)."""
     from quantdesk.backtest.charts import render_heatmap
 

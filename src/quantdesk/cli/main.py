@@ -10,6 +10,7 @@ from quantdesk.analytics import cli as analytics_cli
 from quantdesk.backtest import cli as backtest_cli
 from quantdesk.cli.runner import console, fail
 from quantdesk.core.config import get_settings
+from quantdesk.core.logging import configure_logging
 from quantdesk.forecast import cli as forecast_cli
 from quantdesk.market import cli as market_cli
 from quantdesk.reports import cli as reports_cli
@@ -48,6 +49,7 @@ def serve(
     import uvicorn
 
     settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)  # the supervisor's lines; workers set their own
     uvicorn.run(
         "quantdesk.api.app:create_app",
         factory=True,
@@ -56,6 +58,8 @@ def serve(
         workers=workers,
         reload=reload,
         log_level=settings.log_level.lower(),
+        log_config=None,  # quantdesk's own logging (text or JSON, with request ids) formats uvicorn's lines
+        access_log=False,  # quantdesk.access writes one line per request, with its id and no secrets
         # quantdesk reads X-Forwarded-For itself, and only from QUANTDESK_TRUSTED_PROXIES.
         proxy_headers=False,
         ws="websockets-sansio",  # uvicorn deprecates its older websockets implementation

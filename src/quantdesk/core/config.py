@@ -4,6 +4,7 @@ import ipaddress
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text lines for people, JSON lines for a log collector."
+    )
 
     max_upload_mb: float = Field(
         default=20.0, gt=0, description="Largest CSV or JSON body accepted by ingest endpoints."

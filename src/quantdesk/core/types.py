@@ -1,13 +1,17 @@
 """Column types shared by every domain."""
 
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
+import annotated_types
 from sqlalchemy import BigInteger, DateTime, Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Years 1 to 9999: what Python's datetime, ISO 8601 and both databases all represent.
+MAX_ROW_ID = 2_147_483_647  # PostgreSQL's integer: an id past it cannot exist, and must not reach a query
+RowId = Annotated[int, annotated_types.Ge(1), annotated_types.Le(MAX_ROW_ID)]
+"""The id of a stored row, as a request names it: anything else is a 422, not a database error."""
 MIN_EPOCH_US = -62_135_596_800_000_000
 MAX_EPOCH_US = 253_402_300_799_999_999
 

@@ -6,7 +6,7 @@ import numpy as np
 from fastapi import APIRouter, Query, Response, status
 
 from quantdesk.api.deps import SessionDep, SettingsDep
-from quantdesk.core.types import to_epoch_us
+from quantdesk.core.types import RowId, to_epoch_us
 from quantdesk.forecast import service
 from quantdesk.forecast.models import Forecast
 from quantdesk.forecast.schemas import ForecastCreate, ForecastRead, ForecastSummary, ModelCreate, ModelRead
@@ -28,7 +28,7 @@ async def list_models(session: SessionDep, symbol: str | None = None, limit: Lim
 
 
 @router.get("/models/{model_id}", response_model=ModelRead)
-async def get_model(session: SessionDep, model_id: int) -> ModelRead:
+async def get_model(session: SessionDep, model_id: RowId) -> ModelRead:
     return ModelRead.model_validate(await service.get_model(session, model_id))
 
 
@@ -60,7 +60,7 @@ async def list_forecasts(session: SessionDep, symbol: str | None = None, limit: 
 
 
 @router.get("/{forecast_id}", response_model=ForecastRead)
-async def get_forecast(session: SessionDep, forecast_id: int) -> ForecastRead:
+async def get_forecast(session: SessionDep, forecast_id: RowId) -> ForecastRead:
     """Predicted against actual per bar, and the scores over the bars that have arrived."""
     return await forecast_read(session, await service.get_forecast(session, forecast_id))
 
@@ -68,7 +68,7 @@ async def get_forecast(session: SessionDep, forecast_id: int) -> ForecastRead:
 @router.get("/{forecast_id}/chart.png", response_class=Response, responses={200: {"content": {"image/png": {}}}})
 async def get_chart(
     session: SessionDep,
-    forecast_id: int,
+    forecast_id: RowId,
     width: Annotated[int, Query(ge=300, le=4000)] = 1200,
     height: Annotated[int, Query(ge=200, le=3000)] = 600,
 ) -> Response:

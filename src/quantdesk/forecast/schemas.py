@@ -4,6 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from quantdesk.core.types import RowId
 from quantdesk.market.intervals import Interval
 
 MAX_HORIZON = 1000
@@ -30,7 +31,7 @@ class ForecastCreate(BaseModel):
     symbol: str | None = Field(default=None, min_length=1, max_length=32, description="Required without model_id.")
     interval: Interval | None = None
     model: str = Field(default="linear", description=f"{KIND_HELP}; fitted up to as_of when model_id is not given")
-    model_id: int | None = Field(default=None, description="A stored model (POST /api/v1/forecasts/models).")
+    model_id: RowId | None = Field(default=None, description="A stored model (POST /api/v1/forecasts/models).")
     horizon: int = Field(default=30, ge=1, le=MAX_HORIZON, description="Bars to predict after as_of.")
     as_of: str | None = Field(
         default=None, description="The forecast's origin bar (inclusive); the last stored bar when omitted."

@@ -5,15 +5,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.core.config import Settings
 from quantdesk.core.errors import ValidationFailed
+from quantdesk.core.types import MAX_ROW_ID
 from quantdesk.reports import builders
 from quantdesk.reports.model import Kind
 
 
 def _number(kind: Kind, report_id: str) -> int:
     try:
-        return int(report_id)
+        number = int(report_id)
     except ValueError:
-        raise ValidationFailed(f"a {kind} report takes the {kind}'s numeric id, not '{report_id}'") from None
+        number = 0
+    if not 1 <= number <= MAX_ROW_ID:
+        raise ValidationFailed(f"a {kind} report takes the {kind}'s numeric id, not '{report_id}'")
+    return number
 
 
 async def build(

@@ -15,6 +15,7 @@ from quantdesk.api.deps import SessionDep, SettingsDep
 from quantdesk.core.clock import utcnow
 from quantdesk.core.errors import Forbidden, NotFound
 from quantdesk.core.money import Amount
+from quantdesk.core.types import RowId
 from quantdesk.signals import analytics, gate, intake, tokens
 from quantdesk.signals import service as signals
 from quantdesk.signals.intake import Receipt
@@ -101,8 +102,8 @@ async def send_signal(
     session: SessionDep,
     settings: SettingsDep,
     caller: CurrentUser,
-    account_id: int | None = None,
-    user_id: int | None = None,
+    account_id: RowId | None = None,
+    user_id: RowId | None = None,
 ) -> JSONResponse:
     """A signal to one of your accounts (``account_id``), or to your first account (the seed's routing by
     ``user_id``, which must be your own)."""
@@ -118,7 +119,7 @@ async def send_signal(
 async def list_signals(
     session: SessionDep,
     caller: CurrentUser,
-    account_id: int | None = None,
+    account_id: RowId | None = None,
     status: str | None = Query(default=None, description="pending, executed, closed, rejected, cancelled, duplicate"),
     since: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -127,19 +128,19 @@ async def list_signals(
 
 
 @router.get("/{signal_id}", response_model=SignalDetail)
-async def get_signal(session: SessionDep, caller: CurrentUser, signal_id: int) -> SignalDetail:
+async def get_signal(session: SessionDep, caller: CurrentUser, signal_id: RowId) -> SignalDetail:
     signal = await signals.get_signal(session, caller, signal_id)
     events = await signals.signal_events(session, signal)
     return SignalDetail.model_validate({**SignalRead.model_validate(signal).model_dump(), "events": events})
 
 
 @router.post("/{signal_id}/cancel", response_model=SignalRead)
-async def cancel_signal(session: SessionDep, caller: CurrentUser, signal_id: int) -> Signal:
+async def cancel_signal(session: SessionDep, caller: CurrentUser, signal_id: RowId) -> Signal:
     return await signals.cancel_signal(session, caller, signal_id)
 
 
 @router.post("/{signal_id}/close", response_model=SignalRead)
-async def close_signal(session: SessionDep, settings: SettingsDep, caller: CurrentUser, signal_id: int) -> Signal:
+async def close_signal(session: SessionDep, settings: SettingsDep, caller: CurrentUser, signal_id: RowId) -> Signal:
     return await signals.close_signal(session, caller, signal_id, settings)
 
 
@@ -157,7 +158,7 @@ async def create_webhook(
     session: SessionDep,
     settings: SettingsDep,
     caller: CurrentUser,
-    account_id: int,
+    account_id: RowId,
     body: WebhookCreate | None = None,
 ) -> WebhookCreated:
     """A new webhook URL for the account; the token is shown this once."""
@@ -172,14 +173,19 @@ def _created(request: Request, public_url: str | None, token: WebhookToken, secr
 
 
 @webhook_tokens.get("", response_model=list[WebhookRead])
-async def list_webhooks(session: SessionDep, caller: CurrentUser, account_id: int) -> list[WebhookToken]:
+async def list_webhooks(session: SessionDep, caller: CurrentUser, account_id: RowId) -> list[WebhookToken]:
     account = await accounts.get_account(session, account_id, caller)
     return await tokens.list_tokens(session, account)
 
 
 @webhook_tokens.post("/{token_id}/rotate", response_model=WebhookCreated, status_code=status.HTTP_201_CREATED)
 async def rotate_webhook(
-    request: Request, session: SessionDep, settings: SettingsDep, caller: CurrentUser, account_id: int, token_id: int
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: CurrentUser,
+    account_id: RowId,
+    token_id: RowId,
 ) -> WebhookCreated:
     """Replace the token's secret: the old URL stops working now; the new one is shown this once."""
     account = await signals.own_account(session, caller, account_id)
@@ -188,7 +194,7 @@ async def rotate_webhook(
 
 
 @webhook_tokens.delete("/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def revoke_webhook(session: SessionDep, caller: CurrentUser, account_id: int, token_id: int) -> Response:
+async def revoke_webhook(session: SessionDep, caller: CurrentUser, account_id: RowId, token_id: RowId) -> Response:
     account = await signals.own_account(session, caller, account_id)
     await tokens.revoke(session, account, token_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

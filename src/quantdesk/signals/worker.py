@@ -11,9 +11,10 @@ writers are serialised by BEGIN IMMEDIATE, which gives the same guarantee with o
 import asyncio
 import contextlib
 import logging
+from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from quantdesk.accounts.models import Account
@@ -40,6 +41,13 @@ BATCH = 4
 
 def _waiting() -> tuple[ColumnElement[bool], ...]:
     return (Order.status == "new", Order.signal_id.is_not(None), Order.leg.in_(QUEUED_LEGS))
+
+
+async def queue_state(session: AsyncSession) -> tuple[int, datetime | None]:
+    """How many signal orders wait for a worker, and since when the oldest has."""
+    found = await session.execute(select(func.count(), func.min(Order.created_at)).where(*_waiting()))
+    depth, oldest = found.one()
+    return depth, oldest
 
 
 async def run(factory: async_sessionmaker[AsyncSession], settings: Settings, hub: Hub) -> None:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from quantdesk.accounts import service as accounts
 from quantdesk.accounts.auth import AdminUser, CurrentUser, public_read
 from quantdesk.api.deps import SessionDep, SettingsDep
+from quantdesk.core.types import RowId
 from quantdesk.market import service as market_service
 from quantdesk.market.models import Instrument
 from quantdesk.market.schemas import InstrumentCreate, InstrumentUpdate
@@ -55,7 +56,7 @@ async def place_order(
 async def list_orders(
     session: SessionDep,
     caller: CurrentUser,
-    account_id: int | None = None,
+    account_id: RowId | None = None,
     status_: Annotated[OrderStatusFilter, Query(alias="status")] = "all",
     since: Annotated[datetime | None, Query(description="Created at or after (ISO 8601, UTC)")] = None,
     until: Annotated[datetime | None, Query(description="Created before")] = None,
@@ -65,7 +66,7 @@ async def list_orders(
 
 
 @orders.get("/{order_id}", response_model=OrderDetail)
-async def get_order(session: SessionDep, caller: CurrentUser, order_id: int) -> OrderDetail:
+async def get_order(session: SessionDep, caller: CurrentUser, order_id: RowId) -> OrderDetail:
     """The order, every status it passed through with the time and reason, and its bracket legs."""
     order = await service.get_order(session, caller, order_id)
     events = [OrderEventRead.model_validate(e) for e in await service.order_events(session, order)]
@@ -74,12 +75,14 @@ async def get_order(session: SessionDep, caller: CurrentUser, order_id: int) -> 
 
 
 @orders.delete("/{order_id}", response_model=OrderRead)
-async def cancel_order(session: SessionDep, caller: CurrentUser, order_id: int) -> Order:
+async def cancel_order(session: SessionDep, caller: CurrentUser, order_id: RowId) -> Order:
     return await service.cancel_order(session, caller, order_id)
 
 
 @portfolios.get("", response_model=list[PortfolioRead])
-async def get_portfolio(session: SessionDep, caller: CurrentUser, account_id: int | None = None) -> list[PortfolioRead]:
+async def get_portfolio(
+    session: SessionDep, caller: CurrentUser, account_id: RowId | None = None
+) -> list[PortfolioRead]:
     """Per account: cash, positions at their last prices, total value (cash + market value), day change."""
     chosen = (
         [await accounts.get_account(session, account_id, caller)]

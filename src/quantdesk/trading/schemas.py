@@ -6,12 +6,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from quantdesk.core.money import Amount, Positive
+from quantdesk.core.types import RowId
 
 
 class OrderCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    account_id: int
+    account_id: RowId
     symbol: str = Field(min_length=1, max_length=32)
     side: Literal["buy", "sell"]
     type: Literal["market", "limit", "stop", "stop_limit"] = "market"
