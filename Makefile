@@ -9,7 +9,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_COMPILE_BYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint fmt bench migrate demo clean
+.PHONY: help run test lint fmt bench migrate demo clean docker-up docker-down
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -65,3 +65,9 @@ demo: $(VENV)/.installed-app ## Load the synthetic demo data set
 
 clean: ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache htmlcov .coverage
+
+docker-up: ## Build the image and start quantdesk on PostgreSQL (docker compose, http://localhost:8000)
+	docker compose up -d --build
+
+docker-down: ## Stop the compose services (the database volume is kept)
+	docker compose down
