@@ -64,6 +64,27 @@ async def test_tradingview_strategy_json_opens_and_a_flat_position_closes(
     assert holdings(await books(alice, account)) == {}
 
 
+async def test_a_close_fill_leaves_every_other_open_order_alone(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient, bob: httpx.AsyncClient
+):
+    """A close order has no bracket siblings; its fill once canceled every open order without a parent,
+    other traders' included, and left their signals pending for ever (found by benchmarks/soak.py)."""
+    bob_account = await open_account(bob, "10000")
+    limit = {"account_id": bob_account, "symbol": "ACME", "side": "buy", "type": "limit", "quantity": "1"}
+    resting = (await bob.post("/api/v1/orders", json={**limit, "limit_price": "50"})).json()
+    account = await open_account(alice, "10000")
+    own_resting = (
+        await alice.post("/api/v1/orders", json={**limit, "account_id": account, "limit_price": "60"})
+    ).json()
+    path = await webhook_path(alice, account)
+    opened = await send(alice, path, "BUY ACME")
+    assert (await settled(alice, opened.json()["signal_id"]))["status"] == "executed"
+    closing = await send(alice, path, "order sell @ 1 filled on ACME. New strategy position is 0")
+    assert (await settled(alice, closing.json()["signal_id"]))["status"] == "executed"
+    assert (await bob.get(f"/api/v1/orders/{resting['id']}")).json()["status"] == "accepted"
+    assert (await alice.get(f"/api/v1/orders/{own_resting['id']}")).json()["status"] == "accepted"
+
+
 async def test_an_opposite_signal_closes_the_long_and_opens_no_short_on_a_long_only_account(
     market: httpx.AsyncClient, alice: httpx.AsyncClient
 ):

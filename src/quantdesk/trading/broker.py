@@ -112,8 +112,15 @@ async def _after_fill(session: AsyncSession, order: Order) -> None:
         for leg in legs:
             transition(session, leg, "accepted", "the entry filled: the bracket leg is working")
         return
+    if order.parent_id is None:  # a close order of a signal: no bracket, no sibling (`== None` matches every order)
+        return
     siblings = await session.scalars(
-        select(Order).where(Order.parent_id == order.parent_id, Order.id != order.id, Order.status.in_(OPEN_STATUSES))
+        select(Order).where(
+            Order.parent_id == order.parent_id,
+            Order.account_id == order.account_id,
+            Order.id != order.id,
+            Order.status.in_(OPEN_STATUSES),
+        )
     )
     for sibling in siblings:
         transition(session, sibling, "canceled", f"the other bracket leg (order {order.id}) filled")
