@@ -56,6 +56,7 @@ bench: $(VENV)/.installed-bench ## Benchmarks next to their peers (PostgreSQL: Q
 	$(BIN)/python -m benchmarks.forecast
 	$(BIN)/python -m benchmarks.trading
 	$(BIN)/python -m benchmarks.signals
+	$(BIN)/python -m benchmarks.soak
 
 migrate: $(VENV)/.installed-app ## Apply database migrations (quantdesk db upgrade)
 	$(BIN)/quantdesk db upgrade
