@@ -167,6 +167,24 @@ async def test_a_backtest_run_from_the_form_shows_its_metrics(site: Site) -> Non
         assert problems.seen == []
 
 
+async def test_a_click_on_a_heat_map_cell_opens_that_backtest(site: Site) -> None:
+    sweep = await site.alice.post(
+        "/api/v1/sweeps", json={"symbol": "ACME", "grid": {"fast": [10, 20], "slow": 60}, "rank_by": "sharpe"}
+    )
+    assert sweep.status_code == 202, sweep.text
+    async with browser_page(site.base_url) as (page, problems):
+        await sign_in(page, site.alice_key)
+        await page.goto(f"/dashboard/sweeps/{sweep.json()['id']}")
+        await page.wait_for_selector("#heatmap[data-drawn=true]")
+        cells = page.locator("#heatmap .nsewdrag").first  # Plotly's drag layer over the plot area
+        box = await cells.bounding_box()
+        assert box is not None
+        await page.mouse.click(box["x"] + box["width"] * 0.75, box["y"] + box["height"] / 2)  # the right column
+        await page.wait_for_url(re.compile(r"/dashboard/backtests/\d+$"))
+        await expect(page.locator("h1")).to_contain_text("fast=20 slow=60")
+        assert problems.seen == []
+
+
 async def test_a_signal_posted_to_the_webhook_appears_on_the_open_account_page_without_a_reload(site: Site) -> None:
     created = await site.alice.post(f"/api/v1/accounts/{site.account_id}/webhooks", json={"label": "tv"})
     webhook = "/webhooks/" + created.json()["token"]
