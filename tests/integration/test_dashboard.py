@@ -23,6 +23,7 @@ from quantdesk.trading.models import Order
 from quantdesk.web.session import COOKIE
 from tests.conftest import http_client, make_user
 from tests.integration.live import serving
+from tests.integration.signal_helpers import send, settled, webhook_path
 from tests.integration.test_realtime import receive
 from tests.integration.trading_helpers import open_account
 
@@ -433,3 +434,49 @@ async def test_the_socket_accepts_the_cookie_only_from_the_dashboards_own_origin
         async with connect(f"ws://{host}/ws", additional_headers=evil, open_timeout=5) as socket:
             await socket.send('{"action": "auth", "key": "nothing"}')
             assert (await receive(socket))["data"]["status"] == "unauthorized"
+
+
+@pytest.mark.usefixtures("market")
+async def test_a_trade_is_closed_and_a_pending_signal_canceled_from_the_page(
+    app: FastAPI, alice: httpx.AsyncClient, alice_key: str, alice_account: int
+):
+    page = f"/dashboard/accounts/{alice_account}"
+    async with http_client(app, alice_key) as api:
+        path = await webhook_path(api, alice_account)
+        opened = (await send(api, path, "BUY ACME")).json()["signal_id"]
+        assert (await settled(api, opened))["status"] == "executed"
+    token = await form_token(alice, page)
+    assert f'action="/dashboard/accounts/{alice_account}/signals/{opened}/close"' in (await alice.get(page)).text
+    closed = await alice.post(f"{page}/signals/{opened}/close", data={"csrf_token": token})
+    assert closed.status_code == 303
+    async with http_client(app, alice_key) as api:
+        assert (await api.get(f"/api/v1/signals/{opened}")).json()["status"] == "closed"
+    again = await alice.post(f"{page}/signals/{opened}/close", data={"csrf_token": token})
+    assert again.status_code == 409
+    assert "only an executed signal" in again.text
+    wrong = await alice.post(f"{page}/signals/{opened}/explode", data={"csrf_token": token})
+    assert wrong.status_code == 422
+
+
+async def test_a_webhook_is_rotated_and_the_account_reset_only_when_confirmed(
+    engine: AsyncEngine, alice: httpx.AsyncClient, alice_account: int
+):
+    page = f"/dashboard/accounts/{alice_account}"
+    token = await form_token(alice, page)
+    first = await alice.post(f"{page}/webhooks", data={"label": "tv", "csrf_token": token})
+    old_url = re.search(r'id="webhook-url">([^<]+)<', first.text)
+    token_id = re.search(r"/webhooks/(\d+)/rotate", (await alice.get(page)).text)
+    assert old_url is not None
+    assert token_id is not None
+    rotated = await alice.post(f"{page}/webhooks/{token_id.group(1)}/rotate", data={"csrf_token": token})
+    new_url = re.search(r'id="webhook-url">([^<]+)<', rotated.text)
+    assert new_url is not None
+    assert new_url.group(1) != old_url.group(1)
+    assert (await alice.post(old_url.group(1).removeprefix("http://testserver"), content="BUY ACME")).status_code == 404
+    await alice.post(f"{page}/withdraw", data={"amount": "400", "csrf_token": token})
+    unconfirmed = await alice.post(f"{page}/reset", data={"confirm": "nope", "csrf_token": token})
+    assert unconfirmed.status_code == 422
+    assert await cash_of(engine, alice_account) == (Decimal(600), Decimal(600))
+    reset = await alice.post(f"{page}/reset", data={"confirm": "main", "csrf_token": token})
+    assert reset.status_code == 303
+    assert await cash_of(engine, alice_account) == (Decimal(1000), Decimal(1000))

@@ -2,7 +2,7 @@
 withdrawals, and webhook tokens. Only the signed-in user's own accounts, whatever their role."""
 
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -14,6 +14,7 @@ from quantdesk.accounts.service import Principal
 from quantdesk.api.deps import SessionDep, SettingsDep
 from quantdesk.api.errors import status_for
 from quantdesk.core.errors import NotFound, QuantdeskError, ValidationFailed
+from quantdesk.core.types import RowId
 from quantdesk.market import service as market
 from quantdesk.realtime.events import all_or_nothing
 from quantdesk.signals import service as signals
@@ -37,7 +38,7 @@ ALERT_TEMPLATE = (
 MANUAL_TEMPLATE = "BUY {{ticker}} @{{close}}\nSL ...\nTP ..."
 
 
-async def own_account(session: AsyncSession, caller: Principal, account_id: int) -> Account:
+async def own_account(session: AsyncSession, caller: Principal, account_id: RowId) -> Account:
     """The caller's account; anyone else's (an admin's view included) does not exist here."""
     account = await session.get(Account, account_id)
     if account is None or account.user_id != caller.user_id:
@@ -119,12 +120,12 @@ async def _account_page(
 
 
 @router.get("/dashboard/accounts/{account_id}", response_class=HTMLResponse)
-async def account_page(request: Request, session: SessionDep, caller: Member, account_id: int) -> HTMLResponse:
+async def account_page(request: Request, session: SessionDep, caller: Member, account_id: RowId) -> HTMLResponse:
     return await _account_page(request, session, caller, await own_account(session, caller, account_id))
 
 
 @router.get("/dashboard/accounts/{account_id}/live", response_class=HTMLResponse)
-async def account_live(request: Request, session: SessionDep, caller: Member, account_id: int) -> HTMLResponse:
+async def account_live(request: Request, session: SessionDep, caller: Member, account_id: RowId) -> HTMLResponse:
     """The part of the page that changes: fetched again by the page when the WebSocket reports an event."""
     account = await own_account(session, caller, account_id)
     return render(request, "_account_live.html", await _context(request, session, caller, account))
@@ -132,7 +133,7 @@ async def account_live(request: Request, session: SessionDep, caller: Member, ac
 
 @router.post("/dashboard/accounts/{account_id}/orders", response_class=HTMLResponse)
 async def place_order(
-    request: Request, session: SessionDep, settings: SettingsDep, caller: Member, fields: Form, account_id: int
+    request: Request, session: SessionDep, settings: SettingsDep, caller: Member, fields: Form, account_id: RowId
 ) -> Response:
     account = await own_account(session, caller, account_id)
     try:
@@ -151,7 +152,7 @@ async def place_order(
 
 @router.post("/dashboard/accounts/{account_id}/orders/{order_id}/cancel", response_class=HTMLResponse)
 async def cancel_order(
-    request: Request, session: SessionDep, caller: Member, _fields: Form, account_id: int, order_id: int
+    request: Request, session: SessionDep, caller: Member, _fields: Form, account_id: RowId, order_id: RowId
 ) -> Response:
     account = await own_account(session, caller, account_id)
     try:
@@ -166,7 +167,7 @@ async def cancel_order(
 
 
 async def _move_cash(
-    request: Request, session: AsyncSession, caller: Principal, fields: dict[str, str], account_id: int, kind: str
+    request: Request, session: AsyncSession, caller: Principal, fields: dict[str, str], account_id: RowId, kind: str
 ) -> Response:
     await own_account(session, caller, account_id)
     account = await accounts.get_account(session, account_id, caller, lock=True)
@@ -180,18 +181,18 @@ async def _move_cash(
 
 
 @router.post("/dashboard/accounts/{account_id}/deposit", response_class=HTMLResponse)
-async def deposit(request: Request, session: SessionDep, caller: Member, fields: Form, account_id: int) -> Response:
+async def deposit(request: Request, session: SessionDep, caller: Member, fields: Form, account_id: RowId) -> Response:
     return await _move_cash(request, session, caller, fields, account_id, "deposit")
 
 
 @router.post("/dashboard/accounts/{account_id}/withdraw", response_class=HTMLResponse)
-async def withdraw(request: Request, session: SessionDep, caller: Member, fields: Form, account_id: int) -> Response:
+async def withdraw(request: Request, session: SessionDep, caller: Member, fields: Form, account_id: RowId) -> Response:
     return await _move_cash(request, session, caller, fields, account_id, "withdraw")
 
 
 @router.post("/dashboard/accounts/{account_id}/webhooks", response_class=HTMLResponse)
 async def create_webhook(
-    request: Request, session: SessionDep, settings: SettingsDep, caller: Member, fields: Form, account_id: int
+    request: Request, session: SessionDep, settings: SettingsDep, caller: Member, fields: Form, account_id: RowId
 ) -> HTMLResponse:
     """A new token, shown on this answer only (it is stored hashed)."""
     account = await own_account(session, caller, account_id)
@@ -201,9 +202,71 @@ async def create_webhook(
     return await _account_page(request, session, caller, account, notice=notice, new_webhook=url)
 
 
+@router.post("/dashboard/accounts/{account_id}/webhooks/{token_id}/rotate", response_class=HTMLResponse)
+async def rotate_webhook(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: Member,
+    _fields: Form,
+    account_id: RowId,
+    token_id: RowId,
+) -> HTMLResponse:
+    """A new secret for the same use: the old URL stops working now; the new one is shown this once."""
+    account = await own_account(session, caller, account_id)
+    try:
+        async with all_or_nothing(session):
+            token, secret = await tokens.rotate(session, account, token_id)
+    except QuantdeskError as problem:
+        return await _account_page(request, session, caller, account, error=problem.detail, status=status_for(problem))
+    url = webhook_url(request, settings.public_url, secret)
+    notice = f"Webhook '{token.label or token.prefix}' rotated: the old URL no longer works; copy the new one now"
+    return await _account_page(request, session, caller, account, notice=notice, new_webhook=url)
+
+
+@router.post("/dashboard/accounts/{account_id}/signals/{signal_id}/{action}", response_class=HTMLResponse)
+async def signal_action(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: Member,
+    _fields: Form,
+    account_id: RowId,
+    signal_id: RowId,
+    action: Literal["close", "cancel"],
+) -> Response:
+    """Close an executed signal's trade at the market, or cancel a pending signal."""
+    account = await own_account(session, caller, account_id)
+    try:
+        async with all_or_nothing(session):
+            signal = await signals.get_signal(session, caller, signal_id)
+            if signal.account_id != account.id:
+                raise NotFound(f"account {account.id} has no signal {signal_id}")
+            if action == "close":
+                await signals.close_signal(session, caller, signal_id, settings)
+            else:
+                await signals.cancel_signal(session, caller, signal_id)
+    except QuantdeskError as problem:
+        return await _account_page(request, session, caller, account, error=problem.detail, status=status_for(problem))
+    return RedirectResponse(f"/dashboard/accounts/{account.id}", status_code=303)
+
+
+@router.post("/dashboard/accounts/{account_id}/reset", response_class=HTMLResponse)
+async def reset_account(
+    request: Request, session: SessionDep, caller: Member, fields: Form, account_id: RowId
+) -> Response:
+    """Back to the opening deposit; the form asks for the account's name, so a stray click does nothing."""
+    account = await own_account(session, caller, account_id)
+    if fields.get("confirm", "").strip() != account.name:
+        message = f"type the account's name ({account.name}) to confirm the reset"
+        return await _account_page(request, session, caller, account, error=message, status=422)
+    await trading.reset_account(session, caller, account.id)
+    return RedirectResponse(f"/dashboard/accounts/{account.id}", status_code=303)
+
+
 @router.post("/dashboard/accounts/{account_id}/webhooks/{token_id}/revoke", response_class=HTMLResponse)
 async def revoke_webhook(
-    request: Request, session: SessionDep, caller: Member, _fields: Form, account_id: int, token_id: int
+    request: Request, session: SessionDep, caller: Member, _fields: Form, account_id: RowId, token_id: RowId
 ) -> Response:
     account = await own_account(session, caller, account_id)
     await tokens.revoke(session, account, token_id)

@@ -59,7 +59,7 @@ async def instrument(
     _viewer: Viewer,
     symbol: str,
     interval: str | None = None,
-    range: Annotated[str | None, Query(alias="range")] = None,
+    period: Annotated[str | None, Query(alias="range")] = None,
     ind: Annotated[list[str] | None, Query()] = None,
     extra: str = "",
 ) -> HTMLResponse:
@@ -68,7 +68,7 @@ async def instrument(
     chosen = _interval(stored, interval)
     indicators = [*(DEFAULT_INDICATORS if ind is None else ind), *[p for p in extra.split(",") if p.strip()]]
     intraday = chosen is not None and chosen.micros < Interval.d1.micros
-    span = range if range in RANGES else ("5d" if intraday else "all")
+    span = period if period in RANGES else ("5d" if intraday else "all")
     context = {
         "page": "markets",
         "view": view,
@@ -92,8 +92,8 @@ async def instrument(
         )
         return render(request, "instrument.html", context, 404 if interval else 200)
     series = next(s for s in view.series or [] if s.interval is chosen)
-    period = RANGES[span]
-    start = None if period is None else (series.last - period).isoformat()
+    lookback = RANGES[span]
+    start = None if lookback is None else (series.last - lookback).isoformat()
     request_ = analytics.SeriesRequest(view.instrument.symbol, chosen.value, start, None)
     try:
         enriched = await analytics.enriched_table(session, request_, settings, indicators=",".join(indicators))

@@ -13,6 +13,7 @@ from quantdesk.backtest import strategies, sweeps
 from quantdesk.backtest.models import Backtest
 from quantdesk.backtest.schemas import BacktestCreate, SweepCreate
 from quantdesk.core.errors import QuantdeskError, ValidationFailed
+from quantdesk.core.types import RowId
 from quantdesk.forecast import service as forecasts
 from quantdesk.forecast.forecasters import KINDS
 from quantdesk.forecast.schemas import ForecastCreate
@@ -101,7 +102,7 @@ def equity_frame(run: Backtest) -> pd.DataFrame:
 
 @router.get("/dashboard/backtests/{backtest_id}", response_class=HTMLResponse)
 async def backtest_result(
-    request: Request, session: SessionDep, settings: SettingsDep, _viewer: Viewer, backtest_id: int
+    request: Request, session: SessionDep, settings: SettingsDep, _viewer: Viewer, backtest_id: RowId
 ) -> HTMLResponse:
     run = await backtests.get_backtest(session, backtest_id)
     curve = equity_frame(run)
@@ -133,7 +134,7 @@ async def run_sweep(
 
 
 @router.get("/dashboard/sweeps/{sweep_id}", response_class=HTMLResponse)
-async def sweep_result(request: Request, session: SessionDep, _viewer: Viewer, sweep_id: int) -> HTMLResponse:
+async def sweep_result(request: Request, session: SessionDep, _viewer: Viewer, sweep_id: RowId) -> HTMLResponse:
     run = await sweeps.get_sweep(session, sweep_id)
     names = sweeps.parameter_names(run)
     rows = run.results or []
@@ -151,7 +152,7 @@ async def open_sweep_cell(
     settings: SettingsDep,
     _member: Member,
     fields: Form,
-    sweep_id: int,
+    sweep_id: RowId,
 ) -> Response:
     """Run the backtest of one combination of a sweep (a click on a heat-map cell or a table row)."""
     run = await sweeps.get_sweep(session, sweep_id)
@@ -194,7 +195,7 @@ async def run_forecast(
 
 
 @router.get("/dashboard/forecasts/{forecast_id}", response_class=HTMLResponse)
-async def forecast_result(request: Request, session: SessionDep, _viewer: Viewer, forecast_id: int) -> HTMLResponse:
+async def forecast_result(request: Request, session: SessionDep, _viewer: Viewer, forecast_id: RowId) -> HTMLResponse:
     forecast = await forecasts.get_forecast(session, forecast_id)
     model = await forecasts.get_model(session, forecast.model_id)
     actual, scores = await forecasts.score(session, forecast)
