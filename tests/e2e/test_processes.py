@@ -15,6 +15,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from quantdesk.accounts.models import Account, LedgerEntry
 from quantdesk.core.db import create_engine
+from quantdesk.market.models import Instrument
 from quantdesk.signals.models import Signal
 from quantdesk.trading.models import Fill, Order, Position
 from tests.conftest import bearer, empty_all_tables, make_user
@@ -38,11 +39,13 @@ async def pg_engine(postgresql_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 async def trader_with_webhook(engine: AsyncEngine, server: ServerProcess, deposit: str) -> tuple[str, int, str]:
-    """ACME priced at 100 by an admin; a trader with an account and a webhook: key, account id, webhook URL."""
+    """ACME and BETA priced at 100 and 10 by an admin; a trader with an account and a webhook: key, account id,
+    webhook URL."""
     admin, trader = await make_user(engine, "root", "admin"), await make_user(engine, "trader")
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
-        asset = await http.post("/api/v1/assets", json={"symbol": "ACME", "price": "100"}, headers=bearer(admin))
-        assert asset.status_code == 201, asset.text
+        for symbol, price in (("ACME", "100"), ("BETA", "10")):
+            asset = await http.post("/api/v1/assets", json={"symbol": symbol, "price": price}, headers=bearer(admin))
+            assert asset.status_code == 201, asset.text
         body = {"name": "tv", "initial_deposit": deposit}
         account_id = (await http.post("/api/v1/accounts", json=body, headers=bearer(trader))).json()["id"]
         hook = await http.post(f"/api/v1/accounts/{account_id}/webhooks", headers=bearer(trader))
@@ -89,15 +92,30 @@ async def fire(url: str, acknowledged: list[int], stop: asyncio.Event, first_id:
             n += 1_000
 
 
+async def buy_over_rest(base_url: str, key: str, account_id: int, acknowledged: list[int], stop: asyncio.Event) -> None:
+    """Market buys of one BETA through the REST API until told to stop or the server dies; keep the 201s."""
+    body = {"account_id": account_id, "symbol": "BETA", "side": "buy", "type": "market", "quantity": "1"}
+    async with httpx.AsyncClient(base_url=base_url, timeout=5, headers=bearer(key)) as http:
+        while not stop.is_set():
+            try:
+                answer = await http.post("/api/v1/orders", json=body)
+            except httpx.TransportError:
+                return
+            assert answer.status_code == 201, answer.text
+            acknowledged.append(answer.json()["id"])
+
+
 async def test_a_server_killed_under_load_leaves_every_acknowledged_signal_executed_once(
     database_url: str, engine: AsyncEngine, servers: list[ServerProcess], tmp_path: Path
 ):
     limits = {"webhook_rate_per_s": "0"}
     servers.append(doomed := ServerProcess(database_url, tmp_path / "doomed.log", **limits))
-    _, account_id, url = await trader_with_webhook(engine, doomed, "1000000")
+    trader, account_id, url = await trader_with_webhook(engine, doomed, "1000000")
     acknowledged: list[int] = []
+    rest_orders: list[int] = []
     stop = asyncio.Event()
     senders = [asyncio.create_task(fire(url, acknowledged, stop, n)) for n in range(8)]
+    senders += [asyncio.create_task(buy_over_rest(doomed.url, trader, account_id, rest_orders, stop)) for _ in range(2)]
     deadline = asyncio.get_running_loop().time() + 60
     while len(acknowledged) < 40:  # a cold server (first requests, busy CI) takes a while to get going
         assert asyncio.get_running_loop().time() < deadline, "the load never got going"
@@ -121,17 +139,35 @@ async def test_a_server_killed_under_load_leaves_every_acknowledged_signal_execu
         cash = await connection.scalar(select(Account.cash).where(Account.id == account_id))
         ledger = await connection.scalar(select(func.count()).select_from(LedgerEntry)) or 0
         amounts = (await connection.scalars(select(LedgerEntry.amount))).all()
-        held = await connection.scalar(select(Position.quantity).where(Position.account_id == account_id))
+        holdings = select(Instrument.symbol, Position.quantity).join(
+            Instrument, Instrument.id == Position.instrument_id
+        )
+        held = dict((await connection.execute(holdings.where(Position.account_id == account_id))).all())
         signals_stored = await connection.scalar(select(func.count()).select_from(Signal)) or 0
         filled = await connection.scalar(select(func.count()).select_from(Order).where(Order.status == "filled")) or 0
+        signal_fills = (
+            await connection.scalar(
+                select(func.count()).select_from(Order).where(Order.status == "filled", Order.signal_id.is_not(None))
+            )
+            or 0
+        )
+        rest_statuses = dict(
+            (await connection.execute(select(Order.id, Order.status).where(Order.id.in_(rest_orders)))).all()
+        )
     assert len(signal_orders) == len(acknowledged)
     assert all(fills_per_order.get(order_id) == 1 for order_id in signal_orders), "an order filled twice or never"
     assert set(fills_per_order.values()) == {1}
-    assert held == Decimal(filled) == Decimal(signals_stored)  # every stored signal bought exactly one share
+    assert held["ACME"] == Decimal(signal_fills) == Decimal(signals_stored)  # every stored signal bought one share
+    assert rest_orders, "no REST order was acknowledged before the kill"
+    assert set(rest_statuses.values()) == {"filled"}  # a 201 is a committed fill, kill or not
+    assert all(fills_per_order.get(order_id) == 1 for order_id in rest_orders)
+    assert held["BETA"] == Decimal(filled - signal_fills) >= len(rest_orders)
     assert len(acknowledged) <= signals_stored  # a request killed after its commit stored one it never answered
     assert cash == sum(amounts, Decimal(0))
     assert ledger == filled + 1  # the deposit and one trade row per fill
-    print(f"acknowledged {len(acknowledged)}, pending at the kill {waiting}, all executed once after restart")
+    print(
+        f"acknowledged {len(acknowledged)} signals and {len(rest_orders)} orders, {waiting} signals pending at the kill"
+    )
 
 
 async def final_statuses(engine: AsyncEngine, signal_ids: list[int], timeout_s: float = 60.0) -> dict[int, str]:
