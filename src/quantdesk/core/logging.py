@@ -64,10 +64,14 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     root.addHandler(_handler(fmt))
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
+    # quantdesk.access writes one line per request, with its id and without secrets: uvicorn's is a duplicate.
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.handlers.clear()
+    uvicorn_access.propagate = False
     for name in ("uvicorn.access", "uvicorn.error", "quantdesk.api", "quantdesk.access"):
         target = logging.getLogger(name)
         if not any(isinstance(f, RedactSecrets) for f in target.filters):
