@@ -89,6 +89,10 @@ async def _trade(site: Site) -> None:
         },
     )
     assert resting.status_code == 201, resting.text
+    hook = await site.alice.post(f"/api/v1/accounts/{site.account_id}/webhooks", json={"label": "tradingview"})
+    async with httpx.AsyncClient(base_url=site.base_url) as tradingview:
+        sent = await tradingview.post("/webhooks/" + hook.json()["token"], content="BUY GLOBEX\nSL 50\nTP 90")
+    assert sent.status_code == 202, sent.text
 
 
 def screenshot_path(name: str) -> str:
