@@ -18,6 +18,20 @@ def free_port() -> int:
         return port
 
 
+def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 120.0) -> None:
+    """Until ``url``/health answers 200; fails with the end of the server's log if it exits or never does."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"the server exited while starting: {log.read_text()[-3000:]}"
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} did not become healthy in {timeout_s} s: {log.read_text()[-3000:]}")
+
+
 class ServerProcess:
     def __init__(self, database_url: str, log: Path, **settings: str) -> None:
         self.port = free_port()
@@ -31,19 +45,7 @@ class ServerProcess:
         self._log = log.open("ab")
         command = [sys.executable, "-m", "quantdesk", "serve", "--port", str(self.port)]
         self.process = subprocess.Popen(command, env=env, stdout=self._log, stderr=subprocess.STDOUT)
-        self._wait_until_healthy()
-
-    def _wait_until_healthy(self, timeout_s: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, "the server exited while starting; see its log"
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"the server on port {self.port} did not become healthy")
+        wait_until_healthy(self.url, self.process, log)
 
     def kill(self) -> None:
         """kill -9: no shutdown, no rollback, no goodbye."""

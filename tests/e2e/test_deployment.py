@@ -7,14 +7,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
-from tests.e2e.servers import free_port
+from tests.e2e.servers import free_port, wait_until_healthy
 
 ROOT = Path(__file__).parents[2]
 ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
@@ -51,7 +50,7 @@ def test_the_image_command_migrates_loads_the_demo_and_serves_two_workers(tmp_pa
     with log.open("wb") as out:
         server = subprocess.Popen([str(ENTRYPOINT)], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
         try:
-            _wait_healthy(f"http://127.0.0.1:{port}", server, log)
+            wait_until_healthy(f"http://127.0.0.1:{port}", server, log)
             for _ in range(6):  # spread over both workers
                 assert httpx.get(f"http://127.0.0.1:{port}/api/v1/instruments", timeout=10).status_code == 200
             instruments = httpx.get(f"http://127.0.0.1:{port}/api/v1/instruments", timeout=10).json()
@@ -72,19 +71,6 @@ def test_the_image_command_migrates_loads_the_demo_and_serves_two_workers(tmp_pa
     assert all(entry["request_id"] and entry["status"] == 200 for entry in access)
     assert sum("Started server process" in line for line in lines) == 2
     assert not [line for line in lines if "uvicorn.access" in line]  # one access line per request: quantdesk's
-
-
-def _wait_healthy(url: str, server: subprocess.Popen[bytes], log: Path, timeout_s: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert server.poll() is None, log.read_text()[-3000:]
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"not healthy in {timeout_s} s: {log.read_text()[-3000:]}")
 
 
 def test_the_dockerfile_is_multi_stage_slim_unprivileged_and_checks_its_health():

@@ -119,6 +119,15 @@ async def _account_page(
     return render(request, "account.html", context, status)
 
 
+async def _refused(
+    request: Request, session: AsyncSession, caller: Principal, account: Account, problem: QuantdeskError, **extra: Any
+) -> HTMLResponse:
+    """The page again, with why the action was refused (it changed nothing: see all_or_nothing)."""
+    return await _account_page(
+        request, session, caller, account, error=problem.detail, status=status_for(problem), **extra
+    )
+
+
 @router.get("/dashboard/accounts/{account_id}", response_class=HTMLResponse)
 async def account_page(request: Request, session: SessionDep, caller: Member, account_id: RowId) -> HTMLResponse:
     return await _account_page(request, session, caller, await own_account(session, caller, account_id))
@@ -144,9 +153,7 @@ async def place_order(
             body = build(OrderCreate, {**data, "account_id": account.id})
             order, _ = await trading.place_order(session, caller, body, settings, source="dashboard")
     except QuantdeskError as problem:
-        return await _account_page(
-            request, session, caller, account, error=problem.detail, order_form=fields, status=422
-        )
+        return await _refused(request, session, caller, account, problem, order_form=fields)
     return RedirectResponse(f"/dashboard/accounts/{account.id}?order={order.id}", status_code=303)
 
 
@@ -162,7 +169,7 @@ async def cancel_order(
                 raise NotFound(f"account {account.id} has no order {order_id}")
             await trading.cancel_order(session, caller, order_id)
     except QuantdeskError as problem:
-        return await _account_page(request, session, caller, account, error=problem.detail, status=status_for(problem))
+        return await _refused(request, session, caller, account, problem)
     return RedirectResponse(f"/dashboard/accounts/{account.id}", status_code=303)
 
 
@@ -176,7 +183,7 @@ async def _move_cash(
             amount = _amount(fields.get("amount", ""))
             (accounts.deposit if kind == "deposit" else accounts.withdraw)(session, account, amount)
     except QuantdeskError as problem:
-        return await _account_page(request, session, caller, account, error=problem.detail, status=422)
+        return await _refused(request, session, caller, account, problem)
     return RedirectResponse(f"/dashboard/accounts/{account.id}", status_code=303)
 
 
@@ -218,7 +225,7 @@ async def rotate_webhook(
         async with all_or_nothing(session):
             token, secret = await tokens.rotate(session, account, token_id)
     except QuantdeskError as problem:
-        return await _account_page(request, session, caller, account, error=problem.detail, status=status_for(problem))
+        return await _refused(request, session, caller, account, problem)
     url = webhook_url(request, settings.public_url, secret)
     notice = f"Webhook '{token.label or token.prefix}' rotated: the old URL no longer works; copy the new one now"
     return await _account_page(request, session, caller, account, notice=notice, new_webhook=url)
@@ -247,7 +254,7 @@ async def signal_action(
             else:
                 await signals.cancel_signal(session, caller, signal_id)
     except QuantdeskError as problem:
-        return await _account_page(request, session, caller, account, error=problem.detail, status=status_for(problem))
+        return await _refused(request, session, caller, account, problem)
     return RedirectResponse(f"/dashboard/accounts/{account.id}", status_code=303)
 
 
