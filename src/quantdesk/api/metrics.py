@@ -10,6 +10,7 @@ import os
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -54,8 +55,6 @@ def process_registry() -> CollectorRegistry:
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return registry
-    from prometheus_client import REGISTRY
-
     return REGISTRY
 
 

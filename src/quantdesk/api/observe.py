@@ -50,16 +50,21 @@ class RequestContext:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             metrics.observe_request(scope["method"], route, status, elapsed)
-            query = scope.get("query_string", b"").decode("latin-1")
-            target = redact(scope["path"] + (f"?{query}" if query else ""))
-            client = scope["client"][0] if scope.get("client") else "-"
-            fields = {"client": client, "method": scope["method"], "path": target, "status": status}
-            access.info(
-                "%s %s %s %d %.1fms",
-                client,
-                scope["method"],
-                target,
-                status,
-                elapsed * 1000,
-                extra={**fields, "duration_ms": round(elapsed * 1000, 2)},
-            )
+            if access.isEnabledFor(logging.INFO):  # the line costs a regex and a record: only when it is kept
+                log_access(scope, status, elapsed)
+
+
+def log_access(scope: Scope, status: int, elapsed: float) -> None:
+    query = scope.get("query_string", b"").decode("latin-1")
+    target = redact(scope["path"] + (f"?{query}" if query else ""))
+    client = scope["client"][0] if scope.get("client") else "-"
+    fields = {"client": client, "method": scope["method"], "path": target, "status": status}
+    access.info(
+        "%s %s %s %d %.1fms",
+        client,
+        scope["method"],
+        target,
+        status,
+        elapsed * 1000,
+        extra={**fields, "duration_ms": round(elapsed * 1000, 2)},
+    )
