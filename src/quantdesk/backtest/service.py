@@ -10,6 +10,7 @@ import pandas as pd
 from pydantic import TypeAdapter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from quantdesk.analytics import service as analytics_service
 from quantdesk.backtest import engine, kernels, metrics, strategies
@@ -169,7 +170,9 @@ async def get_backtest(session: AsyncSession, backtest_id: int) -> Backtest:
 
 
 async def list_backtests(session: AsyncSession, symbol: str | None = None, limit: int = 100) -> list[Backtest]:
-    statement = select(Backtest).order_by(Backtest.id.desc()).limit(limit)
+    # Without the equity curves and trade lists: a list shows metrics, and a minute-bar curve is megabytes.
+    light = (defer(Backtest.equity_curve), defer(Backtest.trades))
+    statement = select(Backtest).options(*light).order_by(Backtest.id.desc()).limit(limit)
     if symbol:
         statement = statement.where(Backtest.symbol == symbol.upper())
     return list((await session.execute(statement)).scalars())
