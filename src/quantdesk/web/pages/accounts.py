@@ -1,7 +1,6 @@
 """The paper account pages: cash, positions and orders that update live, the order ticket, deposits and
 withdrawals, and webhook tokens. Only the signed-in user's own accounts, whatever their role."""
 
-from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
@@ -10,10 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.accounts import service as accounts
 from quantdesk.accounts.models import Account, User
+from quantdesk.accounts.schemas import AccountCreate, AmountBody
 from quantdesk.accounts.service import Principal
 from quantdesk.api.deps import SessionDep, SettingsDep
 from quantdesk.api.errors import status_for
-from quantdesk.core.errors import NotFound, QuantdeskError, ValidationFailed
+from quantdesk.core.errors import NotFound, QuantdeskError
 from quantdesk.core.types import RowId
 from quantdesk.market import service as market
 from quantdesk.realtime.events import all_or_nothing
@@ -65,26 +65,13 @@ async def open_account(request: Request, session: SessionDep, caller: Member, fi
         raise SignInNeeded
     try:
         async with all_or_nothing(session):
-            account = await accounts.open_account(
-                session,
-                owner,
-                fields.get("name", "").strip() or "paper",
-                fields.get("currency", "").strip() or "USD",
-                _amount(fields.get("initial_deposit", "0") or "0", allow_zero=True),
+            body = build(
+                AccountCreate, {"initial_deposit": "0", **given(fields, "name", "currency", "initial_deposit")}
             )
+            account = await accounts.open_account(session, owner, body.name, body.currency, body.initial_deposit)
     except QuantdeskError as problem:
         return await _account_list(request, session, caller, problem.detail, 422)
     return RedirectResponse(f"/dashboard/accounts/{account.id}", status_code=303)
-
-
-def _amount(raw: str, allow_zero: bool = False) -> Decimal:
-    try:
-        value = Decimal(raw.strip())
-    except InvalidOperation:
-        raise ValidationFailed(f"'{raw}' is not an amount; write it like 1000 or 250.50") from None
-    if not value.is_finite() or value < 0 or (value == 0 and not allow_zero) or value >= Decimal("1e15"):
-        raise ValidationFailed(f"the amount must be {'zero or ' if allow_zero else ''}positive, below 10^15")
-    return value
 
 
 async def _context(request: Request, session: AsyncSession, caller: Principal, account: Account) -> dict[str, Any]:
@@ -180,7 +167,7 @@ async def _move_cash(
     account = await accounts.get_account(session, account_id, caller, lock=True)
     try:
         async with all_or_nothing(session):
-            amount = _amount(fields.get("amount", ""))
+            amount = build(AmountBody, given(fields, "amount")).amount
             (accounts.deposit if kind == "deposit" else accounts.withdraw)(session, account, amount)
     except QuantdeskError as problem:
         return await _refused(request, session, caller, account, problem)
