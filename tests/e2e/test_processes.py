@@ -117,7 +117,9 @@ async def test_a_server_killed_under_load_leaves_every_acknowledged_signal_execu
     senders = [asyncio.create_task(fire(url, acknowledged, stop, n)) for n in range(8)]
     senders += [asyncio.create_task(buy_over_rest(doomed.url, trader, account_id, rest_orders, stop)) for _ in range(2)]
     deadline = asyncio.get_running_loop().time() + 60
-    while len(acknowledged) < 40:  # a cold server (first requests, busy CI) takes a while to get going
+    # A cold server (first requests, busy CI) takes a while to get going; SQLite's one writer may serve the
+    # signals first: kill only once both kinds of load are in flight.
+    while len(acknowledged) < 40 or len(rest_orders) < 3:
         assert asyncio.get_running_loop().time() < deadline, "the load never got going"
         await asyncio.sleep(0.05)
     doomed.kill()  # mid-load: requests in flight, orders waiting, perhaps one mid-execution
