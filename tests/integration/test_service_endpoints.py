@@ -118,6 +118,23 @@ async def test_an_unexpected_error_is_a_500_without_a_stack_trace(settings: Sett
     assert "secret internals" in caplog.text  # the operator still gets the trace
 
 
+async def test_a_nul_character_in_any_text_is_refused_not_a_500(client: httpx.AsyncClient, database_url: str):
+    """PostgreSQL cannot store NUL in text; whatever field brings it, the answer is a 422 (schemathesis
+    found a query parameter that reached the database)."""
+    answers = [
+        await client.get("/api/v1/instruments", params={"asset_class": "stock\x00"}),
+        await client.get("/api/v1/instruments/AC%00ME"),
+        await client.post("/api/v1/instruments", json={"symbol": "NULTEST", "name": "a\u0000b"}),
+    ]
+    if database_url.startswith("postgresql"):
+        assert [answer.status_code for answer in answers] == [422, 422, 422]
+        assert {answer.json()["detail"] for answer in answers} == {
+            "some text in the request holds a NUL character (code 0); remove it"
+        }
+    else:  # SQLite stores any character
+        assert [answer.status_code for answer in answers] == [200, 404, 201]
+
+
 @pytest.mark.parametrize("size_mb", [50])
 async def test_bodies_over_the_limit_are_refused_before_parsing(client: httpx.AsyncClient, size_mb: int):
     await client.post("/api/v1/instruments", json={"symbol": "BIG"})

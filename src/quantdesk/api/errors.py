@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from quantdesk.core.errors import (
@@ -30,6 +31,7 @@ from quantdesk.core.errors import (
 from quantdesk.core.logging import REQUEST_ID
 
 logger = logging.getLogger("quantdesk.api")
+CHARACTER_NOT_IN_REPERTOIRE = "22021"  # PostgreSQL's SQLSTATE for NUL in text
 
 # Most specific first: the first matching class decides the status.
 STATUS_BY_ERROR: tuple[tuple[type[QuantdeskError], int], ...] = (
@@ -113,6 +115,14 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, code, detail or phrase, headers=getattr(exc, "headers", None))
 
 
+async def _database_refused(request: Request, exc: Exception) -> JSONResponse:
+    """PostgreSQL refuses text holding NUL (character_not_in_repertoire): only a client can send that, so it
+    is the client's error, whatever field it came in. Any other database error is unexpected."""
+    if getattr(cast(DBAPIError, exc).orig, "pgcode", None) == CHARACTER_NOT_IN_REPERTOIRE:
+        return problem(422, "validation_failed", "some text in the request holds a NUL character (code 0); remove it")
+    return await _unexpected(request, exc)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     incident = uuid.uuid4().hex[:12]
     logger.exception("unhandled error %s on %s %s", incident, request.method, request.url.path)
@@ -129,4 +139,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _request_invalid)
     app.add_exception_handler(ValidationError, _request_invalid)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DBAPIError, _database_refused)
     app.add_exception_handler(Exception, _unexpected)
