@@ -177,6 +177,8 @@ async def test_analytics_report_win_rate_profit_factor_and_pnl_by_symbol(
     assert (await alice.get("/api/v1/analytics/trading?symbol=acme")).json()["signals"] == 3
     # Bob sees nothing of Alice's, and not her account either.
     assert (await bob.get("/api/v1/analytics/trading")).json()["signals"] == 0
+    for wrong in ("0", "-2251799813685248", "99999999999999999999"):  # ids past any stored one: 422, never a 500
+        assert (await alice.get(f"/api/v1/analytics/trading?account={wrong}")).status_code == 422
     assert (await bob.get(f"/api/v1/analytics/trading?account={account}")).status_code == 404
 
 

@@ -234,7 +234,7 @@ async def receive_webhook(token: str, request: Request, session: SessionDep, set
 async def trading_stats(
     session: SessionDep,
     caller: CurrentUser,
-    account: int | None = Query(default=None, description="One account; default: all of yours"),
+    account: Annotated[RowId | None, Query(description="One account; default: all of yours")] = None,
     symbol: str | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
