@@ -13,12 +13,14 @@ from quantdesk.accounts.schemas import AccountCreate, AmountBody
 from quantdesk.accounts.service import Principal
 from quantdesk.api.deps import SessionDep, SettingsDep
 from quantdesk.api.errors import status_for
+from quantdesk.core.config import Settings
 from quantdesk.core.errors import NotFound, QuantdeskError
 from quantdesk.core.types import RowId
 from quantdesk.market import service as market
 from quantdesk.realtime.events import all_or_nothing
 from quantdesk.signals import service as signals
 from quantdesk.signals import tokens
+from quantdesk.signals.models import WebhookToken
 from quantdesk.signals.router import webhook_url
 from quantdesk.trading import portfolio
 from quantdesk.trading import service as trading
@@ -184,6 +186,22 @@ async def withdraw(request: Request, session: SessionDep, caller: Member, fields
     return await _move_cash(request, session, caller, fields, account_id, "withdraw")
 
 
+async def _show_webhook(
+    request: Request,
+    session: AsyncSession,
+    settings: Settings,
+    caller: Principal,
+    account: Account,
+    token: WebhookToken,
+    secret: str,
+    done: str,
+) -> HTMLResponse:
+    """The account page with a token's URL, shown this once (only its digest is stored)."""
+    url = webhook_url(request, settings.public_url, secret)
+    notice = f"Webhook '{token.label or token.prefix}' {done}: copy its URL now, it is shown only this once"
+    return await _account_page(request, session, caller, account, notice=notice, new_webhook=url)
+
+
 @router.post("/dashboard/accounts/{account_id}/webhooks", response_class=HTMLResponse)
 async def create_webhook(
     request: Request, session: SessionDep, settings: SettingsDep, caller: Member, fields: Form, account_id: RowId
@@ -191,9 +209,7 @@ async def create_webhook(
     """A new token, shown on this answer only (it is stored hashed)."""
     account = await own_account(session, caller, account_id)
     token, secret = await tokens.create(session, account, fields.get("label", "").strip()[:80])
-    url = webhook_url(request, settings.public_url, secret)
-    notice = f"Webhook '{token.label or token.prefix}' created: copy its URL now, it is shown only this once"
-    return await _account_page(request, session, caller, account, notice=notice, new_webhook=url)
+    return await _show_webhook(request, session, settings, caller, account, token, secret, "created")
 
 
 @router.post("/dashboard/accounts/{account_id}/webhooks/{token_id}/rotate", response_class=HTMLResponse)
@@ -213,9 +229,7 @@ async def rotate_webhook(
             token, secret = await tokens.rotate(session, account, token_id)
     except QuantdeskError as problem:
         return await _refused(request, session, caller, account, problem)
-    url = webhook_url(request, settings.public_url, secret)
-    notice = f"Webhook '{token.label or token.prefix}' rotated: the old URL no longer works; copy the new one now"
-    return await _account_page(request, session, caller, account, notice=notice, new_webhook=url)
+    return await _show_webhook(request, session, settings, caller, account, token, secret, "rotated")
 
 
 @router.post("/dashboard/accounts/{account_id}/signals/{signal_id}/{action}", response_class=HTMLResponse)
