@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.accounts import keys
@@ -70,11 +70,13 @@ async def issue_key(session: AsyncSession, user: User, label: str) -> tuple[ApiK
     return row, key
 
 
+# Built once: every authenticated request runs it.
+_KEY_AND_USER = select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(ApiKey.prefix == bindparam("prefix"))
+
+
 async def authenticate(session: AsyncSession, key: str) -> tuple[Principal, bool]:
     """The caller of an API key, and whether its last-used time is due an update."""
-    found = await session.execute(
-        select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(ApiKey.prefix == keys.lookup(key))
-    )
+    found = await session.execute(_KEY_AND_USER, {"prefix": keys.lookup(key)})
     pair = found.first()
     if pair is None or not keys.matches(key, pair[0].digest):
         raise Unauthorized("the API key is not valid; create one with POST /api/v1/keys or ask an admin")
@@ -162,19 +164,24 @@ async def open_account(
     return account
 
 
+# Built once: every order and account change starts with one of these.
+_ACCOUNT = select(Account).where(Account.id == bindparam("account_id"))
+_RELOADED_ACCOUNT = _ACCOUNT.execution_options(populate_existing=True)
+# FOR NO KEY UPDATE: it serialises changes of the account, yet lets other transactions insert rows that
+# reference it (a signal and its order), which FOR UPDATE would block.
+_LOCKED_ACCOUNT = _RELOADED_ACCOUNT.with_for_update(key_share=True)
+
+
 async def get_account(session: AsyncSession, account_id: int, caller: Principal, lock: bool = False) -> Account:
     """The account if the caller may see it (another trader's is reported missing, not forbidden, so
     that ids reveal nothing); ``lock`` takes its row lock on PostgreSQL for a change of cash or holdings
     (SQLite's writers are already serialised by BEGIN IMMEDIATE)."""
-    query = select(Account).where(Account.id == account_id)
+    query = _ACCOUNT
     if lock:
         # Reloading under the lock must not drop changes this transaction has not flushed yet.
         await session.flush()
-    if lock and dialect_name(session) == "postgresql":
-        # FOR NO KEY UPDATE: it serialises changes of the account, yet lets other transactions insert
-        # rows that reference it (a signal and its order), which FOR UPDATE would block.
-        query = query.with_for_update(key_share=True)
-    account = await session.scalar(query.execution_options(populate_existing=lock))
+        query = _LOCKED_ACCOUNT if dialect_name(session) == "postgresql" else _RELOADED_ACCOUNT
+    account = await session.scalar(query, {"account_id": account_id})
     if account is None or not caller.may_see(account.user_id):
         raise NotFound(f"no account {account_id}")
     return account

@@ -2,12 +2,13 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, Table, event, insert, inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql.dml import ReturningInsert
 
 from quantdesk.core.config import get_settings, normalise_database_url
 
@@ -87,6 +88,36 @@ async def session_scope(factory: async_sessionmaker[AsyncSession], write: bool =
         except BaseException:
             await session.rollback()
             raise
+
+
+# Built once per table: building a statement and its cache key costs more than running it.
+_INSERTS: dict[str, ReturningInsert[int]] = {}
+
+
+async def insert_row(session: AsyncSession, row: Base) -> int:
+    """Store a new ``row`` with one INSERT ... RETURNING in the session's transaction, and return its id.
+
+    For hot paths: a fraction of what the unit of work costs to flush one object. The row gets its
+    column defaults and its id, but stays out of the session (nothing later in the transaction may
+    expect to load it from the identity map)."""
+    mapper = inspect(type(row))
+    table = cast(Table, mapper.local_table)  # every model maps one table
+    values: dict[str, Any] = {}
+    for attribute in mapper.column_attrs:
+        column = attribute.columns[0]
+        if column.primary_key:
+            continue
+        default = column.default
+        if attribute.key not in row.__dict__ and default is not None:
+            setattr(row, attribute.key, default.arg if default.is_scalar else default.arg(None))
+        values[column.key] = getattr(row, attribute.key)
+    statement = _INSERTS.get(table.name)
+    if statement is None:
+        statement = _INSERTS[table.name] = insert(table).returning(table.c.id)
+    connection = await session.connection()
+    new_id: int = (await connection.execute(statement, values)).scalar_one()
+    row.id = new_id  # type: ignore[attr-defined]
+    return new_id
 
 
 def dialect_name(session: AsyncSession) -> str:

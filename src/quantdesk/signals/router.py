@@ -1,16 +1,14 @@
 """Signals over HTTP: the TradingView webhook, the authenticated API, webhook tokens and analytics."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from quantdesk.accounts import service as accounts
 from quantdesk.accounts.auth import CurrentUser
-from quantdesk.accounts.models import Account, User
 from quantdesk.api.deps import SessionDep, SettingsDep
 from quantdesk.core.clock import utcnow
 from quantdesk.core.errors import Forbidden, NotFound
@@ -36,7 +34,6 @@ webhook_tokens = APIRouter(prefix="/api/v1/accounts/{account_id}/webhooks", tags
 webhooks = APIRouter(prefix="/webhooks", tags=["signals"])
 trading_analytics = APIRouter(prefix="/api/v1/analytics", tags=["signals"])
 
-TOKEN_TOUCH_EVERY = timedelta(minutes=1)
 BODY_DOC = {
     "requestBody": {
         "content": {
@@ -73,13 +70,13 @@ class ParsedRead(BaseModel):
 def answer(receipt: Receipt) -> JSONResponse:
     """202 for a new signal, 200 for a copy, 422 with the reason for an invalid one. Returned, not raised:
     the request's transaction commits, so even a rejected signal is kept."""
-    signal = receipt.signal
     if receipt.outcome == "rejected":
-        body = {"error": "invalid_signal", "detail": signal.reason, "signal_id": signal.id}
+        body = {"error": "invalid_signal", "detail": receipt.reason, "signal_id": receipt.signal_id}
         return JSONResponse(body, status_code=422)
     if receipt.outcome == "duplicate":
-        return JSONResponse({"signal_id": receipt.signal_id, "status": "duplicate", "duplicate_id": signal.id})
-    return JSONResponse({"signal_id": signal.id, "status": signal.status}, status_code=202)
+        body = {"signal_id": receipt.signal_id, "status": "duplicate", "duplicate_id": receipt.stored_id}
+        return JSONResponse(body)
+    return JSONResponse({"signal_id": receipt.signal_id, "status": "pending"}, status_code=202)
 
 
 @router.post("/parse", response_model=ParsedRead, openapi_extra=BODY_DOC)
@@ -112,7 +109,8 @@ async def send_signal(
         account = await signals.own_account(session, caller, account_id)
     else:
         account = await signals.default_account(session, caller, user_id)
-    return answer(await intake.receive(session, account, body, "api", settings))
+    recipient = intake.Recipient(account.id, account.generation)
+    return answer(await intake.receive(session, recipient, body, "api", settings))
 
 
 @router.get("", response_model=list[SignalRead])
@@ -211,20 +209,15 @@ async def receive_webhook(token: str, request: Request, session: SessionDep, set
     with the signal id as soon as the signal and its order are stored; the broker executes it next."""
     gate.check_address(request, settings.webhook_allowed_ips, settings.trusted_proxies)
     body = await gate.read_body(request, int(settings.webhook_max_body_kb * 1024))
-    found = await tokens.resolve(session, token)
-    if found is None:
+    target = await tokens.resolve(session, token)
+    if target is None:
         raise NotFound("no webhook at this address: the token is unknown or was revoked")
-    request.app.state.webhook_limits.take(found.id)
-    pair = (await session.execute(select(Account, User).join(User).where(Account.id == found.account_id))).first()
-    if pair is None:  # pragma: no cover - tokens go with their account
-        raise NotFound("the webhook's account is gone")
-    account, owner = pair
-    if owner.disabled_at is not None:
+    request.app.state.webhook_limits.take(target.token_id)
+    if target.owner_disabled:
         raise Forbidden("the owner of this webhook's account is disabled")
-    now = utcnow()
-    if found.last_used_at is None or now - found.last_used_at >= TOKEN_TOUCH_EVERY:
-        found.last_used_at = now
-    return answer(await intake.receive(session, account, body, "webhook", settings, found.id))
+    await tokens.touch(session, target, utcnow())
+    recipient = intake.Recipient(target.account_id, target.generation)
+    return answer(await intake.receive(session, recipient, body, "webhook", settings, target.token_id))
 
 
 # Analytics ---------------------------------------------------------------------------------------------

@@ -1,17 +1,31 @@
 """Webhook tokens: a secret in the URL (TradingView sends no headers), stored as a digest, one per use."""
 
 import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.accounts import keys
-from quantdesk.accounts.models import Account
+from quantdesk.accounts.models import Account, User
 from quantdesk.core.clock import utcnow
 from quantdesk.core.errors import Conflict, NotFound
 from quantdesk.signals.models import WebhookToken
 
 TOKEN_PREFIX = "wh_"  # noqa: S105 - a prefix, not a secret
+TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is kept to the minute: not one UPDATE per signal
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a webhook URL posts: its token and account, and whether the account's owner is disabled."""
+
+    token_id: int
+    account_id: int
+    generation: int
+    owner_disabled: bool
+    last_used_at: datetime | None
 
 
 def new_secret() -> str:
@@ -54,10 +68,34 @@ async def rotate(session: AsyncSession, account: Account, token_id: int) -> tupl
     return await create(session, account, token.label)
 
 
-async def resolve(session: AsyncSession, secret: str) -> WebhookToken | None:
-    """The live token of a URL secret, or None. The digest comparison takes the same time whatever
-    the secret, so timing tells an attacker nothing about how close a guess was."""
-    token = await session.scalar(select(WebhookToken).where(WebhookToken.prefix == keys.lookup(secret)))
-    if token is None or not keys.matches(secret, token.digest) or token.revoked_at is not None:
+# Built once: the hot path of every webhook.
+_TARGET = (
+    select(
+        WebhookToken.id,
+        WebhookToken.digest,
+        WebhookToken.revoked_at,
+        WebhookToken.last_used_at,
+        Account.id.label("account_id"),
+        Account.generation,
+        User.disabled_at,
+    )
+    .join(Account, Account.id == WebhookToken.account_id)
+    .join(User, User.id == Account.user_id)
+    .where(WebhookToken.prefix == bindparam("prefix"))
+)
+
+
+async def resolve(session: AsyncSession, secret: str) -> Target | None:
+    """Where a URL secret posts, or None when no live token has it; one query, the hot path of every
+    webhook. The digest comparison takes the same time whatever the secret, so timing tells an attacker
+    nothing about how close a guess was."""
+    row = (await session.execute(_TARGET, {"prefix": keys.lookup(secret)})).first()
+    if row is None or not keys.matches(secret, row.digest) or row.revoked_at is not None:
         return None
-    return token
+    return Target(row.id, row.account_id, row.generation, row.disabled_at is not None, row.last_used_at)
+
+
+async def touch(session: AsyncSession, target: Target, now: datetime) -> None:
+    """Note the token's use, at most once a minute."""
+    if target.last_used_at is None or now - target.last_used_at >= TOUCH_EVERY:
+        await session.execute(update(WebhookToken).where(WebhookToken.id == target.token_id).values(last_used_at=now))

@@ -14,7 +14,7 @@ import logging
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from quantdesk.accounts.models import Account
@@ -41,6 +41,11 @@ BATCH = 4
 
 def _waiting() -> tuple[ColumnElement[bool], ...]:
     return (Order.status == "new", Order.signal_id.is_not(None), Order.leg.in_(QUEUED_LEGS))
+
+
+# The queue's queries, built once (building a statement costs more than running it).
+_CANDIDATES = select(Order.account_id).where(*_waiting()).order_by(Order.id).limit(CLAIM_SCAN)
+_OLDEST = select(Order).where(Order.account_id == bindparam("account_id"), *_waiting()).order_by(Order.id).limit(1)
 
 
 async def queue_state(session: AsyncSession) -> tuple[int, datetime | None]:
@@ -92,7 +97,7 @@ async def execute_next(factory: async_sessionmaker[AsyncSession], settings: Sett
 async def claim(session: AsyncSession) -> Account | None:
     """An account with waiting orders, locked for this transaction (skipping those other workers hold)
     and read under the lock."""
-    candidates = await session.scalars(select(Order.account_id).where(*_waiting()).order_by(Order.id).limit(CLAIM_SCAN))
+    candidates = await session.scalars(_CANDIDATES)
     for account_id in dict.fromkeys(candidates):
         query = select(Account).where(Account.id == account_id).execution_options(populate_existing=True)
         if dialect_name(session) == "postgresql":
@@ -105,22 +110,20 @@ async def claim(session: AsyncSession) -> Account | None:
 
 async def _oldest_waiting(session: AsyncSession, account_id: int) -> Order | None:
     # Read under the account's lock: what another worker committed before it is seen.
-    query = select(Order).where(Order.account_id == account_id, *_waiting()).order_by(Order.id).limit(1)
-    return await session.scalar(query.execution_options(populate_existing=True))
+    return await session.scalar(_OLDEST.execution_options(populate_existing=True), {"account_id": account_id})
 
 
 async def execute(session: AsyncSession, order: Order, account: Account, settings: Settings) -> None:
     """Execute one waiting order of ``account``, which the caller holds locked."""
-    instrument = await session.get(Instrument, order.instrument_id)
-    if instrument is None:  # pragma: no cover - orders go with their instrument
-        return
     try:
-        market = await prices.require_price(session, instrument)
+        instrument, market = await prices.priced_instrument_by_id(session, order.instrument_id)
     except ValidationFailed as unpriced:
         await _refuse(session, order, unpriced.detail)
         return
     deal = resting.terms(settings)
-    held = await _held(session, account, instrument)
+    # Held for the whole order: the broker finds it in the session's (weak) identity map, not by a query.
+    position = await _position(session, account, instrument)
+    held = position.quantity if position is not None else Decimal(0)
     legs = await trading.order_legs(session, order)
     if order.leg == "close":
         if held == 0:
@@ -138,9 +141,8 @@ def _opposes(side: str, held: Decimal) -> bool:
     return (held > 0 and side == "sell") or (held < 0 and side == "buy")
 
 
-async def _held(session: AsyncSession, account: Account, instrument: Instrument) -> Decimal:
-    position = await session.get(Position, (account.id, instrument.id), populate_existing=True)
-    return position.quantity if position is not None else Decimal(0)
+async def _position(session: AsyncSession, account: Account, instrument: Instrument) -> Position | None:
+    return await session.get(Position, (account.id, instrument.id), populate_existing=True)
 
 
 async def _close_first(

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quantdesk.accounts import service as accounts
 from quantdesk.accounts.models import Account
 from quantdesk.core.clock import utcnow
+from quantdesk.core.db import insert_row
 from quantdesk.core.errors import InsufficientFunds
 from quantdesk.core.money import quantize, text
 from quantdesk.gamification.awards import award_trade
@@ -92,7 +93,7 @@ async def execute(
         generation=account.generation,
         at=utcnow(),
     )
-    session.add(fill)
+    await insert_row(session, fill)
     order.filled_quantity, order.filled_avg_price, order.commission = order.quantity, price, fee
     order.total, order.filled_at = quantize(sign * notional - fee), fill.at
     transition(session, order, "filled")

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.core.clock import utcnow
@@ -32,16 +32,25 @@ async def last_price(session: AsyncSession, instrument: Instrument) -> Price | N
     return Price(instrument_id=instrument.id, price=quantize(Decimal(repr(row.close))), source="bar", at=row.ts)
 
 
+# Built once: the hot path of every order.
+_PRICED = select(Instrument, Price).outerjoin(Price, Price.instrument_id == Instrument.id)
+_PRICED_BY_SYMBOL = _PRICED.where(Instrument.symbol == bindparam("symbol"))
+_PRICED_BY_ID = _PRICED.where(Instrument.id == bindparam("instrument_id")).execution_options(populate_existing=True)
+
+
 async def priced_instrument(session: AsyncSession, symbol: str) -> tuple[Instrument, Decimal]:
     """The instrument and its last price in one query (the hot path of every order)."""
-    found = await session.execute(
-        select(Instrument, Price)
-        .outerjoin(Price, Price.instrument_id == Instrument.id)
-        .where(Instrument.symbol == symbol.upper())
-    )
+    found = await session.execute(_PRICED_BY_SYMBOL, {"symbol": symbol.upper()})
     pair = found.first()
     if pair is None:
         raise NotFound(f"no instrument '{symbol.upper()}'; admins create assets with POST /api/v1/assets")
+    instrument, price = pair
+    return instrument, price.price if price is not None else await require_price(session, instrument)
+
+
+async def priced_instrument_by_id(session: AsyncSession, instrument_id: int) -> tuple[Instrument, Decimal]:
+    """An order's instrument and its current last price (read again: another transaction may have moved it)."""
+    pair = (await session.execute(_PRICED_BY_ID, {"instrument_id": instrument_id})).one()
     instrument, price = pair
     return instrument, price.price if price is not None else await require_price(session, instrument)
 

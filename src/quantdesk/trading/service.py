@@ -69,10 +69,11 @@ async def _existing(session: AsyncSession, account: Account, client_order_id: st
     )
 
 
-def new_order(body: OrderCreate, account: Account, instrument: Instrument, source: str) -> Order:
+def new_order(body: OrderCreate, instrument: Instrument, source: str, generation: int) -> Order:
+    """An order of ``body``'s account, in the account's current ``generation`` (bumped by each reset)."""
     now = utcnow()
     return Order(
-        account_id=account.id,
+        account_id=body.account_id,
         instrument_id=instrument.id,
         symbol=instrument.symbol,
         side=body.side,
@@ -86,7 +87,7 @@ def new_order(body: OrderCreate, account: Account, instrument: Instrument, sourc
         leg="entry",
         has_legs=body.take_profit is not None or body.stop_loss is not None,
         source=source,
-        generation=account.generation,
+        generation=generation,
         created_at=now,
         updated_at=now,
         expires_at=_end_of_session(now) if body.time_in_force == "day" and body.type != "market" else None,
@@ -177,7 +178,7 @@ async def place_order(
     instrument, market = await prices.priced_instrument(session, body.symbol)
     check_quantity(instrument, body.quantity)
     check_prices(body, market)
-    order = new_order(body, account, instrument, source)
+    order = new_order(body, instrument, source, account.generation)
     legs = await add_new_order(session, order, bracket_legs(body, order))
     await route(session, order, legs, account, instrument, market, resting.terms(settings))
     await session.flush()
@@ -199,6 +200,8 @@ async def order_events(session: AsyncSession, order: Order) -> list[OrderEvent]:
 
 
 async def order_legs(session: AsyncSession, order: Order) -> list[Order]:
+    if order.leg == "entry" and not order.has_legs:
+        return []
     return list(await session.scalars(select(Order).where(Order.parent_id == order.id).order_by(Order.id)))
 
 
