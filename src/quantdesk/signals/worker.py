@@ -13,6 +13,7 @@ import contextlib
 import logging
 from datetime import datetime
 from decimal import Decimal
+from enum import Enum
 
 from sqlalchemy import ColumnElement, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -37,6 +38,7 @@ CLAIM_SCAN = 16  # waiting orders looked at to find an account no other worker h
 # Orders of one account executed in one transaction: fewer claims and commits, but a fill is announced
 # only when its batch commits, so the batch stays small.
 BATCH = 4
+HELD_BACKOFF_S = 0.05
 
 
 def _waiting() -> tuple[ColumnElement[bool], ...]:
@@ -45,6 +47,8 @@ def _waiting() -> tuple[ColumnElement[bool], ...]:
 
 # The queue's queries, built once (building a statement costs more than running it).
 _CANDIDATES = select(Order.account_id).where(*_waiting()).order_by(Order.id).limit(CLAIM_SCAN)
+_RELOAD = select(Account).where(Account.id == bindparam("account_id")).execution_options(populate_existing=True)
+_CLAIM = _RELOAD.with_for_update(skip_locked=True, key_share=True)
 _OLDEST = select(Order).where(Order.account_id == bindparam("account_id"), *_waiting()).order_by(Order.id).limit(1)
 
 
@@ -55,28 +59,38 @@ async def queue_state(session: AsyncSession) -> tuple[int, datetime | None]:
     return depth, oldest
 
 
+class Outcome(Enum):
+    EXECUTED = "executed"  # orders were executed: look again at once
+    EMPTY = "empty"  # nothing waits
+    HELD = "held"  # orders wait, but other workers hold every account they belong to
+
+
 async def run(factory: async_sessionmaker[AsyncSession], settings: Settings, hub: Hub) -> None:
     """Execute waiting orders until cancelled; sleep until woken by a new signal or the poll interval."""
     while True:
         hub.work_waiting.clear()
+        outcome = Outcome.EMPTY
         try:
-            while await execute_next(factory, settings):
+            while (outcome := await execute_next(factory, settings)) is Outcome.EXECUTED:
                 pass
         except Exception:  # a database outage must not end the worker: it tries again after the poll
             log.exception("broker worker: the queue could not be read")
+        if outcome is Outcome.HELD:
+            # Another worker is executing that account's orders and goes on until they are done; trying
+            # again on every new signal would only spend CPU the receiving requests need.
+            await asyncio.sleep(HELD_BACKOFF_S)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(hub.work_waiting.wait(), settings.worker_poll_s)
 
 
-async def execute_next(factory: async_sessionmaker[AsyncSession], settings: Settings) -> bool:
-    """Execute the waiting orders of one account, oldest first, up to BATCH in one transaction; False
-    when none is waiting (or every account with waiting orders is held by another worker)."""
+async def execute_next(factory: async_sessionmaker[AsyncSession], settings: Settings) -> Outcome:
+    """Execute the waiting orders of one account, oldest first, up to BATCH in one transaction."""
     order_id: int | None = None
     try:
         async with session_scope(factory, write=True) as session:
-            account = await claim(session)
+            account, waiting = await claim(session)
             if account is None:
-                return False
+                return Outcome.HELD if waiting else Outcome.EMPTY
             for _ in range(BATCH):
                 order = await _oldest_waiting(session, account.id)
                 if order is None:
@@ -84,28 +98,26 @@ async def execute_next(factory: async_sessionmaker[AsyncSession], settings: Sett
                 order_id = order.id
                 await execute(session, order, account, settings)
                 await session.flush()
-            return True
+            return Outcome.EXECUTED
     except Exception as failure:
         if order_id is None:
             raise
         # The batch rolled back; the order that failed is rejected, the others wait for the next claim.
         log.exception("broker worker: order %s failed", order_id)
         await _give_up(factory, order_id, f"the broker could not execute it ({type(failure).__name__})")
-        return True
+        return Outcome.EXECUTED
 
 
-async def claim(session: AsyncSession) -> Account | None:
+async def claim(session: AsyncSession) -> tuple[Account | None, bool]:
     """An account with waiting orders, locked for this transaction (skipping those other workers hold)
-    and read under the lock."""
-    candidates = await session.scalars(_CANDIDATES)
-    for account_id in dict.fromkeys(candidates):
-        query = select(Account).where(Account.id == account_id).execution_options(populate_existing=True)
-        if dialect_name(session) == "postgresql":
-            query = query.with_for_update(skip_locked=True, key_share=True)
-        account = await session.scalar(query)
+    and read under the lock; and whether any order was waiting at all."""
+    candidates = list(dict.fromkeys(await session.scalars(_CANDIDATES)))
+    query = _CLAIM if dialect_name(session) == "postgresql" else _RELOAD
+    for account_id in candidates:
+        account = await session.scalar(query, {"account_id": account_id})
         if account is not None:
-            return account
-    return None
+            return account, True
+    return None, bool(candidates)
 
 
 async def _oldest_waiting(session: AsyncSession, account_id: int) -> Order | None:
