@@ -10,7 +10,9 @@ token takes the whole load). The peer is the least a receiver can do: a FastAPI 
 (benchmarks/bare_insert.py), served the same way and driven by the same generator in the same run.
 
 Targets: accepted signals/s at least half the bare endpoint's requests/s, answer p99 under 50 ms,
-fill-to-WebSocket p99 under 50 ms, no lost or duplicated orders.
+fill-to-WebSocket p99 under 50 ms, no lost or duplicated orders. Last, the same server is driven for a few
+seconds at an unknown token: a 404 after routing, the middleware, a session and one query, which is what
+quantdesk costs per request before a signal is stored.
 """
 
 import argparse
@@ -36,6 +38,7 @@ from benchmarks.trading import admin_key
 
 DATABASE, BARE_DATABASE = "quantdesk_bench_signals", "quantdesk_bench_bare"
 WARM_UP_S = 2.0
+FLOOR_S = 5.0
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -186,6 +189,8 @@ async def _drive_quantdesk(args: argparse.Namespace, url: str, port: int, admin:
     recorder.terminate()
     recorder.wait(10)
     fills, dropped = recorded(output)
+    # What this server answers at the least: routing, middleware, a session and one query (a 404).
+    floor = await loadgen.run("127.0.0.1", port, "/webhooks/wh_unknown", signal_body, args.connections, FLOOR_S)
     to_socket = [fills[signal_id] for signal_id in acknowledged if signal_id in fills]
     return {
         "accepted_per_s": load.accepted / load.elapsed_s,
@@ -197,6 +202,9 @@ async def _drive_quantdesk(args: argparse.Namespace, url: str, port: int, admin:
         "fill_to_ws_p50_ms": percentile(to_socket, 0.50) * 1000,
         "fill_to_ws_p99_ms": percentile(to_socket, 0.99) * 1000,
         "fill_events_missing": len(acknowledged) - len(to_socket),
+        "floor_requests_per_s": len(floor.latencies_s) / floor.elapsed_s,
+        "floor_p50_ms": statistics.median(floor.latencies_s) * 1000,
+        "floor_p99_ms": percentile(floor.latencies_s, 0.99) * 1000,
         "socket_dropped": int(dropped),
         **audit(url, acknowledged),
     }
@@ -261,6 +269,13 @@ def main() -> None:
                 figures["answer_p50_ms"],
                 figures["answer_p99_ms"],
                 ">= 50% of the peer, p99 < 50 ms",
+            ],
+            [
+                "the same server, unknown token (404)",
+                figures["floor_requests_per_s"],
+                figures["floor_p50_ms"],
+                figures["floor_p99_ms"],
+                "its floor: no signal stored",
             ],
         ],
     )
