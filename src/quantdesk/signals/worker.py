@@ -49,7 +49,14 @@ def _waiting() -> tuple[ColumnElement[bool], ...]:
 _CANDIDATES = select(Order.account_id).where(*_waiting()).order_by(Order.id).limit(CLAIM_SCAN)
 _RELOAD = select(Account).where(Account.id == bindparam("account_id")).execution_options(populate_existing=True)
 _CLAIM = _RELOAD.with_for_update(skip_locked=True, key_share=True)
-_OLDEST = select(Order).where(Order.account_id == bindparam("account_id"), *_waiting()).order_by(Order.id).limit(1)
+# Read under the account's lock, and again each time: what another worker committed before it is seen.
+_OLDEST = (
+    select(Order)
+    .where(Order.account_id == bindparam("account_id"), *_waiting())
+    .order_by(Order.id)
+    .limit(1)
+    .execution_options(populate_existing=True)
+)
 
 
 async def queue_state(session: AsyncSession) -> tuple[int, datetime | None]:
@@ -121,8 +128,7 @@ async def claim(session: AsyncSession) -> tuple[Account | None, bool]:
 
 
 async def _oldest_waiting(session: AsyncSession, account_id: int) -> Order | None:
-    # Read under the account's lock: what another worker committed before it is seen.
-    return await session.scalar(_OLDEST.execution_options(populate_existing=True), {"account_id": account_id})
+    return await session.scalar(_OLDEST, {"account_id": account_id})
 
 
 async def execute(session: AsyncSession, order: Order, account: Account, settings: Settings) -> None:

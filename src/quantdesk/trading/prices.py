@@ -44,14 +44,17 @@ async def priced_instrument(session: AsyncSession, symbol: str) -> tuple[Instrum
     pair = found.first()
     if pair is None:
         raise NotFound(f"no instrument '{symbol.upper()}'; admins create assets with POST /api/v1/assets")
-    instrument, price = pair
-    return instrument, price.price if price is not None else await require_price(session, instrument)
+    return await _with_price(session, *pair)
 
 
 async def priced_instrument_by_id(session: AsyncSession, instrument_id: int) -> tuple[Instrument, Decimal]:
     """An order's instrument and its current last price (read again: another transaction may have moved it)."""
-    pair = (await session.execute(_PRICED_BY_ID, {"instrument_id": instrument_id})).one()
-    instrument, price = pair
+    instrument, price = (await session.execute(_PRICED_BY_ID, {"instrument_id": instrument_id})).one()
+    return await _with_price(session, instrument, price)
+
+
+async def _with_price(session: AsyncSession, instrument: Instrument, price: Price | None) -> tuple[Instrument, Decimal]:
+    # No stored last price: the newest bar's close, else the instrument is not tradable yet.
     return instrument, price.price if price is not None else await require_price(session, instrument)
 
 
