@@ -1,14 +1,18 @@
 """/health, the index, the OpenAPI document and the error table."""
 
+import gc
+import inspect
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 from alembic.script import ScriptDirectory
 from fastapi import APIRouter
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
 
-from quantdesk.api.app import create_app
+from quantdesk.api.app import create_app, served_app
 from quantdesk.core import migrate
 from quantdesk.core.config import Settings
 
@@ -180,3 +184,37 @@ async def test_regression_a_failed_commit_is_never_reported_as_success(settings:
             listed = await http.get("/api/v1/instruments")
     assert response.status_code == 500
     assert listed.json() == []
+
+
+def _dependencies(dependant: Dependant) -> Iterator[Dependant]:
+    for dependency in dependant.dependencies:
+        yield dependency
+        yield from _dependencies(dependency)
+
+
+def test_every_dependency_runs_on_the_event_loop(settings: Settings):
+    """FastAPI runs a plain function dependency in a worker thread: under load that hand-off cost more
+    CPU than the rest of a webhook's routing (2.1 against 1.1 ms for an unknown token's 404)."""
+    app = create_app(settings)
+    routes = [context.route for context in iter_route_contexts(app.routes)]  # included routers too
+    assert sum(isinstance(route, APIRoute) for route in routes) > 100
+    threaded = {
+        f"{route.path}: {dependency.call.__qualname__}"
+        for route in routes
+        if isinstance(route, APIRoute)
+        for dependency in _dependencies(route.dependant)
+        if dependency.call is not None
+        and not (inspect.iscoroutinefunction(dependency.call) or inspect.isasyncgenfunction(dependency.call))
+    }
+    assert threaded == set()
+
+
+def test_a_served_app_keeps_its_start_up_objects_out_of_the_collector():
+    """`quantdesk serve` freezes what start-up allocated: a full collection then scans only what came
+    after, instead of stalling every request for the ~200 ms it takes to scan the imported libraries."""
+    gc.unfreeze()
+    try:
+        served_app()
+        assert gc.get_freeze_count() > 100_000
+    finally:
+        gc.unfreeze()

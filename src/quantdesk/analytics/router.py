@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api/v1/instruments", tags=["analytics"])
 WindowQuery = Annotated[int, Query(ge=1, le=MAX_WINDOW)]
 
 
-def series_request(
+async def series_request(
     symbol: str,
     interval: Interval | None = None,
     start: Annotated[str | None, Query(description="Inclusive ISO 8601 date or datetime (UTC if naive).")] = None,

@@ -1,6 +1,7 @@
 """The FastAPI application: routers, the error table and the database lifecycle."""
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -101,4 +102,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(realtime_router)
     dashboard.install(app)
     describe_problems(app)
+    return app
+
+
+def served_app() -> FastAPI:
+    """The application as ``quantdesk serve`` runs it in each worker process.
+
+    Start-up leaves a few hundred thousand objects (the imported libraries) that live as long as the
+    process. Frozen, the cyclic garbage collector no longer scans them: a full collection then takes
+    milliseconds instead of the ~200 ms during which every request of the process waits."""
+    app = create_app()
+    gc.collect()
+    gc.freeze()
     return app

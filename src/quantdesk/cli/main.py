@@ -51,7 +51,7 @@ def serve(
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)  # the supervisor's lines; workers set their own
     uvicorn.run(
-        "quantdesk.api.app:create_app",
+        "quantdesk.api.app:served_app",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
