@@ -117,9 +117,16 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _database_refused(request: Request, exc: Exception) -> JSONResponse:
     """PostgreSQL refuses text holding NUL (character_not_in_repertoire): only a client can send that, so it
-    is the client's error, whatever field it came in. Any other database error is unexpected."""
-    if getattr(cast(DBAPIError, exc).orig, "pgcode", None) == CHARACTER_NOT_IN_REPERTOIRE:
+    is the client's error, whatever field it came in. A connection lost under the request (a database
+    restart) is a 503 to retry: the pool has replaced its connections by then. Any other database error
+    is unexpected."""
+    error = cast(DBAPIError, exc)
+    if getattr(error.orig, "pgcode", None) == CHARACTER_NOT_IN_REPERTOIRE:
         return problem(422, "validation_failed", "some text in the request holds a NUL character (code 0); remove it")
+    if error.connection_invalidated:
+        logger.warning("the database connection was lost under %s %s", request.method, request.url.path)
+        detail = "the connection to the database was lost while answering; retry the request"
+        return problem(503, "database_unavailable", detail, headers={"Retry-After": "1"})
     return await _unexpected(request, exc)
 
 
