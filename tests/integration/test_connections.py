@@ -67,3 +67,12 @@ async def test_a_request_on_a_connection_that_died_a_moment_ago_is_a_503_to_retr
     assert lost.json()["error"] == "database_unavailable"
     assert lost.headers["retry-after"] == "1"
     assert retried.status_code == 200
+
+
+async def test_each_server_process_keeps_the_configured_pool(postgresql_url: str):
+    """Requests beyond the pool each open and close a connection: the pool is sized by settings."""
+    settings = Settings(database_url=postgresql_url, db_pool_size=7, db_max_overflow=2, _env_file=None)
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        pool = application.state.engine.pool
+        assert (pool.size(), pool._max_overflow) == (7, 2)

@@ -51,7 +51,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(
+            settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+        )
         hub = Hub()
         app.state.engine, app.state.hub = engine, hub
         app.state.sessionmaker = create_sessionmaker(engine, info={HUB_KEY: hub, OWNERS_KEY: {}})
