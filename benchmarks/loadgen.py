@@ -6,7 +6,7 @@ servers measured here, and this machine's two cores are shared by the load and t
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 
@@ -23,11 +23,23 @@ class Load:
         return sum(count for status, count in self.statuses.items() if 200 <= status < 300)
 
 
+@dataclass(frozen=True)
+class Request:
+    path: str
+    body: bytes
+    content_type: str = "text/plain"
+    headers: tuple[tuple[str, str], ...] = ()
+
+
 async def _post(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, path: str, body: bytes
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, request: Request
 ) -> tuple[int, bytes]:
-    head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n\r\n"
-    writer.write(head.encode() + body)
+    extra = "".join(f"{name}: {value}\r\n" for name, value in request.headers)
+    head = (
+        f"POST {request.path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {request.content_type}\r\n"
+        f"Content-Length: {len(request.body)}\r\n{extra}\r\n"
+    )
+    writer.write(head.encode() + request.body)
     answer = await reader.readuntil(b"\r\n\r\n")
     status = int(answer.split(b" ", 2)[1])
     length = 0
@@ -38,7 +50,25 @@ async def _post(
     return status, await reader.readexactly(length)
 
 
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, request: Request, load: Load
+) -> bool:
+    """One request and its answer, recorded in ``load``; False when the connection failed."""
+    started = time.perf_counter()
+    try:
+        status, answer = await _post(reader, writer, host, request)
+    except (OSError, asyncio.IncompleteReadError):
+        load.errors += 1
+        return False
+    load.latencies_s.append(time.perf_counter() - started)
+    load.statuses[status] = load.statuses.get(status, 0) + 1
+    if 200 <= status < 300:
+        load.bodies.append(answer)
+    return True
+
+
 async def run(host: str, port: int, path: str, body: Callable[[int], bytes], connections: int, seconds: float) -> Load:
+    """``connections`` connections post ``body(n)`` to ``path`` until ``seconds`` have passed."""
     load = Load()
     counter = 0
     deadline = time.perf_counter() + seconds
@@ -49,17 +79,28 @@ async def run(host: str, port: int, path: str, body: Callable[[int], bytes], con
         try:
             while time.perf_counter() < deadline:
                 counter += 1
-                payload = body(counter)
-                start = time.perf_counter()
-                try:
-                    status, answer = await _post(reader, writer, f"{host}:{port}", path, payload)
-                except (OSError, asyncio.IncompleteReadError):
-                    load.errors += 1
+                if not await _exchange(reader, writer, f"{host}:{port}", Request(path, body(counter)), load):
                     return
-                load.latencies_s.append(time.perf_counter() - start)
-                load.statuses[status] = load.statuses.get(status, 0) + 1
-                if 200 <= status < 300:
-                    load.bodies.append(answer)
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(connection() for _ in range(connections)))
+    load.elapsed_s = time.perf_counter() - started
+    return load
+
+
+async def run_all(host: str, port: int, requests: Sequence[Request], connections: int) -> Load:
+    """``connections`` connections share ``requests`` until every one has been sent."""
+    load = Load()
+    pending = iter(requests)
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            for request in pending:  # one shared iterator: each request is taken by one connection
+                if not await _exchange(reader, writer, f"{host}:{port}", request, load):
+                    return
         finally:
             writer.close()
 

@@ -4,20 +4,23 @@
 
 Two runs on one server: every order on one account (each one waits for that account's row lock), and
 the orders spread over 50 accounts of 50 users. Each order is a market buy of one unit that fills at once
-(a fill, two ledger rows, a position, gems). Target: at least 500 orders/s with p99 under 100 ms.
+(a fill, two ledger rows, a position, gems). The clients are benchmarks/loadgen.py's keep-alive
+connections, as in benchmarks/signals.py: they share the two cores with the server, and httpx spends
+more CPU per request. Target: at least 500 orders/s with p99 under 100 ms.
 """
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
 import subprocess
 import sys
-import time
 
 import httpx
 import psycopg
 
+from benchmarks import loadgen
 from benchmarks.common import print_figures, print_table
 from benchmarks.ingest import (
     drop_postgres,
@@ -60,36 +63,21 @@ async def setup(client: httpx.AsyncClient, traders: int) -> list[tuple[str, int]
     return pairs
 
 
-async def fire(base_url: str, targets: list[tuple[str, int]], orders: int, concurrency: int) -> dict[str, float]:
-    latencies: list[float] = []
-    errors = 0
-    queue: asyncio.Queue[int] = asyncio.Queue()
+async def fire(port: int, targets: list[tuple[str, int]], orders: int, concurrency: int) -> dict[str, float]:
+    """``orders`` market buys of one unit, spread over ``targets`` in turn, from ``concurrency`` clients."""
+    requests = []
     for i in range(orders):
-        queue.put_nowait(i)
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal errors
-        while not queue.empty():
-            i = queue.get_nowait()
-            key, account = targets[i % len(targets)]
-            body = {"account_id": account, "symbol": "BENCH", "side": "buy", "quantity": "1"}
-            started = time.perf_counter()
-            response = await client.post("/api/v1/orders", json=body, headers={"Authorization": f"Bearer {key}"})
-            latencies.append(time.perf_counter() - started)
-            if response.status_code != 201:
-                errors += 1
-
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client:
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    ordered = sorted(latencies)
+        key, account = targets[i % len(targets)]
+        body = {"account_id": account, "symbol": "BENCH", "side": "buy", "quantity": "1"}
+        auth = (("Authorization", f"Bearer {key}"),)
+        requests.append(loadgen.Request("/api/v1/orders", json.dumps(body).encode(), "application/json", auth))
+    load = await loadgen.run_all("127.0.0.1", port, requests, concurrency)
+    ordered = sorted(load.latencies_s)
     return {
-        "orders_per_s": orders / elapsed,
+        "orders_per_s": orders / load.elapsed_s,
         "p50_ms": statistics.median(ordered) * 1000,
         "p99_ms": ordered[int(len(ordered) * 0.99) - 1] * 1000,
-        "errors": float(errors),
+        "errors": float(orders - load.statuses.get(201, 0)),
     }
 
 
@@ -127,9 +115,9 @@ def main() -> None:
                 base_url=base_url, timeout=60, headers={"Authorization": f"Bearer {key}"}
             ) as admin:
                 targets = await setup(admin, 50)
-            await fire(base_url, targets, 200, args.concurrency)  # warm both workers
-            one = await fire(base_url, targets[:1], args.orders, args.concurrency)
-            many = await fire(base_url, targets, args.orders, args.concurrency)
+            await fire(port, targets, 200, args.concurrency)  # warm both workers
+            one = await fire(port, targets[:1], args.orders, args.concurrency)
+            many = await fire(port, targets, args.orders, args.concurrency)
             return {f"one_account_{k}": v for k, v in one.items()} | {f"fifty_accounts_{k}": v for k, v in many.items()}
 
         figures = asyncio.run(run())
