@@ -60,6 +60,26 @@ async def test_health_is_503_when_the_database_is_unreachable():
     assert response.json()["database"]["ok"] is False
 
 
+async def test_requests_while_the_database_is_unreachable_are_503_to_retry_not_500():
+    """A 500 says "bug"; a database that is down or restarting is a 503 with Retry-After (and TradingView
+    resends an alert answered 5xx, which is right: nothing was stored)."""
+    settings = Settings(database_url="postgresql://postgres@127.0.0.1:1/none", broker_worker=False, _env_file=None)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            answers = [
+                await http.get("/api/v1/instruments"),
+                await http.post("/webhooks/wh_anything", content=b"BUY EURUSD"),
+                await http.post("/api/v1/orders", json={}, headers={"Authorization": "Bearer qd_some_key"}),
+            ]
+    for answer in answers:
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"] == "database_unavailable"
+        assert "ConnectionRefusedError" in answer.json()["detail"]
+        assert answer.headers["retry-after"] == "5"
+
+
 async def test_index_links_to_docs_and_resources(client: httpx.AsyncClient):
     links = (await client.get("/")).json()["links"]
     assert links["docs"].endswith("/docs")

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from quantdesk.core.db import UNREACHABLE
 from quantdesk.core.errors import (
     Conflict,
     Forbidden,
@@ -130,6 +131,14 @@ async def _database_refused(request: Request, exc: Exception) -> JSONResponse:
     return await _unexpected(request, exc)
 
 
+async def _database_unreachable(request: Request, exc: Exception) -> JSONResponse:
+    """The database is down, restarting or out of connections: nothing was stored, and the same request
+    will work once it is back (a 5xx also makes TradingView resend the alert)."""
+    logger.error("the database cannot be reached (%r) on %s %s", exc, request.method, request.url.path)
+    detail = f"the database cannot be reached right now ({type(exc).__name__}); nothing was stored, retry shortly"
+    return problem(503, "database_unavailable", detail, headers={"Retry-After": "5"})
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     incident = uuid.uuid4().hex[:12]
     logger.exception("unhandled error %s on %s %s", incident, request.method, request.url.path)
@@ -147,4 +156,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ValidationError, _request_invalid)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DBAPIError, _database_refused)
+    for unreachable in UNREACHABLE:
+        app.add_exception_handler(unreachable, _database_unreachable)
     app.add_exception_handler(Exception, _unexpected)

@@ -1,10 +1,12 @@
 """Engine, sessions and the declarative base: the one place that knows SQLite from PostgreSQL."""
 
+import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
+import asyncpg
 from sqlalchemy import MetaData, Table, event, insert, inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import InvalidatePoolError
@@ -56,6 +58,18 @@ def _sqlite_on_begin(connection: Connection) -> None:
     immediate = connection.get_execution_options().get(WRITE_INTENT, False)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
+
+# What opening a database connection raises when the server cannot be reached or takes no connections
+# now (refused, reset, timed out, unknown host; starting up or shutting down; out of connection slots).
+# SQLAlchemy's pool passes these on as they are, not as its own errors.
+UNREACHABLE: tuple[type[Exception], ...] = (
+    ConnectionError,
+    TimeoutError,
+    socket.gaierror,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.PostgresConnectionError,
+)
 
 # A pooled connection used this recently is taken to be alive; one idle for longer is pinged first.
 PING_AFTER_IDLE_S = 1.0

@@ -3,9 +3,10 @@
 A worker claims an account that has waiting signal orders with ``SELECT ... FOR UPDATE SKIP LOCKED``
 (the account row is the lock every change of cash or holdings takes first, so claiming it can never
 deadlock with a REST order or a price update), then executes that account's oldest waiting order (up to
-BATCH of them) in the same transaction. Workers in any number of processes share the queue; a worker killed mid-order leaves
-its transaction uncommitted, so the order is still waiting and the next worker executes it. On SQLite,
-writers are serialised by BEGIN IMMEDIATE, which gives the same guarantee with one worker per process.
+BATCH of them) in the same transaction. Workers in any number of processes share the queue; a worker
+killed mid-order leaves its transaction uncommitted, so the order is still waiting and the next worker
+executes it. On SQLite, writers are serialised by BEGIN IMMEDIATE, which gives the same guarantee with
+one worker per process.
 """
 
 import asyncio
