@@ -5,6 +5,7 @@ servers measured here, and this machine's two cores are shared by the load and t
 """
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -67,38 +68,14 @@ async def _exchange(
     return True
 
 
-async def run(host: str, port: int, path: str, body: Callable[[int], bytes], connections: int, seconds: float) -> Load:
-    """``connections`` connections post ``body(n)`` to ``path`` until ``seconds`` have passed."""
+async def _drive(host: str, port: int, connections: int, next_request: Callable[[], Request | None]) -> Load:
+    """``connections`` keep-alive connections send ``next_request()`` one after another until it is None."""
     load = Load()
-    counter = 0
-    deadline = time.perf_counter() + seconds
-
-    async def connection() -> None:
-        nonlocal counter
-        reader, writer = await asyncio.open_connection(host, port)
-        try:
-            while time.perf_counter() < deadline:
-                counter += 1
-                if not await _exchange(reader, writer, f"{host}:{port}", Request(path, body(counter)), load):
-                    return
-        finally:
-            writer.close()
-
-    started = time.perf_counter()
-    await asyncio.gather(*(connection() for _ in range(connections)))
-    load.elapsed_s = time.perf_counter() - started
-    return load
-
-
-async def run_all(host: str, port: int, requests: Sequence[Request], connections: int) -> Load:
-    """``connections`` connections share ``requests`` until every one has been sent."""
-    load = Load()
-    pending = iter(requests)
 
     async def connection() -> None:
         reader, writer = await asyncio.open_connection(host, port)
         try:
-            for request in pending:  # one shared iterator: each request is taken by one connection
+            while (request := next_request()) is not None:
                 if not await _exchange(reader, writer, f"{host}:{port}", request, load):
                     return
         finally:
@@ -108,3 +85,20 @@ async def run_all(host: str, port: int, requests: Sequence[Request], connections
     await asyncio.gather(*(connection() for _ in range(connections)))
     load.elapsed_s = time.perf_counter() - started
     return load
+
+
+async def run(host: str, port: int, path: str, body: Callable[[int], bytes], connections: int, seconds: float) -> Load:
+    """``connections`` connections post ``body(n)`` to ``path`` until ``seconds`` have passed."""
+    numbers = itertools.count(1)
+    deadline = time.perf_counter() + seconds
+
+    def next_request() -> Request | None:
+        return Request(path, body(next(numbers))) if time.perf_counter() < deadline else None
+
+    return await _drive(host, port, connections, next_request)
+
+
+async def run_all(host: str, port: int, requests: Sequence[Request], connections: int) -> Load:
+    """``connections`` connections share ``requests`` until every one has been sent once."""
+    pending = iter(requests)
+    return await _drive(host, port, connections, lambda: next(pending, None))
