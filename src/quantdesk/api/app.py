@@ -51,9 +51,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(
-            settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
-        )
+        # SQLite has one writer at a time (and an in-memory database takes no pool size): its default pool.
+        pool = {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
+        engine = create_engine(settings.database_url, **({} if settings.is_sqlite else pool))
         hub = Hub()
         app.state.engine, app.state.hub = engine, hub
         app.state.sessionmaker = create_sessionmaker(engine, info={HUB_KEY: hub, OWNERS_KEY: {}})

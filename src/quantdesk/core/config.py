@@ -30,7 +30,9 @@ class Settings(BaseSettings):
     # A request beyond the pool opens a connection and closes it when done: under load that churn (a
     # PostgreSQL backend started per few requests) cost more than the requests. Sized for the requests
     # one process serves at once; 4 workers x 20 + their listeners stay under PostgreSQL's default 100.
-    db_pool_size: int = Field(default=16, ge=1, le=1000, description="Database connections each server process keeps.")
+    db_pool_size: int = Field(
+        default=16, ge=1, le=1000, description="PostgreSQL connections each server process keeps open."
+    )
     db_max_overflow: int = Field(
         default=4, ge=0, le=1000, description="Extra connections a process may open in a burst (closed after use)."
     )
