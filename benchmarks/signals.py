@@ -155,6 +155,15 @@ def audit(url: str, signal_ids: list[int]) -> dict[str, float]:
     }
 
 
+def database_sessions(url: str) -> int:
+    """PostgreSQL sessions opened on the database so far: a pool too small for the load opens new ones."""
+    with psycopg.connect(libpq_dsn(url)) as connection:
+        found = connection.execute(
+            "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+    return int(found[0]) if found else 0
+
+
 def quantdesk_run(args: argparse.Namespace) -> dict[str, float]:
     url = fresh_postgres(DATABASE)
     env = {
@@ -190,7 +199,9 @@ async def _drive_quantdesk(args: argparse.Namespace, url: str, port: int, admin:
     recorder.wait(10)
     fills, dropped = recorded(output)
     # What this server answers at the least: routing, middleware, a session and one query (a 404).
+    sessions_before = database_sessions(url)
     floor = await loadgen.run("127.0.0.1", port, "/webhooks/wh_unknown", signal_body, args.connections, FLOOR_S)
+    floor_sessions = database_sessions(url) - sessions_before - 1  # not the counting connection itself
     to_socket = [fills[signal_id] for signal_id in acknowledged if signal_id in fills]
     return {
         "accepted_per_s": load.accepted / load.elapsed_s,
@@ -205,6 +216,7 @@ async def _drive_quantdesk(args: argparse.Namespace, url: str, port: int, admin:
         "floor_requests_per_s": len(floor.latencies_s) / floor.elapsed_s,
         "floor_p50_ms": statistics.median(floor.latencies_s) * 1000,
         "floor_p99_ms": percentile(floor.latencies_s, 0.99) * 1000,
+        "floor_new_db_sessions": floor_sessions,
         "socket_dropped": int(dropped),
         **audit(url, acknowledged),
     }
@@ -289,9 +301,10 @@ def main() -> None:
     )
     print_table(
         "every acknowledged signal",
-        ["acknowledged", "lost", "duplicated", "missing fill events", "non-2xx", "drain after load s"],
+        ["acknowledged", "lost", "duplicated", "missing fill events", "non-2xx", "drain after load s",
+         "new db sessions in the floor run"],
         [[figures["acknowledged"], figures["lost"], figures["duplicated"], figures["fill_events_missing"],
-          figures["non_2xx"], figures["drain_after_load_s"]]],
+          figures["non_2xx"], figures["drain_after_load_s"], figures["floor_new_db_sessions"]]],
     )  # fmt: skip
     print_figures(
         {"seconds": args.seconds, "connections": args.connections, "workers": args.workers}
