@@ -62,11 +62,15 @@ async def series_summaries(session: AsyncSession, instrument_id: int) -> list[Se
     return sorted(summaries, key=lambda s: s.interval.micros)
 
 
-async def latest_bars(session: AsyncSession, instrument_ids: Sequence[int]) -> dict[int, LatestBar]:
-    """The most recently closing bar of each instrument, over all its intervals.
+async def latest_bars(
+    session: AsyncSession, instrument_ids: Sequence[int], before: datetime | None = None
+) -> dict[int, LatestBar]:
+    """The most recently closing bar of each instrument, over all its intervals; with ``before``, of
+    the bars opened before then (the close before a day began).
 
     One statement; each (instrument, interval) pair is a primary-key seek, so the cost does not
-    grow with the number of stored bars.
+    grow with the number of stored bars. (Ordering an instrument's bars by time across its intervals
+    cannot use the key: it sorts them all, 0.1 s for a million minute bars.)
     """
     if not instrument_ids:
         return {}
@@ -74,13 +78,10 @@ async def latest_bars(session: AsyncSession, instrument_ids: Sequence[int]) -> d
     intervals = union_all(*(select(literal(i.value, String).label("interval")) for i in Interval)).subquery("intervals")
 
     def newest(field: Any) -> Any:
-        return (
-            select(field)
-            .where(Bar.instrument_id == Instrument.id, Bar.interval == intervals.c.interval)
-            .order_by(Bar.ts.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
+        query = select(field).where(Bar.instrument_id == Instrument.id, Bar.interval == intervals.c.interval)
+        if before is not None:
+            query = query.where(Bar.ts < before)
+        return query.order_by(Bar.ts.desc()).limit(1).scalar_subquery()
 
     statement = (
         select(Instrument.id, intervals.c.interval, newest(Bar.ts), newest(Bar.close))

@@ -1,7 +1,6 @@
 """An account's value: cash, positions at their last prices, P&L, and the change since the last close."""
 
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -10,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quantdesk.accounts.models import Account
 from quantdesk.core.clock import utcnow
 from quantdesk.core.money import quantize
-from quantdesk.market.models import Bar, Instrument
+from quantdesk.market.models import Instrument
 from quantdesk.trading import prices
 from quantdesk.trading.models import Position
 
@@ -53,13 +52,6 @@ class Valuation:
         return sum((h.unrealized_pnl for h in self.positions), Decimal(0))
 
 
-async def _previous_close(session: AsyncSession, instrument_id: int, before: datetime) -> Decimal | None:
-    close = await session.scalar(
-        select(Bar.close).where(Bar.instrument_id == instrument_id, Bar.ts < before).order_by(Bar.ts.desc()).limit(1)
-    )
-    return None if close is None else quantize(Decimal(repr(close)))
-
-
 async def value(session: AsyncSession, account: Account) -> Valuation:
     rows = await session.execute(
         select(Position, Instrument)
@@ -67,16 +59,17 @@ async def value(session: AsyncSession, account: Account) -> Valuation:
         .where(Position.account_id == account.id)
         .order_by(Instrument.symbol)
     )
+    held = [(position, instrument) for position, instrument in rows if position.quantity or position.realized_pnl]
     today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    lasts = await prices.last_prices(session, [instrument for _, instrument in held])
+    closes = await prices.closes_before(session, [instrument.id for _, instrument in held], today)
     holdings = []
-    for position, instrument in rows:
-        if position.quantity == 0 and position.realized_pnl == 0:
-            continue
-        last = await prices.last_price(session, instrument)
+    for position, instrument in held:
+        last = lasts.get(instrument.id)
         price = last.price if last is not None else None
         mark = price if price is not None else position.avg_cost
         market_value = quantize(position.quantity * mark)
-        before = await _previous_close(session, instrument.id, today)
+        before = closes.get(instrument.id)
         day = quantize(position.quantity * (mark - before)) if before is not None else Decimal(0)
         holdings.append(
             Holding(

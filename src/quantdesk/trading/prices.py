@@ -1,5 +1,7 @@
 """Last prices: set by a newer bar, a tick or an admin; every change triggers the resting orders."""
 
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -12,7 +14,8 @@ from quantdesk.core.config import Settings
 from quantdesk.core.errors import NotFound, ValidationFailed
 from quantdesk.core.money import quantize
 from quantdesk.core.types import from_epoch_us
-from quantdesk.market.models import Bar, Instrument
+from quantdesk.market import repository
+from quantdesk.market.models import Instrument
 from quantdesk.realtime.events import publish
 from quantdesk.trading.models import Price
 
@@ -23,13 +26,34 @@ async def last_price(session: AsyncSession, instrument: Instrument) -> Price | N
     stored = await session.get(Price, instrument.id, populate_existing=True)
     if stored is not None:
         return stored
-    newest = await session.execute(
-        select(Bar.ts, Bar.close).where(Bar.instrument_id == instrument.id).order_by(Bar.ts.desc()).limit(1)
-    )
-    row = newest.first()
-    if row is None:
-        return None
-    return Price(instrument_id=instrument.id, price=quantize(Decimal(repr(row.close))), source="bar", at=row.ts)
+    return (await _newest_closes(session, [instrument.id])).get(instrument.id)
+
+
+async def last_prices(session: AsyncSession, instruments: Sequence[Instrument]) -> dict[int, Price]:
+    """``last_price`` of many instruments at once, by instrument id (those with no price are left out):
+    two queries whatever their number."""
+    ids = [instrument.id for instrument in instruments]
+    if not ids:
+        return {}
+    query = select(Price).where(Price.instrument_id.in_(ids)).execution_options(populate_existing=True)
+    found = {price.instrument_id: price for price in await session.scalars(query)}
+    return found | await _newest_closes(session, [i for i in ids if i not in found])
+
+
+async def _newest_closes(session: AsyncSession, instrument_ids: list[int]) -> dict[int, Price]:
+    newest = await repository.latest_bars(session, instrument_ids)
+    return {
+        instrument_id: Price(
+            instrument_id=instrument_id, price=quantize(Decimal(repr(bar.close))), source="bar", at=bar.ts
+        )
+        for instrument_id, bar in newest.items()
+    }
+
+
+async def closes_before(session: AsyncSession, instrument_ids: Sequence[int], before: datetime) -> dict[int, Decimal]:
+    """Each instrument's last close among the bars opened before ``before`` (those with none are left out)."""
+    bars = await repository.latest_bars(session, instrument_ids, before=before)
+    return {instrument_id: quantize(Decimal(repr(bar.close))) for instrument_id, bar in bars.items()}
 
 
 # Built once: the hot path of every order.
@@ -123,13 +147,23 @@ class Quote:
 
 
 async def quote(session: AsyncSession, instrument: Instrument) -> Quote | None:
-    """The last price and its change since the close before its day (UTC) began: a price stamped at
-    midnight is the close of the day that ends then, so it is compared with the close before that day."""
-    last = await last_price(session, instrument)
-    if last is None:
-        return None
-    day = (last.at - timedelta(microseconds=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    before = await session.scalar(
-        select(Bar.close).where(Bar.instrument_id == instrument.id, Bar.ts < day).order_by(Bar.ts.desc()).limit(1)
-    )
-    return Quote(last.price, last.at, None if before is None else quantize(Decimal(repr(before))))
+    return (await quotes(session, [instrument])).get(instrument.id)
+
+
+async def quotes(session: AsyncSession, instruments: Sequence[Instrument]) -> dict[int, Quote]:
+    """The last price of each instrument and its change since the close before its day (UTC) began: a
+    price stamped at midnight is the close of the day that ends then, so it is compared with the close
+    before that day. A few queries whatever the number of instruments (the markets page lists them all);
+    instruments with no price yet are left out."""
+    lasts = await last_prices(session, instruments)
+    by_day: dict[datetime, list[int]] = defaultdict(list)
+    for instrument_id, last in lasts.items():
+        by_day[_day_of(last.at)].append(instrument_id)
+    previous: dict[int, Decimal] = {}
+    for day, ids in by_day.items():  # the last prices of a market mostly share one day
+        previous |= await closes_before(session, ids, day)
+    return {i: Quote(last.price, last.at, previous.get(i)) for i, last in lasts.items()}
+
+
+def _day_of(at: datetime) -> datetime:
+    return (at - timedelta(microseconds=1)).replace(hour=0, minute=0, second=0, microsecond=0)

@@ -41,7 +41,8 @@ class MarketRow:
 @router.get("/dashboard", response_class=HTMLResponse)
 async def markets(request: Request, session: SessionDep, _viewer: Viewer) -> HTMLResponse:
     views = await market.list_instruments(session)
-    rows = [MarketRow(view.instrument, await prices.quote(session, view.instrument)) for view in views]
+    quotes = await prices.quotes(session, [view.instrument for view in views])
+    rows = [MarketRow(view.instrument, quotes.get(view.instrument.id)) for view in views]
     return render(request, "markets.html", {"rows": rows, "page": "markets"})
 
 
