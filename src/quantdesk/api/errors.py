@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from quantdesk.core.db import UNREACHABLE
 from quantdesk.core.errors import (
+    NUL_IN_TEXT,
     Conflict,
     Forbidden,
     NotFound,
@@ -123,7 +124,7 @@ async def _database_refused(request: Request, exc: Exception) -> JSONResponse:
     is unexpected."""
     error = cast(DBAPIError, exc)
     if getattr(error.orig, "pgcode", None) == CHARACTER_NOT_IN_REPERTOIRE:
-        return problem(422, "validation_failed", "some text in the request holds a NUL character (code 0); remove it")
+        return problem(422, "validation_failed", NUL_IN_TEXT)
     if error.connection_invalidated:
         logger.warning("the database connection was lost under %s %s", request.method, request.url.path)
         detail = "the connection to the database was lost while answering; retry the request"

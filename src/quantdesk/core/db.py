@@ -16,6 +16,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.sql.dml import ReturningInsert
 
 from quantdesk.core.config import get_settings, normalise_database_url
+from quantdesk.core.errors import NUL_IN_TEXT, ValidationFailed
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -51,6 +52,19 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 WRITE_INTENT = "quantdesk_write_intent"
 
 
+def _sqlite_refuse_nul(
+    _connection: Connection, _cursor: Any, _statement: str, parameters: Any, _context: Any, executemany: bool
+) -> None:
+    """PostgreSQL refuses text holding NUL; SQLite would keep it. Refused alike on both, so what one
+    database accepts the other does too (and a SQLite database can move to PostgreSQL). Bulk statements
+    carry rows the server built (bars, events), not a client's text."""
+    if executemany or not parameters:
+        return
+    values = parameters.values() if isinstance(parameters, dict) else parameters
+    if any(isinstance(value, str) and "\x00" in value for value in values):
+        raise ValidationFailed(NUL_IN_TEXT)
+
+
 def _sqlite_on_begin(connection: Connection) -> None:
     # A deferred transaction that reads and then writes fails at once (no busy wait) when another
     # writer committed in between. Transactions declared as writers take the lock up front and
@@ -83,6 +97,7 @@ def create_engine(url: str | None = None, ping_after_idle_s: float = PING_AFTER_
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
+        event.listen(engine.sync_engine, "before_cursor_execute", _sqlite_refuse_nul)
         return engine
     engine = create_async_engine(url, **kwargs)
     _ping_when_idle(engine, ping_after_idle_s)

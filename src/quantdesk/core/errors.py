@@ -52,6 +52,10 @@ class ValidationFailed(QuantdeskError):
     code = "validation_failed"
 
 
+# PostgreSQL cannot store NUL in text, and SQLite is made to refuse it the same way (core.db).
+NUL_IN_TEXT = "some text in the request holds a NUL character (code 0); remove it"
+
+
 class InsufficientFunds(ValidationFailed):
     code = "insufficient_funds"
 
