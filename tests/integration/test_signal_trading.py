@@ -141,6 +141,24 @@ async def test_a_limit_signal_rests_and_its_owner_can_cancel_it(market: httpx.As
     assert again.status_code == 409
 
 
+async def test_a_buy_stop_signal_waits_for_the_price_to_rise_through_it(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient
+):
+    account = await open_account(alice)
+    path = await webhook_path(alice, account)
+    signal_id = (await send(alice, path, "BUY STOP ACME @ 105 SL 98 TP 120")).json()["signal_id"]
+    order_id = (await signal_of(alice, signal_id))["order_id"]
+    await until_order(alice, order_id, "accepted")  # at 100 the stop is not reached: it rests
+    order = (await alice.get(f"/api/v1/orders/{order_id}")).json()
+    assert (order["type"], order["stop_price"]) == ("stop", "105.00000000")
+    await tick(market, "ACME", "104")
+    assert (await signal_of(alice, signal_id))["status"] == "pending"
+    await tick(market, "ACME", "106")
+    executed = await settled(alice, signal_id)
+    assert (executed["status"], executed["entry_price"]) == ("executed", "106.00000000"), executed
+    assert holdings(await books(alice, account)) == {"ACME": "1.00000000"}
+
+
 async def test_the_owner_closes_an_open_trade_at_the_market(market: httpx.AsyncClient, alice: httpx.AsyncClient):
     account = await open_account(alice)
     path = await webhook_path(alice, account)

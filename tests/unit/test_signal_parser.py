@@ -158,6 +158,48 @@ CORPUS: list[tuple[str, dict[str, Any]]] = [
     ("BUY BITCOIN 43000", {"symbol": "BTCUSD"}),
     ("buy $TSLA 240", {"symbol": "TSLA", "entry": D(240)}),
     ("SELL EURUSD market", {"order_type": "market"}),
+    # Lists of targets, numbered levels and two-word labels.
+    (
+        "🚀 BUY BTCUSDT 🚀\nEntry: 42000\nTargets: 43000, 44000, 45000\nStop: 41000",
+        {"entry": D(42000), "take_profit": [D(43000), D(44000), D(45000)], "stop_loss": D(41000)},
+    ),
+    (
+        "BTC/USDT LONG\nEntry zone: 42000 - 42500\nTake profit 1: 43000\nTake profit 2: 44000\n"
+        "Stop loss: 41000\nLeverage: 10x",
+        {"side": "buy", "symbol": "BTCUSDT", "entry": D(42000), "take_profit": [D(43000), D(44000)]},
+    ),
+    (
+        "BUY EURUSD TP 1: 1.0900 TP 2: 1.0950 SL 1.0800",
+        {"entry": None, "stop_loss": D("1.0800"), "take_profit": [D("1.0900"), D("1.0950")]},
+    ),
+    ("SELL XAUUSD 2030 Targets 2020 2010 Leverage 20", {"take_profit": [D(2020), D(2010)], "quantity": None}),
+    ("key123,buy,US30,risk=1", {"entry": None}),
+    # Stop orders: STOP right after the side is the order type, elsewhere the stop-loss.
+    ("Buy Stop EURUSD 1.0900", {"side": "buy", "order_type": "stop", "entry": D("1.0900"), "stop_loss": None}),
+    (
+        "SELL STOP GBPUSD @ 1.2600 SL 1.2650 TP 1.2500",
+        {"side": "sell", "order_type": "stop", "entry": D("1.2600"), "stop_loss": D("1.2650")},
+    ),
+    ("BUY EURUSD STOP 1.0800", {"order_type": None, "stop_loss": D("1.0800")}),
+    ('{"action": "buy", "ticker": "EURUSD", "order_type": "stop", "price": "1.09"}', {"order_type": "stop"}),
+    # Exits named with the side of the position they close.
+    ("exit long BTCUSDT", {"side": "close", "symbol": "BTCUSDT"}),
+    ("Long Exit ETHUSDT", {"side": "close", "symbol": "ETHUSDT"}),
+    ("CLOSE SHORT XAUUSD", {"side": "close", "symbol": "XAUUSD"}),
+    # The common TradingView template: the strategy's fields nested under "strategy" (the bar is not read).
+    (
+        '{"passphrase": "abc", "time": "2024-01-02T15:30:00Z", "exchange": "BINANCE", "ticker": "ETHUSDT", '
+        '"bar": {"time": "2024-01-02T15:29:00Z", "open": 2250, "high": 2260, "low": 2240, "close": 2255, '
+        '"volume": 812}, "strategy": {"position_size": 1, "order_action": "buy", "order_contracts": 1, '
+        '"order_price": 2255.5, "order_id": "Long", "market_position": "long", "market_position_size": 1, '
+        '"prev_market_position": "flat", "prev_market_position_size": 0}}',
+        {"side": "buy", "symbol": "ETHUSDT", "entry": D("2255.5"), "quantity": D(1), "signal_id": None},
+    ),
+    (
+        '{"ticker": "ETHUSDT", "strategy": {"order_action": "sell", "order_contracts": "2", '
+        '"order_price": "2300", "market_position": "flat"}}',
+        {"side": "close", "quantity": D(2)},
+    ),
 ]
 
 REJECTED = [
@@ -177,6 +219,9 @@ REJECTED = [
     ('{"action": "buy", "ticker": "AAPL", "contracts": "abc"}', "not a number"),
     ('{"action": "buy", "ticker": "AAPL", "price": "NaN"}', "positive finite"),
     ("BUY EURUSD SL 0", "positive"),
+    ("Buy Stop EURUSD", "needs the price that triggers it"),
+    ("BUY LONG SELL EURUSD", "exactly one side"),
+    ("exit long, then short BTCUSDT", "exactly one side"),
 ]
 
 

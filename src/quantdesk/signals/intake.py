@@ -202,14 +202,16 @@ async def _plan(session: AsyncSession, recipient: Recipient, parsed: ParsedSigna
     takes = parsed.take_profit or [
         price_from(distance, instrument.symbol, reference, direction) for distance in parsed.take_profit_distances
     ]
-    limit = parsed.entry if parsed.order_type == "limit" and parsed.entry is not None else None
+    # A limit or stop order rests at the entry; any other signal buys or sells at the market.
+    kind = parsed.order_type if parsed.order_type in ("limit", "stop") and parsed.entry is not None else "market"
     body = _order_body(
         account_id=recipient.account_id,
         symbol=instrument.symbol,
         side=parsed.side,
-        type="limit" if limit is not None else "market",
+        type=kind,
         quantity=quantity,
-        limit_price=limit,
+        limit_price=parsed.entry if kind == "limit" else None,
+        stop_price=parsed.entry if kind == "stop" else None,
         time_in_force="gtc",
         take_profit=takes[0] if takes else None,  # the first target is the bracket's; all are stored
         stop_loss=stop_loss,

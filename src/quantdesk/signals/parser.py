@@ -21,20 +21,32 @@ SIDES = {
     "CLOSE": "close", "EXIT": "close", "FLAT": "close", "FLATTEN": "close",
 }  # fmt: skip
 ORDER_TYPES = {"LIMIT": "limit", "MARKET": "market", "NOW": "market", "MKT": "market"}
+# In JSON an order type is a field of its own; in text STOP is one only right after the side ("BUY STOP").
+JSON_ORDER_TYPES = ORDER_TYPES | {"STOP": "stop"}
 STOP_LABELS = {"SL", "STOP", "STOPLOSS", "STOP-LOSS", "S/L"}
 TAKE_LABELS = {"TP", "TAKEPROFIT", "TAKE-PROFIT", "TARGET", "T/P", "TGT"}
+# "Targets: 43000, 44000": a plural label takes every number that follows it.
+TAKE_LISTS = {"TARGETS", "TPS", "TAKEPROFITS"}
+# Labels written as two words, read as one.
+TWO_WORD_LABELS = {("TAKE", "PROFIT"): "TAKEPROFIT", ("TAKE", "PROFITS"): "TAKEPROFITS", ("STOP", "LOSS"): "STOPLOSS"}
 ENTRY_LABELS = {"@", "AT", "ENTRY", "PRICE", "ENTER", "E"}
+# Labels whose number is not the order's: "Leverage: 10x", "risk=1" (a percentage of the account).
+IGNORED_LABELS = {"LEVERAGE", "LEV", "RISK"}
 QUANTITY_LABELS = {"QTY", "QUANTITY", "SIZE", "LOTS", "LOT", "CONTRACTS", "VOLUME", "UNITS"}
 DISTANCE_UNITS = {"PIPS": "pips", "PIP": "pips", "POINTS": "points", "POINT": "points", "PTS": "points"}
 NOISE = {
     "NOW", "ORDER", "SIGNAL", "ALERT", "NEW", "AND", "THE", "ON", "IN", "ZONE", "FILLED", "POSITION", "TRADE",
-    "ALL", "RISK", "ACTION", "TICKER", "SYMBOL", "PAIR", "SIDE", "NAN",
+    "ALL", "ACTION", "TICKER", "SYMBOL", "PAIR", "SIDE", "NAN",
 }  # fmt: skip
 # Common names of instruments that chat signals use instead of the ticker.
 ALIASES = {"GOLD": "XAUUSD", "SILVER": "XAGUSD", "BITCOIN": "BTCUSD", "BTC": "BTCUSD", "ETH": "ETHUSD", "OIL": "USOIL"}
+ORDINALS = {"1", "2", "3", "4", "5", "6"}  # of take-profit levels: "TP 1: 2020"
 LARGEST_DIGITS = 12  # what the trading ledger holds: 20 digits, 8 of them decimals
 SMALLEST_STEP = Decimal("1e-8")
-JSON_SIDE_KEYS = ("action", "side", "signal", "order", "direction", "type")
+JSON_SIDE_KEYS = ("action", "side", "signal", "order", "direction", "type", "order_action")
+# Objects whose fields are the signal's own, as in the common TradingView template that nests
+# {{strategy.order.action}} and friends under "strategy" (never "bar": its close is not an entry).
+JSON_CONTAINERS = {"strategy", "order", "signal", "data", "alert", "trade"}
 JSON_SYMBOL_KEYS = ("ticker", "symbol", "pair", "instrument", "market", "asset")
 
 
@@ -58,7 +70,7 @@ class ParsedSignal:
     stop_loss_distance: Distance | None = None
     take_profit_distances: list[Distance] = field(default_factory=list)
     quantity: Decimal | None = None
-    order_type: str | None = None  # market, limit or None (the account's default)
+    order_type: str | None = None  # market, limit, stop (at the entry) or None (the account's default)
     signal_id: str | None = None
     format: str = "text"
 
@@ -101,7 +113,7 @@ def parse(body: str | bytes) -> ParsedSignal:
             "TradingView fills those only in matching alerts; check the alert's message"
         )
     data = _json_object(text)
-    signal = _from_json(data) if data is not None else _from_text(text)
+    signal = _from_json(_flattened(data)) if data is not None else _from_text(text)
     _check(signal)
     return signal
 
@@ -114,6 +126,17 @@ def _json_object(text: str) -> dict[str, Any] | None:
     except (ValueError, RecursionError):
         return None  # JSON-looking text (a substituted NaN, a stray quote): read it as text
     return data if isinstance(data, dict) else None
+
+
+def _flattened(data: dict[str, Any]) -> dict[str, Any]:
+    """The object's own fields, then those of its known containers (an outer field wins)."""
+    flat = {key: value for key, value in data.items() if not isinstance(value, dict)}
+    for key, value in data.items():
+        if isinstance(value, dict) and str(key).lower() in JSON_CONTAINERS:
+            for inner_key, inner in value.items():
+                if not isinstance(inner, dict):
+                    flat.setdefault(inner_key, inner)
+    return flat
 
 
 def _first(data: dict[str, Any], keys: tuple[str, ...]) -> Any:
@@ -133,13 +156,13 @@ def _from_json(data: dict[str, Any]) -> ParsedSignal:
     if symbol is None:
         raise InvalidSignal("no symbol: give 'ticker' or 'symbol'")
     signal = ParsedSignal(side=side, symbol=normalise_symbol(str(symbol)), format="json")
-    price = _first(data, ("price", "entry", "entry_price", "limit_price", "limit"))
+    price = _first(data, ("price", "entry", "entry_price", "limit_price", "limit", "order_price"))
     signal.entry = _number(price, "price") if price is not None else None
-    quantity = _first(data, ("contracts", "quantity", "qty", "size", "lots", "volume", "units"))
+    quantity = _first(data, ("contracts", "quantity", "qty", "size", "lots", "volume", "units", "order_contracts"))
     signal.quantity = _number(quantity, "quantity") if quantity is not None else None
     _json_levels(data, signal)
     kind = _first(data, ("order_type", "ordertype", "type"))
-    signal.order_type = ORDER_TYPES.get(str(kind).upper()) if kind is not None else None
+    signal.order_type = JSON_ORDER_TYPES.get(str(kind).upper()) if kind is not None else None
     ident = _first(data, ("id", "signal_id", "client_order_id", "alert_id"))
     signal.signal_id = str(ident) if ident is not None else None
     return signal
@@ -186,13 +209,18 @@ def _words(text: str) -> list[str]:
     for separator in ("\n", "\r", "\t", ",", ";", "|", "=", ":", "(", ")", "[", "]", "{", "}", '"', "!!"):
         cleaned = cleaned.replace(separator, " ")
     cleaned = cleaned.replace("@", " @ ")
-    words = []
+    words: list[str] = []
     for word in cleaned.split():
         word = word.strip(".*_~`'\"").rstrip(".")  # markdown and sentence ends around words
         low, dash, high = word.partition("-")
         if dash and _is_number(low) and _is_number(high):
             word = low  # an entry zone "2015-2018": its first price
-        if word and any(ch.isalnum() or ch == "@" for ch in word):
+        if not word or not any(ch.isalnum() or ch == "@" for ch in word):
+            continue
+        joined = TWO_WORD_LABELS.get((words[-1], word)) if words else None
+        if joined:
+            words[-1] = joined
+        else:
             words.append(word)
     return words
 
@@ -211,10 +239,14 @@ def _label(word: str) -> str | None:
         return "stop"
     if base in TAKE_LABELS or word in TAKE_LABELS:
         return "take"
+    if word in TAKE_LISTS:
+        return "takes"
     if word in ENTRY_LABELS:
         return "entry"
     if word in QUANTITY_LABELS:
         return "quantity"
+    if word in IGNORED_LABELS:
+        return "ignored"
     return None
 
 
@@ -231,26 +263,50 @@ def _from_text(text: str) -> ParsedSignal:
     words = _words(text)
     if "FILLED" in words and "ON" in words and "@" in words:
         return _strategy_default(words)
-    sides = {SIDES[t] for t in words if t in SIDES}
-    if len(sides) != 1:
-        found = "none" if not sides else " and ".join(sorted(sides))
-        raise InvalidSignal(f"a signal needs exactly one side (buy, sell or close); found {found}")
-    signal = ParsedSignal(side=sides.pop(), symbol="", signal_id=signal_id)
+    signal = ParsedSignal(side=_side(words), symbol="", signal_id=signal_id)
     pending: str | None = None
-    for word in words:
-        if (word in ORDER_TYPES and word != "NOW") or (word == "NOW" and signal.order_type is None):
-            signal.order_type = ORDER_TYPES[word]
-        elif (label := _label(word)) is not None:
-            if not (label == "entry" and pending in ("stop", "take", "quantity")):  # "sl@14950"
-                pending = label
-        elif _is_number(word):
-            _assign(signal, pending, word)
-            pending = None
-        elif word not in SIDES and word not in NOISE and not signal.symbol and _looks_like_symbol(word):
-            signal.symbol = normalise_symbol(word)
+    for index, word in enumerate(words):
+        before = words[index - 1] if index > 0 else ""
+        after = words[index + 1] if index + 1 < len(words) else ""
+        pending = _read(signal, word, before, after, pending)
     if not signal.symbol:
         raise InvalidSignal("no symbol found: name the instrument, e.g. EURUSD, EUR/USD or #GOLD")
     return signal
+
+
+def _read(signal: ParsedSignal, word: str, before: str, after: str, pending: str | None) -> str | None:
+    """Read one word into the signal; returns the label waiting for its number."""
+    if (word in ORDER_TYPES and word != "NOW") or (word == "NOW" and signal.order_type is None):
+        signal.order_type = ORDER_TYPES[word]
+    elif word == "STOP" and before in SIDES:
+        signal.order_type = "stop"  # "BUY STOP EURUSD 1.0900": an order that waits for the price to rise
+    elif (label := _label(word)) is not None:
+        if not (label == "entry" and pending in ("stop", "take", "takes", "quantity")):  # "sl@14950"
+            return label
+    elif pending in ("take", "stop") and word in ORDINALS and _is_number(after):
+        pass  # "TP 1: 2020", "Take profit 2: 2025": the number of the level, not its price
+    elif _is_number(word):
+        _assign(signal, pending, word)
+        return "takes" if pending == "takes" else None
+    else:
+        if word not in SIDES and word not in NOISE and not signal.symbol and _looks_like_symbol(word):
+            signal.symbol = normalise_symbol(word)
+        return None if pending == "takes" else pending  # a list of targets ends at the first other word
+    return pending
+
+
+def _side(words: list[str]) -> str:
+    """The one side the words name. "Exit long", "close short" and "long exit" close a position."""
+    sides = {SIDES[t] for t in words if t in SIDES}
+    if len(sides) == 2 and "close" in sides:
+        closes = [i for i, word in enumerate(words) if SIDES.get(word) == "close"]
+        others = [i for i, word in enumerate(words) if SIDES.get(word) in ("buy", "sell")]
+        if all(any(abs(i - c) == 1 for c in closes) for i in others):
+            return "close"
+    if len(sides) != 1:
+        found = "none" if not sides else " and ".join(sorted(sides))
+        raise InvalidSignal(f"a signal needs exactly one side (buy, sell or close); found {found}")
+    return sides.pop()
 
 
 def _looks_like_symbol(word: str) -> bool:
@@ -261,10 +317,12 @@ def _looks_like_symbol(word: str) -> bool:
 def _assign(signal: ParsedSignal, label: str | None, word: str) -> None:
     if label == "stop":
         _set_stop(signal, word)
-    elif label == "take":
+    elif label in ("take", "takes"):
         _add_take(signal, word)
     elif label == "quantity":
         signal.quantity = _number(word, "quantity")
+    elif label == "ignored":
+        return
     elif label == "entry" or signal.entry is None:
         signal.entry = _number(_split_unit(word)[0], "entry")
     # A second bare number after the entry is ignored (e.g. the end of an entry zone "2015-2018").
@@ -285,6 +343,8 @@ def _strategy_default(words: list[str]) -> ParsedSignal:
 
 
 def _check(signal: ParsedSignal) -> None:
+    if signal.order_type == "stop" and signal.entry is None:
+        raise InvalidSignal(f"a {signal.side} stop order needs the price that triggers it, e.g. @ 1.0900")
     if signal.side == "close" or signal.entry is None:
         return
     below, above = ("stop-loss", "take-profit") if signal.side == "buy" else ("take-profit", "stop-loss")

@@ -62,7 +62,7 @@ class ParsedRead(BaseModel):
     stop_loss_distance: DistanceRead | None
     take_profit_distances: list[DistanceRead]
     quantity: Amount | None
-    order_type: str | None = Field(description="market, limit or null (market)")
+    order_type: str | None = Field(description="market, limit, stop (resting at the entry) or null (market)")
     signal_id: str | None
     format: str
 
