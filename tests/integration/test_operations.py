@@ -1,16 +1,22 @@
 """Operations: request ids, one access line per request, JSON logs, /metrics, and no secret in any log."""
 
+import asyncio
 import json
 import logging
+from typing import Any
 
 import httpx
 import pytest
 import respx
 from fastapi import FastAPI
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from quantdesk.core.config import Settings
+from quantdesk.core.db import create_sessionmaker, session_scope
 from quantdesk.core.logging import _handler
+from quantdesk.signals import worker
+from quantdesk.trading.models import Order
 from tests.conftest import FIXTURES, http_client, make_user
 from tests.integration.signal_helpers import send, settled, webhook_path
 from tests.integration.trading_helpers import open_account
@@ -108,3 +114,29 @@ async def test_no_secret_reaches_any_log(
     for secret in (AV_KEY, token, alice_key, alice_key[3:]):
         assert secret not in logged
     assert "/webhooks/<redacted>" in logged
+
+
+async def test_shutting_down_lets_the_broker_worker_end_its_transaction(
+    engine: AsyncEngine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    """A worker cancelled inside a transaction can leave its connection behind, still in the transaction
+    (on SQLite, holding the write lock for every other writer). Shutdown waits for it instead."""
+    from quantdesk.api.app import create_app
+
+    inside, ended = asyncio.Event(), []
+
+    async def slow_execute_next(factory: Any, _settings: Settings) -> worker.Outcome:
+        async with session_scope(factory, write=True) as session:
+            inside.set()
+            await asyncio.sleep(0.2)
+            await session.execute(select(func.count()).select_from(Order))
+        ended.append("committed")
+        return worker.Outcome.EMPTY
+
+    monkeypatch.setattr(worker, "execute_next", slow_execute_next)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        await inside.wait()  # the lifespan ends while the worker is inside its transaction
+    assert ended == ["committed"]
+    async with session_scope(create_sessionmaker(engine), write=True) as session:  # no lock left behind
+        await session.execute(select(func.count()).select_from(Order))

@@ -59,16 +59,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = create_sessionmaker(engine, info={HUB_KEY: hub, OWNERS_KEY: {}})
         # Plain tasks, not a task group: the lifespan may be entered and left in different tasks.
         tasks = {asyncio.create_task(sweeps.resume_abandoned(app.state.sessionmaker, settings))}
-        if settings.broker_worker:
-            tasks.add(asyncio.create_task(worker.run(app.state.sessionmaker, settings, hub)))
         if not settings.is_sqlite:
             tasks.add(asyncio.create_task(listen(settings.database_url, hub)))
+        stop_worker = asyncio.Event()
+        brokers: set[asyncio.Task[None]] = set()
+        if settings.broker_worker:
+            brokers.add(asyncio.create_task(worker.run(app.state.sessionmaker, settings, hub, stop_worker)))
         try:
             yield
         finally:
+            # The broker worker ends its transaction and returns; the others are cancelled.
+            stop_worker.set()
+            hub.work_waiting.set()
             for task in tasks:
                 task.cancel()
-            await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_S)  # a sweep in a thread runs to its batch end
+            await asyncio.wait(tasks | brokers, timeout=SHUTDOWN_GRACE_S)  # a sweep in a thread ends its batch
+            for task in brokers:
+                task.cancel()  # still inside an order after the grace period: the transaction is abandoned
+            if brokers:
+                await asyncio.wait(brokers, timeout=1.0)
             await engine.dispose()
 
     # The docs pages' JavaScript and CSS come from the installed package, not a CDN: quantdesk must

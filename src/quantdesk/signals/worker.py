@@ -75,17 +75,22 @@ class Outcome(Enum):
     HELD = "held"  # orders wait, but other workers hold every account they belong to
 
 
-async def run(factory: async_sessionmaker[AsyncSession], settings: Settings, hub: Hub) -> None:
-    """Execute waiting orders until cancelled; sleep until woken by a new signal or the poll interval."""
-    while True:
+async def run(factory: async_sessionmaker[AsyncSession], settings: Settings, hub: Hub, stop: asyncio.Event) -> None:
+    """Execute waiting orders until ``stop`` is set (and the hub's wake-up with it); sleep until woken by
+    a new signal or the poll interval.
+
+    The stop is looked at between transactions only. A task cancelled inside one can leave its
+    connection behind: on SQLite a BEGIN IMMEDIATE still waiting for the lock in aiosqlite's thread
+    takes it after the cancel, and holds every other writer off until that connection is collected."""
+    while not stop.is_set():
         hub.work_waiting.clear()
         outcome = Outcome.EMPTY
         try:
-            while (outcome := await execute_next(factory, settings)) is Outcome.EXECUTED:
+            while not stop.is_set() and (outcome := await execute_next(factory, settings)) is Outcome.EXECUTED:
                 pass
         except Exception:  # a database outage must not end the worker: it tries again after the poll
             log.exception("broker worker: the queue could not be read")
-        if outcome is Outcome.HELD:
+        if outcome is Outcome.HELD and not stop.is_set():
             # Another worker is executing that account's orders and goes on until they are done; trying
             # again on every new signal would only spend CPU the receiving requests need.
             await asyncio.sleep(HELD_BACKOFF_S)
