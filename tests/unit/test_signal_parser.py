@@ -186,6 +186,27 @@ CORPUS: list[tuple[str, dict[str, Any]]] = [
     ("exit long BTCUSDT", {"side": "close", "symbol": "BTCUSDT"}),
     ("Long Exit ETHUSDT", {"side": "close", "symbol": "ETHUSDT"}),
     ("CLOSE SHORT XAUUSD", {"side": "close", "symbol": "XAUUSD"}),
+    # Emoji stuck to the labels, '/'-separated levels, a quantity before its unit.
+    (
+        "🟢 BUY XAUUSD\n📍Entry: 2020.00\n❌SL: 2015.00\n✅TP1: 2025.00\n✅TP2: 2030.00",
+        {"entry": D("2020.00"), "stop_loss": D("2015.00"), "take_profit": [D("2025.00"), D("2030.00")]},
+    ),
+    (
+        "Sell gold 2040/2043\nsl 2047\ntp 2035/2030",
+        {"symbol": "XAUUSD", "entry": D(2040), "stop_loss": D(2047), "take_profit": [D(2035), D(2030)]},
+    ),
+    (
+        "BUY BTCUSDT\nEntry: 42000\nTP: 43000 / 44000 / 45000\nSL: 41000",
+        {"take_profit": [D(43000), D(44000), D(45000)], "stop_loss": D(41000)},
+    ),
+    (
+        "sell EURUSD 0.10 lots sl 1.0900 tp 1.0800",
+        {"side": "sell", "quantity": D("0.10"), "entry": None, "stop_loss": D("1.0900")},
+    ),
+    ("buy 100 shares of AAPL", {"symbol": "AAPL", "quantity": D(100), "entry": None}),
+    ("BUY EUR/USD @ 1.0850 S/L 1.0800 T/P 1.0900", {"symbol": "EURUSD", "stop_loss": D("1.0800")}),
+    ("Close all positions EURUSD", {"side": "close", "symbol": "EURUSD"}),
+    ('{"ticker": "AAPL", "action": "buy", "order_size": "10"}', {"quantity": D(10)}),
     # The common TradingView template: the strategy's fields nested under "strategy" (the bar is not read).
     (
         '{"passphrase": "abc", "time": "2024-01-02T15:30:00Z", "exchange": "BINANCE", "ticker": "ETHUSDT", '
@@ -222,6 +243,7 @@ REJECTED = [
     ("Buy Stop EURUSD", "needs the price that triggers it"),
     ("BUY LONG SELL EURUSD", "exactly one side"),
     ("exit long, then short BTCUSDT", "exactly one side"),
+    ("TP1 hit EURUSD", "exactly one side"),  # a notice, not a signal
 ]
 
 

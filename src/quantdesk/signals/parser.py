@@ -33,10 +33,13 @@ ENTRY_LABELS = {"@", "AT", "ENTRY", "PRICE", "ENTER", "E"}
 # Labels whose number is not the order's: "Leverage: 10x", "risk=1" (a percentage of the account).
 IGNORED_LABELS = {"LEVERAGE", "LEV", "RISK"}
 QUANTITY_LABELS = {"QTY", "QUANTITY", "SIZE", "LOTS", "LOT", "CONTRACTS", "VOLUME", "UNITS"}
+# Words after a number that make it the quantity: "0.10 lots", "100 shares".
+QUANTITY_UNITS = {"LOTS", "LOT", "UNITS", "UNIT", "SHARES", "SHARE", "CONTRACTS", "CONTRACT", "COINS"}
+WORD_STARTS = "#$@/+-."  # kept at the start of a word: #GOLD, $TSLA, -5, .5
 DISTANCE_UNITS = {"PIPS": "pips", "PIP": "pips", "POINTS": "points", "POINT": "points", "PTS": "points"}
 NOISE = {
     "NOW", "ORDER", "SIGNAL", "ALERT", "NEW", "AND", "THE", "ON", "IN", "ZONE", "FILLED", "POSITION", "TRADE",
-    "ALL", "ACTION", "TICKER", "SYMBOL", "PAIR", "SIDE", "NAN",
+    "ALL", "ACTION", "TICKER", "SYMBOL", "PAIR", "SIDE", "NAN", "POSITIONS", "TRADES", "ORDERS", "OF", "HERE",
 }  # fmt: skip
 # Common names of instruments that chat signals use instead of the ticker.
 ALIASES = {"GOLD": "XAUUSD", "SILVER": "XAGUSD", "BITCOIN": "BTCUSD", "BTC": "BTCUSD", "ETH": "ETHUSD", "OIL": "USOIL"}
@@ -158,7 +161,9 @@ def _from_json(data: dict[str, Any]) -> ParsedSignal:
     signal = ParsedSignal(side=side, symbol=normalise_symbol(str(symbol)), format="json")
     price = _first(data, ("price", "entry", "entry_price", "limit_price", "limit", "order_price"))
     signal.entry = _number(price, "price") if price is not None else None
-    quantity = _first(data, ("contracts", "quantity", "qty", "size", "lots", "volume", "units", "order_contracts"))
+    quantity = _first(
+        data, ("contracts", "quantity", "qty", "size", "lots", "volume", "units", "order_contracts", "order_size")
+    )
     signal.quantity = _number(quantity, "quantity") if quantity is not None else None
     _json_levels(data, signal)
     kind = _first(data, ("order_type", "ordertype", "type"))
@@ -204,18 +209,23 @@ def _add_take(signal: ParsedSignal, raw: str) -> None:
 
 
 def _words(text: str) -> list[str]:
-    """Upper-case words and numbers; '=' and ':' separate a label from its value, '@' is its own word."""
+    """Upper-case words and numbers; '=' and ':' separate a label from its value, '@' is its own word,
+    and so is the '/' between the levels of a list ("TP 2035/2030")."""
     cleaned = text.upper()
     for separator in ("\n", "\r", "\t", ",", ";", "|", "=", ":", "(", ")", "[", "]", "{", "}", '"', "!!"):
         cleaned = cleaned.replace(separator, " ")
     cleaned = cleaned.replace("@", " @ ")
     words: list[str] = []
-    for word in cleaned.split():
-        word = word.strip(".*_~`'\"").rstrip(".")  # markdown and sentence ends around words
+    for raw in cleaned.split():
+        word = _trimmed(raw)
         low, dash, high = word.partition("-")
         if dash and _is_number(low) and _is_number(high):
             word = low  # an entry zone "2015-2018": its first price
-        if not word or not any(ch.isalnum() or ch == "@" for ch in word):
+        parts = word.split("/")
+        if len(parts) > 1 and all(_is_number(part) for part in parts):
+            words.extend(" / ".join(parts).split())  # levels "2040/2043"; a pair "EUR/USD" stays a word
+            continue
+        if not word or not any(ch.isalnum() or ch in "@/" for ch in word):
             continue
         joined = TWO_WORD_LABELS.get((words[-1], word)) if words else None
         if joined:
@@ -223,6 +233,20 @@ def _words(text: str) -> list[str]:
         else:
             words.append(word)
     return words
+
+
+def _trimmed(word: str) -> str:
+    """The word without what decorates it: markdown, quotes, sentence ends, emoji ("✅TP1", "📍ENTRY")."""
+    start, end = 0, len(word)
+    while start < end and not (word[start].isalnum() or word[start] in WORD_STARTS):
+        start += 1
+    while end > start and not word[end - 1].isalnum():
+        if word[end - 1] == "!" and end - start > 1 and word[end - 2].isdigit():
+            break  # a futures contract: ES1!
+        if end - start == 1 and word[start] in "@/":
+            break  # '@' or a list separator on its own
+        end -= 1
+    return word[start:end]
 
 
 def _is_number(word: str) -> bool:
@@ -275,24 +299,36 @@ def _from_text(text: str) -> ParsedSignal:
 
 
 def _read(signal: ParsedSignal, word: str, before: str, after: str, pending: str | None) -> str | None:
-    """Read one word into the signal; returns the label waiting for its number."""
+    """Read one word into the signal; returns the label waiting for its number (or "took" after a
+    take-profit, which a '/' continues, and "unit" after "0.10 lots", whose unit is skipped)."""
     if (word in ORDER_TYPES and word != "NOW") or (word == "NOW" and signal.order_type is None):
         signal.order_type = ORDER_TYPES[word]
     elif word == "STOP" and before in SIDES:
         signal.order_type = "stop"  # "BUY STOP EURUSD 1.0900": an order that waits for the price to rise
+    elif pending == "unit" and word in QUANTITY_UNITS:
+        return None
+    elif word == "/":
+        return "take" if pending == "took" else pending  # "TP 2035/2030", "TP: 43000 / 44000"
     elif (label := _label(word)) is not None:
         if not (label == "entry" and pending in ("stop", "take", "takes", "quantity")):  # "sl@14950"
             return label
     elif pending in ("take", "stop") and word in ORDINALS and _is_number(after):
         pass  # "TP 1: 2020", "Take profit 2: 2025": the number of the level, not its price
     elif _is_number(word):
-        _assign(signal, pending, word)
-        return "takes" if pending == "takes" else None
+        return _read_number(signal, word, after, pending)
     else:
         if word not in SIDES and word not in NOISE and not signal.symbol and _looks_like_symbol(word):
             signal.symbol = normalise_symbol(word)
-        return None if pending == "takes" else pending  # a list of targets ends at the first other word
+        return None if pending in ("takes", "took", "unit") else pending  # a list ends at another word
     return pending
+
+
+def _read_number(signal: ParsedSignal, word: str, after: str, pending: str | None) -> str | None:
+    if after in QUANTITY_UNITS and pending not in ("stop", "take", "takes", "entry"):
+        signal.quantity = _number(word, "quantity")  # "0.10 lots", "100 shares"
+        return "unit"
+    _assign(signal, pending if pending not in ("took", "unit") else None, word)
+    return {"takes": "takes", "take": "took"}.get(pending or "")
 
 
 def _side(words: list[str]) -> str:
