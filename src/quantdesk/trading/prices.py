@@ -153,8 +153,8 @@ async def quote(session: AsyncSession, instrument: Instrument) -> Quote | None:
 async def quotes(session: AsyncSession, instruments: Sequence[Instrument]) -> dict[int, Quote]:
     """The last price of each instrument and its change since the close before its day (UTC) began: a
     price stamped at midnight is the close of the day that ends then, so it is compared with the close
-    before that day. A few queries whatever the number of instruments (the markets page lists them all);
-    instruments with no price yet are left out."""
+    before that day. Three queries whatever the number of instruments (the markets page lists them all),
+    one more for each further day among their last prices; instruments with no price yet are left out."""
     lasts = await last_prices(session, instruments)
     by_day: dict[datetime, list[int]] = defaultdict(list)
     for instrument_id, last in lasts.items():
