@@ -131,6 +131,10 @@ async def test_a_server_killed_under_load_leaves_every_acknowledged_signal_execu
     servers.append(ServerProcess(database_url, tmp_path / "restarted.log", **limits))
     statuses = await final_statuses(engine, acknowledged)
     assert set(statuses.values()) == {"executed"}, statuses
+    # A signal stored by a request killed before its answer is executed too, perhaps after the others.
+    async with engine.connect() as connection:
+        stored = list(await connection.scalars(select(Signal.id)))
+    assert set((await final_statuses(engine, stored)).values()) == {"executed"}
 
     async with engine.connect() as connection:
         fills_per_order = dict(

@@ -13,10 +13,13 @@ import httpx
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from quantdesk.api.app import create_app
 from quantdesk.core.clock import utcnow
+from quantdesk.core.config import Settings
 from quantdesk.core.db import create_sessionmaker, session_scope
 from quantdesk.market.models import Instrument
 from quantdesk.trading import prices
+from tests.conftest import http_client
 from tests.integration.trading_helpers import open_account, order
 
 
@@ -98,19 +101,26 @@ async def test_quotes_of_a_whole_market_take_the_same_few_queries_as_two(client,
     assert await queries_for(8) == await queries_for(2)
 
 
-async def test_the_markets_page_lists_every_quote_in_a_fixed_number_of_queries(app, client, anonymous):
-    async def page_queries() -> int:
-        with counted_statements(app.state.engine) as statements:
-            page = await anonymous.get("/dashboard")
-        assert page.status_code == 200
-        assert statements  # the page's own queries, on the server's engine
-        return len(statements)
+async def test_the_markets_page_lists_every_quote_in_a_fixed_number_of_queries(
+    settings: Settings, admin_key: str, engine: AsyncEngine
+):
+    settings.broker_worker = False  # its queue polls would be counted with the page's queries
+    app = create_app(settings)
+    async with app.router.lifespan_context(app), http_client(app, admin_key) as client, http_client(app) as anonymous:
 
-    for n in range(2):
-        await client.post("/api/v1/assets", json={"symbol": f"S{n}", "asset_class": "stock", "price": "10"})
-    few = await page_queries()
-    for n in range(2, 10):
-        await client.post("/api/v1/assets", json={"symbol": f"S{n}", "asset_class": "stock", "price": "10"})
-    page = await anonymous.get("/dashboard")
-    assert all(f"S{n}" in page.text for n in range(10))
-    assert await page_queries() == few
+        async def page_queries() -> int:
+            with counted_statements(app.state.engine) as statements:
+                page = await anonymous.get("/dashboard")
+            assert page.status_code == 200
+            assert statements  # the page's own queries, on the server's engine
+            return len(statements)
+
+        for n in range(2):
+            await client.post("/api/v1/assets", json={"symbol": f"S{n}", "asset_class": "stock", "price": "10"})
+        await anonymous.get("/dashboard")  # the first render compiles the templates
+        few = await page_queries()
+        for n in range(2, 10):
+            await client.post("/api/v1/assets", json={"symbol": f"S{n}", "asset_class": "stock", "price": "10"})
+        page = await anonymous.get("/dashboard")
+        assert all(f"S{n}" in page.text for n in range(10))
+        assert await page_queries() == few
