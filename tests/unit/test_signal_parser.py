@@ -174,6 +174,8 @@ CORPUS: list[tuple[str, dict[str, Any]]] = [
     ),
     ("SELL XAUUSD 2030 Targets 2020 2010 Leverage 20", {"take_profit": [D(2020), D(2010)], "quantity": None}),
     ("key123,buy,US30,risk=1", {"entry": None}),
+    ("BUY EURUSD risk high 1.0850", {"entry": D("1.0850")}),
+    ("BUY EURUSD Leverage 10x 1.0850", {"entry": D("1.0850")}),
     # Stop orders: STOP right after the side is the order type, elsewhere the stop-loss.
     ("Buy Stop EURUSD 1.0900", {"side": "buy", "order_type": "stop", "entry": D("1.0900"), "stop_loss": None}),
     (

@@ -319,7 +319,8 @@ def _read(signal: ParsedSignal, word: str, before: str, after: str, pending: str
     else:
         if word not in SIDES and word not in NOISE and not signal.symbol and _looks_like_symbol(word):
             signal.symbol = normalise_symbol(word)
-        return None if pending in ("takes", "took", "unit") else pending  # a list ends at another word
+        # A list ends at another word, and so does the wait for a value that is not the order's.
+        return None if pending in ("takes", "took", "unit", "ignored") else pending
     return pending
 
 
