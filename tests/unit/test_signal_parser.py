@@ -183,6 +183,7 @@ CORPUS: list[tuple[str, dict[str, Any]]] = [
         {"side": "sell", "order_type": "stop", "entry": D("1.2600"), "stop_loss": D("1.2650")},
     ),
     ("BUY EURUSD STOP 1.0800", {"order_type": None, "stop_loss": D("1.0800")}),
+    ("EXIT STOP EURUSD", {"side": "close", "order_type": None}),  # a close has no stop order
     ('{"action": "buy", "ticker": "EURUSD", "order_type": "stop", "price": "1.09"}', {"order_type": "stop"}),
     # Exits named with the side of the position they close.
     ("exit long BTCUSDT", {"side": "close", "symbol": "BTCUSDT"}),

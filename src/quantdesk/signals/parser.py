@@ -303,7 +303,7 @@ def _read(signal: ParsedSignal, word: str, before: str, after: str, pending: str
     take-profit, which a '/' continues, and "unit" after "0.10 lots", whose unit is skipped)."""
     if (word in ORDER_TYPES and word != "NOW") or (word == "NOW" and signal.order_type is None):
         signal.order_type = ORDER_TYPES[word]
-    elif word == "STOP" and before in SIDES:
+    elif word == "STOP" and SIDES.get(before) in ("buy", "sell"):
         signal.order_type = "stop"  # "BUY STOP EURUSD 1.0900": an order that waits for the price to rise
     elif pending == "unit" and word in QUANTITY_UNITS:
         return None
