@@ -106,6 +106,38 @@ async def until_stream(socket: ClientConnection, stream: str) -> dict[str, Any]:
             return message
 
 
+async def test_alpacas_older_auth_message_and_binary_frames_are_understood(app: FastAPI, engine: AsyncEngine):
+    """Alpaca's clients may authenticate with {"action": "authenticate", "data": {"key_id": ...}} and send
+    binary frames: both work, and a binary frame that is not JSON gets an error, not a dead socket."""
+    key = await make_user(engine, "dora")
+    alpaca_auth = {"action": "authenticate", "data": {"key_id": key, "secret_key": "not needed"}}
+    async with serving(app) as host, connect(f"ws://{host}/ws") as socket:
+        await socket.send(json.dumps(alpaca_auth).encode())
+        assert await receive(socket) == {
+            "stream": "authorization",
+            "data": {"status": "authorized", "action": "authenticate"},
+        }
+        await socket.send(json.dumps({"action": "listen", "data": {"streams": ["trade_updates"]}}).encode())
+        assert await receive(socket) == {"stream": "listening", "data": {"streams": ["trade_updates"]}}
+        await socket.send(b"\xff\xfe not JSON")
+        assert (await receive(socket))["stream"] == "error"
+        await socket.send(json.dumps(alpaca_auth))
+        assert "authenticated already" in (await receive(socket))["data"]["error"]
+
+
+@pytest.mark.parametrize("first", [b"\x00\xff", json.dumps({"action": "authenticate", "data": "qd_x"}).encode()])
+async def test_an_unreadable_first_message_is_refused_and_the_socket_closed(
+    app: FastAPI, engine: AsyncEngine, first: bytes
+):
+    async with serving(app) as host, connect(f"ws://{host}/ws") as socket:
+        await socket.send(first)
+        assert (await receive(socket))["data"]["status"] == "unauthorized"
+        with pytest.raises(ConnectionClosed) as closed:
+            await receive(socket)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1008
+
+
 async def test_a_bad_key_is_refused_and_the_socket_closed(app: FastAPI, engine: AsyncEngine):
     async with serving(app) as host, connect(f"ws://{host}/ws?token=qd_wrong") as socket:
         assert (await receive(socket))["data"]["status"] == "unauthorized"

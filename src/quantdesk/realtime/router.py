@@ -1,12 +1,15 @@
 """WS /ws: a user's order, fill, cash and signal events as they happen, the way Alpaca streams them.
 
     -> {"action": "auth", "key": "qd_..."}            (or connect with ?token=qd_..., or from a
-                                                        dashboard page, signed in by its cookie)
+                                                        dashboard page, signed in by its cookie; Alpaca's
+                                                        older {"action": "authenticate", "data":
+                                                        {"key_id": "qd_..."}} works too)
     <- {"stream": "authorization", "data": {"status": "authorized", "action": "authenticate"}}
     -> {"action": "listen", "data": {"streams": ["trade_updates", "ticks:EURUSD"]}}
     <- {"stream": "listening", "data": {"streams": ["ticks:EURUSD", "trade_updates"]}}
     <- {"stream": "trade_updates", "data": {"event": "fill", "price": "1.085", "qty": "1", "order": {...}}}
 
+Messages may come in text or binary frames (Alpaca's clients use both); answers are text frames.
 A new socket listens to its owner's trade_updates, account_updates and signal_updates. Quiet sockets
 get a heartbeat; a socket that falls ``websocket_queue`` events behind is closed (1013) so that it
 never slows anyone else.
@@ -59,15 +62,35 @@ def _dashboard_key(websocket: WebSocket) -> str | None:
     return cookie_key(websocket) if websocket.headers.get("origin") and same_origin(websocket) else None
 
 
+async def receive_json(websocket: WebSocket) -> Any:
+    """The next message, parsed, from a text or a binary frame; ValueError when it is not JSON."""
+    frame = await websocket.receive()
+    if frame["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(frame.get("code", 1000), frame.get("reason"))
+    raw = frame.get("text")
+    return json.loads(raw if raw is not None else frame.get("bytes") or b"")
+
+
+def key_in(request: Any) -> str | None:
+    """The API key of an auth message: ours, or Alpaca's older form (its secret_key is not needed)."""
+    if not isinstance(request, dict):
+        return None
+    if request.get("action") == "auth":
+        key = request.get("key")
+    elif request.get("action") == "authenticate" and isinstance(request.get("data"), dict):
+        key = request["data"].get("key_id")
+    else:
+        return None
+    return key if isinstance(key, str) and key else None
+
+
 async def _authenticate(websocket: WebSocket, token: str | None) -> Principal | None:
     key = token or _dashboard_key(websocket)
     if key is None:
         try:
-            first = json.loads(await asyncio.wait_for(websocket.receive_text(), AUTH_TIMEOUT_S))
+            key = key_in(await asyncio.wait_for(receive_json(websocket), AUTH_TIMEOUT_S))
         except (TimeoutError, ValueError):
-            first = None
-        if isinstance(first, dict) and first.get("action") == "auth" and isinstance(first.get("key"), str):
-            key = first["key"]
+            key = None
     principal = await _principal(websocket, key) if key else None
     status = "authorized" if principal is not None else "unauthorized"
     await websocket.send_text(message("authorization", {"status": status, "action": "authenticate"}))
@@ -93,7 +116,7 @@ def chosen_streams(data: Any) -> frozenset[str]:
 async def _read(websocket: WebSocket, subscriber: Subscriber) -> None:
     while True:
         try:
-            request = json.loads(await websocket.receive_text())
+            request = await receive_json(websocket)
         except ValueError:
             await websocket.send_text(error("messages are JSON objects with an 'action'"))
             continue
@@ -105,7 +128,7 @@ async def _read(websocket: WebSocket, subscriber: Subscriber) -> None:
                 await websocket.send_text(error(str(wrong)))
                 continue
             await websocket.send_text(message("listening", {"streams": sorted(subscriber.streams)}))
-        elif action == "auth":
+        elif action in ("auth", "authenticate"):
             await websocket.send_text(error("this socket is authenticated already"))
         else:
             await websocket.send_text(error(f"unknown action {action!r}: use listen"))
