@@ -82,6 +82,12 @@ async def test_selling_realises_pnl_at_the_average_cost(market, alice, client):
         ({"take_profit": "90"}, 422, "take_profit must be above"),
         ({"stop_loss": "110"}, 422, "stop_loss must be below"),
         ({"side": "short"}, 422, "side"),
+        ({"qty": "2"}, 422, "quantity or qty, not both"),
+        ({"order_class": "bracket", "take_profit": {"limit_price": "120"}}, 422, "both take_profit and stop_loss"),
+        ({"order_class": "simple", "stop_loss": "90"}, 422, "neither take_profit nor stop_loss"),
+        ({"order_class": "oco"}, 422, "order_class"),
+        ({"stop_loss": {"stop_price": "90", "limit_price": "89"}}, 422, "stop_loss is a price, or {"),
+        ({"take_profit": {"price": "120"}}, 422, "got the fields price"),
     ],
 )
 async def test_refused_orders_change_nothing(market, client, alice, fields, status, message):
@@ -93,6 +99,30 @@ async def test_refused_orders_change_nothing(market, client, alice, fields, stat
     assert message in response.text
     assert await books(alice, account) == before
     assert (await alice.get("/api/v1/orders")).json() == []
+
+
+async def test_an_order_in_alpacas_shape_is_understood(market, alice):
+    """qty, order_class and bracket legs as objects, as Alpaca's clients write them."""
+    account = await open_account(alice, "10000")
+    body = {
+        "account_id": account,
+        "symbol": "ACME",
+        "side": "buy",
+        "type": "market",
+        "qty": "2",
+        "time_in_force": "gtc",
+        "order_class": "bracket",
+        "take_profit": {"limit_price": "120"},
+        "stop_loss": {"stop_price": "90"},
+    }
+    placed = await alice.post("/api/v1/orders", json=body)
+    assert placed.status_code == 201, placed.text
+    assert (placed.json()["status"], placed.json()["filled_quantity"]) == ("filled", "2.00000000")
+    legs = (await alice.get(f"/api/v1/orders/{placed.json()['id']}")).json()["legs"]
+    assert sorted((leg["leg"], leg["type"], leg["limit_price"], leg["stop_price"]) for leg in legs) == [
+        ("stop_loss", "stop", None, "90.00000000"),
+        ("take_profit", "limit", "120.00000000", None),
+    ]
 
 
 async def test_fractions_where_the_asset_allows_them(market, alice):
