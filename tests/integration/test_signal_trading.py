@@ -5,7 +5,10 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from quantdesk.trading.models import Position
 from tests.integration.signal_helpers import holdings, send, settled, signal_of, tick, until_order, webhook_path
 from tests.integration.trading_helpers import books, open_account
 
@@ -115,7 +118,7 @@ async def test_an_opposite_signal_reverses_an_account_that_may_sell_short(
 
 
 async def test_a_signal_the_account_cannot_pay_for_is_rejected_with_the_reason(
-    market: httpx.AsyncClient, alice: httpx.AsyncClient
+    market: httpx.AsyncClient, alice: httpx.AsyncClient, engine: AsyncEngine
 ):
     account = await open_account(alice, "50")
     path = await webhook_path(alice, account)
@@ -125,6 +128,9 @@ async def test_a_signal_the_account_cannot_pay_for_is_rejected_with_the_reason(
     order = (await alice.get(f"/api/v1/orders/{signal['order_id']}")).json()
     assert order["status"] == "rejected"
     assert (await books(alice, account))["cash"] == "50.00000000"
+    async with engine.connect() as connection:  # not even an empty position row is left behind
+        positions = await connection.scalar(select(func.count()).where(Position.account_id == account))
+    assert positions == 0
 
 
 async def test_a_limit_signal_rests_and_its_owner_can_cancel_it(market: httpx.AsyncClient, alice: httpx.AsyncClient):

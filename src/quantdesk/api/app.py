@@ -24,6 +24,7 @@ from quantdesk.core.config import Settings, get_settings
 from quantdesk.core.db import create_engine, create_sessionmaker
 from quantdesk.core.logging import configure_logging
 from quantdesk.forecast.router import router as forecast_router
+from quantdesk.gamification.awards import TRADES_KEY
 from quantdesk.gamification.router import router as leaderboard_router
 from quantdesk.market.providers.router import router as providers_router
 from quantdesk.market.router import router as market_router
@@ -56,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings.database_url, **({} if settings.is_sqlite else pool))
         hub = Hub()
         app.state.engine, app.state.hub = engine, hub
-        app.state.sessionmaker = create_sessionmaker(engine, info={HUB_KEY: hub, OWNERS_KEY: {}})
+        app.state.sessionmaker = create_sessionmaker(engine, info={HUB_KEY: hub, OWNERS_KEY: {}, TRADES_KEY: {}})
         # Plain tasks, not a task group: the lifespan may be entered and left in different tasks.
         tasks = {asyncio.create_task(sweeps.resume_abandoned(app.state.sessionmaker, settings))}
         if not settings.is_sqlite:

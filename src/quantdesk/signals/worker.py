@@ -16,13 +16,13 @@ from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 
-from sqlalchemy import ColumnElement, bindparam, func, select
+from sqlalchemy import ColumnElement, bindparam, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from quantdesk.accounts.models import Account
 from quantdesk.core.clock import utcnow
 from quantdesk.core.config import Settings
-from quantdesk.core.db import dialect_name, session_scope
+from quantdesk.core.db import session_scope
 from quantdesk.core.errors import InsufficientFunds, ValidationFailed
 from quantdesk.market.models import Instrument
 from quantdesk.realtime.hub import Hub
@@ -30,7 +30,7 @@ from quantdesk.signals import lifecycle
 from quantdesk.signals.models import Signal
 from quantdesk.trading import broker, prices, resting
 from quantdesk.trading import service as trading
-from quantdesk.trading.models import Order, Position
+from quantdesk.trading.models import WAITING_FOR_BROKER, Order, Position
 from quantdesk.trading.status import transition
 
 log = logging.getLogger(__name__)
@@ -45,16 +45,28 @@ HELD_BACKOFF_S = 0.05
 
 
 def _waiting() -> tuple[ColumnElement[bool], ...]:
-    return (Order.status == "new", Order.signal_id.is_not(None), Order.leg.in_(QUEUED_LEGS))
+    return (WAITING_FOR_BROKER, Order.leg.in_(QUEUED_LEGS))
 
 
 # The queue's queries, built once (building a statement costs more than running it).
-_CANDIDATES = select(Order.account_id).where(*_waiting()).order_by(Order.id).limit(CLAIM_SCAN)
-_RELOAD = select(Account).where(Account.id == bindparam("account_id")).execution_options(populate_existing=True)
-_CLAIM = _RELOAD.with_for_update(skip_locked=True, key_share=True)
+_SCAN = select(Order.account_id, Order.id).where(*_waiting()).order_by(Order.id).limit(CLAIM_SCAN).subquery()
+_FIRST = select(_SCAN.c.account_id, func.min(_SCAN.c.id).label("first_id")).group_by(_SCAN.c.account_id).subquery()
+# The account of the oldest waiting order that no other worker holds, locked, in one statement. PostgreSQL
+# locks the rows as they come out of the sort, so those skipped do not count against the LIMIT.
+_CLAIM = (
+    select(Account)
+    .join(_FIRST, _FIRST.c.account_id == Account.id)
+    .order_by(_FIRST.c.first_id)
+    .limit(1)
+    .with_for_update(of=Account, skip_locked=True, key_share=True)
+    .execution_options(populate_existing=True)
+)
+_ANY_WAITING = select(exists().where(*_waiting()))
 # Read under the account's lock, and again each time: what another worker committed before it is seen.
+# With its signal, which the fill's lifecycle then finds in the session instead of reading it again.
 _OLDEST = (
-    select(Order)
+    select(Order, Signal)
+    .join(Signal, Signal.id == Order.signal_id)
     .where(Order.account_id == bindparam("account_id"), *_waiting())
     .order_by(Order.id)
     .limit(1)
@@ -107,9 +119,10 @@ async def execute_next(factory: async_sessionmaker[AsyncSession], settings: Sett
             if account is None:
                 return Outcome.HELD if waiting else Outcome.EMPTY
             for _ in range(BATCH):
-                order = await _oldest_waiting(session, account.id)
-                if order is None:
+                found = await _oldest_waiting(session, account.id)
+                if found is None:
                     break
+                order, _signal = found  # the signal is held here: the session's identity map is weak
                 order_id = order.id
                 await execute(session, order, account, settings)
                 await session.flush()
@@ -126,17 +139,15 @@ async def execute_next(factory: async_sessionmaker[AsyncSession], settings: Sett
 async def claim(session: AsyncSession) -> tuple[Account | None, bool]:
     """An account with waiting orders, locked for this transaction (skipping those other workers hold)
     and read under the lock; and whether any order was waiting at all."""
-    candidates = list(dict.fromkeys(await session.scalars(_CANDIDATES)))
-    query = _CLAIM if dialect_name(session) == "postgresql" else _RELOAD
-    for account_id in candidates:
-        account = await session.scalar(query, {"account_id": account_id})
-        if account is not None:
-            return account, True
-    return None, bool(candidates)
+    account = await session.scalar(_CLAIM)
+    if account is not None:
+        return account, True
+    return None, bool(await session.scalar(_ANY_WAITING))
 
 
-async def _oldest_waiting(session: AsyncSession, account_id: int) -> Order | None:
-    return await session.scalar(_OLDEST, {"account_id": account_id})
+async def _oldest_waiting(session: AsyncSession, account_id: int) -> tuple[Order, Signal] | None:
+    found = (await session.execute(_OLDEST, {"account_id": account_id})).first()
+    return (found[0], found[1]) if found is not None else None
 
 
 async def execute(session: AsyncSession, order: Order, account: Account, settings: Settings) -> None:
@@ -226,9 +237,8 @@ async def _fill_or_reject(
     market: Decimal,
     deal: broker.Terms,
 ) -> None:
-    try:
-        async with session.begin_nested():
-            await trading.route(session, order, legs, account, instrument, market, deal)
+    try:  # no savepoint: a refused fill has changed nothing (broker.execute)
+        await trading.route(session, order, legs, account, instrument, market, deal)
     except InsufficientFunds as refused:
         await _refuse(session, order, refused.detail)
 

@@ -30,20 +30,22 @@ class Terms:
     milestones: dict[int, int]
 
 
-async def position_of(session: AsyncSession, account: Account, instrument: Instrument) -> Position:
+async def position_of(session: AsyncSession, account: Account, instrument: Instrument) -> tuple[Position, bool]:
+    """The account's position in the instrument, and whether it is stored. One not stored yet is a new
+    empty one, left out of the session: the caller adds it once the fill is certain."""
     # Read after the account's lock: the row is current. One already loaded in this transaction (an
     # earlier fill of the same price update) is this transaction's own, newer than the table's.
     position = await session.get(Position, (account.id, instrument.id))
-    if position is None:
-        position = Position(
-            account_id=account.id,
-            instrument_id=instrument.id,
-            quantity=Decimal(0),
-            avg_cost=Decimal(0),
-            realized_pnl=Decimal(0),
-        )
-        session.add(position)
-    return position
+    if position is not None:
+        return position, True
+    empty = Position(
+        account_id=account.id,
+        instrument_id=instrument.id,
+        quantity=Decimal(0),
+        avg_cost=Decimal(0),
+        realized_pnl=Decimal(0),
+    )
+    return empty, False
 
 
 def _check_affordable(
@@ -66,11 +68,14 @@ def _check_affordable(
 async def execute(
     session: AsyncSession, order: Order, account: Account, instrument: Instrument, price: Decimal, terms: Terms
 ) -> Fill:
-    """Fill the whole order at ``price`` or raise InsufficientFunds having changed nothing."""
-    position = await position_of(session, account, instrument)
+    """Fill the whole order at ``price`` or raise InsufficientFunds having changed nothing: callers that
+    go on after a refusal (the broker worker, price updates) need no savepoint to undo it."""
+    position, stored = await position_of(session, account, instrument)
     notional = quantize(order.quantity * price)
     fee = terms.costs.commission(notional)
     _check_affordable(order, account, position, price, notional, fee)
+    if not stored:
+        session.add(position)
     holding = apply_fill(position.quantity, position.avg_cost, order.side, order.quantity, price)
     position.quantity, position.avg_cost = holding.quantity, holding.avg_cost
     position.realized_pnl = quantize(position.realized_pnl + holding.realized)

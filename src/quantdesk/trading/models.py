@@ -2,9 +2,10 @@
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import CheckConstraint, ColumnElement, ForeignKey, Index, String, UniqueConstraint, and_, literal_column
+from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column
 
 from quantdesk.core.clock import utcnow
 from quantdesk.core.db import Base
@@ -40,7 +41,6 @@ class Order(Base):
     __table_args__ = (
         UniqueConstraint("account_id", "client_order_id"),
         Index("ix_orders_instrument_status", "instrument_id", "status"),
-        Index("ix_orders_queue", "status", "signal_id"),
         _one_of("side", SIDES),
         _one_of("type", TYPES),
         _one_of("time_in_force", TIME_IN_FORCE),
@@ -75,6 +75,23 @@ class Order(Base):
     created_at: Mapped[datetime] = mapped_column(UTCTimestamp, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCTimestamp, default=utcnow)
     filled_at: Mapped[datetime | None] = mapped_column(UTCTimestamp)
+
+
+# Partial indexes hold only the rows a hot query looks for, so finding them costs the same however many
+# orders are done: the signal orders waiting for a broker worker, and the orders resting in the book
+# (those of them with an expiry, for the day orders to expire). Their conditions are in literals: a bound
+# parameter cannot prove to a planner that a row is in a partial index.
+WAITING_FOR_BROKER = and_(Order.status == literal_column("'new'"), Order.signal_id.is_not(None))
+RESTING = Order.status == literal_column("'accepted'")
+
+
+def _partial_index(name: str, where: ColumnElement[bool], *columns: InstrumentedAttribute[Any]) -> Index:
+    return Index(name, *columns, postgresql_where=where, sqlite_where=where)
+
+
+_partial_index("ix_orders_waiting", WAITING_FOR_BROKER, Order.id)
+_partial_index("ix_orders_waiting_by_account", WAITING_FOR_BROKER, Order.account_id, Order.id)
+_partial_index("ix_orders_expiring", RESTING, Order.expires_at)
 
 
 class OrderEvent(Base):

@@ -14,7 +14,7 @@ from quantdesk.market.models import Instrument
 from quantdesk.signals import lifecycle
 from quantdesk.trading import broker
 from quantdesk.trading.matching import Costs, Resting, execution_price, stop_reached
-from quantdesk.trading.models import Order
+from quantdesk.trading.models import RESTING, Order
 from quantdesk.trading.status import transition
 
 
@@ -27,7 +27,7 @@ def terms(settings: Settings | None = None) -> broker.Terms:
 
 async def expire_due(session: AsyncSession, instrument_id: int | None = None) -> int:
     """Day orders whose session ended: expired, with the time it ended."""
-    query = select(Order).where(Order.status == "accepted", Order.expires_at <= utcnow())
+    query = select(Order).where(RESTING, Order.expires_at <= utcnow())
     if instrument_id is not None:
         query = query.where(Order.instrument_id == instrument_id)
     due = list(await session.scalars(query))
@@ -67,9 +67,8 @@ async def on_price(
         if fill_price is None:
             continue
         account = await lock_account(session, order.account_id)
-        try:
-            async with session.begin_nested():
-                await broker.execute(session, order, account, instrument, fill_price, deal)
+        try:  # no savepoint: a refused fill has changed nothing
+            await broker.execute(session, order, account, instrument, fill_price, deal)
             filled.append(order)
         except InsufficientFunds as refused:
             await broker.reject(session, order, f"triggered at {price} but refused: {refused.detail}")

@@ -1,0 +1,74 @@
+"""Gems and milestones: the bonus at the Nth trade, and the gem ledger counted only while it matters."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import event, select
+
+from quantdesk.accounts.models import User
+from quantdesk.core.db import session_scope
+from quantdesk.gamification.awards import TRADES_KEY, award_trade
+from tests.integration.trading_helpers import open_account, order
+
+MILESTONES = {5: 5, 10: 10}  # the settings' default
+
+
+@contextmanager
+def gem_counts(app: FastAPI) -> Iterator[list[str]]:
+    """The statements that count a user's trade gems, as the server runs them."""
+    seen: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "count(" in statement and "gems" in statement:
+            seen.append(statement)
+
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+async def gems_of(http: httpx.AsyncClient, username: str) -> int:
+    board = (await http.get("/api/v1/leaderboard?by=gems&top=50")).json()
+    return int(next(row["gems"] for row in board if row["username"] == username))
+
+
+async def test_trades_past_the_last_milestone_earn_one_gem_without_counting_the_ledger_again(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient, app: FastAPI
+):
+    account = await open_account(alice, "100000")
+    with gem_counts(app) as counts:
+        for n in range(1, 11):
+            assert (await order(alice, account)).status_code == 201
+            assert len(counts) == n  # every trade up to the last milestone is counted
+        assert await gems_of(alice, "alice") == 10 + 5 + 10
+        for _ in range(3):
+            assert (await order(alice, account)).status_code == 201
+        assert len(counts) == 10  # the 10th was the last milestone: no bonus can follow, nothing to count
+    assert await gems_of(alice, "alice") == 13 + 5 + 10
+
+
+async def test_a_count_is_remembered_only_when_its_transaction_commits(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient, app: FastAPI
+):
+    account = await open_account(alice, "100000")
+    filled = [(await order(alice, account)).json()["id"] for _ in range(9)]
+    factory = app.state.sessionmaker
+    async with session_scope(factory) as session:
+        alice_id = await session.scalar(select(User.id).where(User.username == "alice"))
+        assert alice_id is not None
+        # Two more gems in a savepoint that is undone, the 10th and an 11th trade, in a transaction
+        # that then commits (as the dashboard's forms do after a refusal).
+        savepoint = await session.begin_nested()
+        for _ in range(2):
+            await award_trade(session, alice_id, account, filled[0], MILESTONES)
+        await savepoint.rollback()
+    assert factory.kw["info"][TRADES_KEY][alice_id] == 9
+    async with session_scope(factory) as session:
+        earned = await award_trade(session, alice_id, account, filled[0], MILESTONES)
+    assert [gem.reason for gem in earned] == ["trade", "milestone:10"]
+    assert factory.kw["info"][TRADES_KEY][alice_id] == 10
