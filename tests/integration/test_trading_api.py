@@ -1,6 +1,7 @@
 """Orders through the paper broker, positions and the portfolio, assets and prices, on both databases."""
 
 import asyncio
+import json
 import random
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -123,6 +124,18 @@ async def test_an_order_in_alpacas_shape_is_understood(market, alice):
         ("stop_loss", "stop", None, "90.00000000"),
         ("take_profit", "limit", "120.00000000", None),
     ]
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain"])
+async def test_a_json_body_sent_with_another_content_type_is_refused_with_what_to_change(market, alice, content_type):
+    """curl -d sends a form content type: the answer says to send JSON, not that a dictionary is wanted."""
+    account = await open_account(alice)
+    body = json.dumps({"account_id": account, "symbol": "ACME", "side": "buy", "quantity": "1"})
+    response = await alice.post("/api/v1/orders", content=body, headers={"content-type": content_type})
+    assert response.status_code == 415, response.text
+    assert response.json()["error"] == "unsupported_media_type"
+    assert f"Content-Type: application/json, not {content_type}" in response.json()["detail"]
+    assert (await alice.get("/api/v1/orders")).json() == []
 
 
 async def test_fractions_where_the_asset_allows_them(market, alice):

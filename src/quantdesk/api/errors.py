@@ -93,11 +93,27 @@ def validation_errors(items: Sequence[Any]) -> list[dict[str, Any]]:
     return errors
 
 
-async def _request_invalid(_request: Request, exc: Exception) -> JSONResponse:
+def _body_not_read_as_json(request: Request, items: Sequence[Any]) -> str | None:
+    """Why a whole body was refused when it came with a content type other than JSON (``curl -d`` sends
+    ``application/x-www-form-urlencoded``): FastAPI then validates its raw bytes, and pydantic's own
+    words ("a valid dictionary") do not say what to change."""
+    unread = any(tuple(item.get("loc", ())) == ("body",) and isinstance(item.get("input"), bytes) for item in items)
+    if not unread:
+        return None
+    content_type = request.headers.get("content-type", "")
+    return (
+        f"the body must be a JSON document sent with Content-Type: application/json, not {content_type}"
+        " (with curl: -H 'Content-Type: application/json')"
+    )
+
+
+async def _request_invalid(request: Request, exc: Exception) -> JSONResponse:
     # RequestValidationError (the request itself) and pydantic's ValidationError (a value built
     # from it inside a service, e.g. a symbol in the path) both mean: the caller sent bad input.
     items = cast(RequestValidationError | ValidationError, exc).errors()
     errors = validation_errors(items)
+    if not_json := _body_not_read_as_json(request, items):
+        return problem(415, "unsupported_media_type", not_json, errors=errors)
     first = errors[0] if errors else {"loc": "request", "reason": "invalid"}
     detail = f"the request is invalid: {first['loc']}: {first['reason']}"
     if len(items) > 1:
