@@ -66,6 +66,8 @@ async def test_a_socket_follows_its_owners_signal_from_webhook_to_fill_to_close(
             assert ("signal_updates", "pending") in events
             fill = next(m["data"] for m in opened if m["data"]["event"] == "fill")
             assert (fill["price"], fill["qty"], fill["order"]["signal_id"]) == ("100.00000000", "2.00000000", signal_id)
+            assert fill["position_qty"] == "2.00000000"  # Alpaca's fields: the position after the fill
+            assert isinstance(fill["execution_id"], int)
             cash = next(m["data"] for m in opened if m["stream"] == "account_updates")
             assert (cash["event"], cash["cash"]) == ("trade", "9800.00000000")
             assert events.count(("trade_updates", "accepted")) == 2  # the legs are working

@@ -101,7 +101,7 @@ async def execute(
     await insert_row(session, fill)
     order.filled_quantity, order.filled_avg_price, order.commission = order.quantity, price, fee
     order.total, order.filled_at = quantize(sign * notional - fee), fill.at
-    transition(session, order, "filled")
+    transition(session, order, "filled", fill={"execution_id": fill.id, "position_qty": position.quantity})
     await award_trade(session, account.user_id, account.id, order.id, terms.milestones)
     await _after_fill(session, order)
     if order.signal_id is not None:

@@ -46,18 +46,22 @@ def order_view(order: Order) -> dict[str, Any]:
     }
 
 
-def announce(session: AsyncSession, order: Order) -> None:
-    """Publish the order's current status on its owner's trade_updates stream."""
+def announce(session: AsyncSession, order: Order, fill: dict[str, Any] | None = None) -> None:
+    """Publish the order's current status on its owner's trade_updates stream; a fill's event also has
+    Alpaca's ``execution_id`` and ``position_qty`` (``fill``)."""
     data: dict[str, Any] = {"event": EVENT_NAMES[order.status], "timestamp": order.updated_at}
     if order.status == "filled":
         data["price"], data["qty"] = order.filled_avg_price, order.filled_quantity
+    data |= fill or {}
     data["order"] = order_view(order)
     publish(session, "trade_updates", data, order.account_id)
 
 
-def transition(session: AsyncSession, order: Order, status: str, reason: str | None = None) -> None:
+def transition(
+    session: AsyncSession, order: Order, status: str, reason: str | None = None, fill: dict[str, Any] | None = None
+) -> None:
     order.status, order.updated_at = status, utcnow()
     if reason is not None:
         order.reason = reason
     session.add(OrderEvent(order_id=order.id, status=status, reason=reason, at=order.updated_at))
-    announce(session, order)
+    announce(session, order, fill)
