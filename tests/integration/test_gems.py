@@ -1,5 +1,6 @@
 """Gems and milestones: the bonus at the Nth trade, and the gem ledger counted only while it matters."""
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -8,8 +9,10 @@ from fastapi import FastAPI
 from sqlalchemy import event, select
 
 from quantdesk.accounts.models import User
+from quantdesk.core.config import Settings
 from quantdesk.core.db import session_scope
 from quantdesk.gamification.awards import TRADES_KEY, award_trade
+from quantdesk.gamification.models import GemEntry
 from tests.integration.trading_helpers import open_account, order
 
 MILESTONES = {5: 5, 10: 10}  # the settings' default
@@ -72,3 +75,19 @@ async def test_a_count_is_remembered_only_when_its_transaction_commits(
         earned = await award_trade(session, alice_id, account, filled[0], MILESTONES)
     assert [gem.reason for gem in earned] == ["trade", "milestone:10"]
     assert factory.kw["info"][TRADES_KEY][alice_id] == 10
+
+
+async def test_concurrent_trades_of_one_user_earn_each_milestone_once(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient, app: FastAPI, settings: Settings
+):
+    """Two accounts of one user trading at the same moment both count the user's Nth trade; only one of
+    them may earn its bonus. Here every trade is a milestone, so every concurrent pair races for one."""
+    settings.gem_milestones = dict.fromkeys(range(1, 41), 1)
+    accounts = [await open_account(alice, "100000", name=name) for name in ("first", "second")]
+    for _ in range(20):
+        placed = await asyncio.gather(*(order(alice, account) for account in accounts))
+        assert [response.status_code for response in placed] == [201, 201]
+    async with app.state.sessionmaker() as session:
+        reasons = list(await session.scalars(select(GemEntry.reason).where(GemEntry.reason != "trade")))
+    assert sorted(reasons) == sorted(f"milestone:{n}" for n in range(1, 41))
+    assert await gems_of(alice, "alice") == 40 + 40

@@ -46,3 +46,33 @@ def test_downgrade_to_base_and_upgrade_again(empty_database):
     assert asyncio.run(table_names(empty_database)) <= {"alembic_version"}
     migrate.upgrade(empty_database)
     migrate.check(empty_database)
+
+
+async def run_sql(url: str, *statements: str) -> list[tuple[object, ...]]:
+    """Run the statements in one transaction; the rows of the last."""
+    engine = create_engine(url)
+    async with engine.begin() as connection:
+        for statement in statements:
+            result = await connection.exec_driver_sql(statement)
+        rows = [tuple(row) for row in result] if result.returns_rows else []
+    await engine.dispose()
+    return rows
+
+
+def test_0009_keeps_the_first_of_a_users_duplicate_milestone_bonuses(empty_database):
+    """Before 0009 two concurrent fills could both earn one milestone: the upgrade keeps the first row."""
+    config = migrate.alembic_config(empty_database)
+    command.upgrade(config, "0008")
+    at = "'2026-12-01 00:00:00+00'"
+    gems = [(1, "trade"), (2, "trade"), (3, "milestone:5"), (4, "milestone:5"), (5, "milestone:10")]
+    asyncio.run(
+        run_sql(
+            empty_database,
+            f"INSERT INTO users (id, username, username_key, display_name, role, created_at) "
+            f"VALUES (1, 'ann', 'ann', 'Ann', 'trader', {at})",
+            *(f"INSERT INTO gems (id, user_id, amount, reason, at) VALUES ({i}, 1, 1, '{r}', {at})" for i, r in gems),
+        )
+    )
+    command.upgrade(config, "0009")
+    kept = asyncio.run(run_sql(empty_database, "SELECT id, reason FROM gems ORDER BY id"))
+    assert kept == [(1, "trade"), (2, "trade"), (3, "milestone:5"), (5, "milestone:10")]

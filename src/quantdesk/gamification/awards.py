@@ -1,10 +1,13 @@
 """Gems are written in the transaction of the fill that earns them, so totals always match the trades."""
 
 from sqlalchemy import event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from quantdesk.gamification.models import GemEntry
+from quantdesk.core.clock import utcnow
+from quantdesk.core.db import dialect_name
+from quantdesk.gamification.models import MILESTONE, GemEntry
 
 # Per database (one dict in a sessionmaker's info, shared by its sessions): user id -> how many trade
 # gems the user is known to have, committed. The number only grows, so once it has reached the last
@@ -22,20 +25,53 @@ async def award_trade(
     if not milestones or session.info.get(TRADES_KEY, {}).get(user_id, 0) >= max(milestones):
         return earned
     await session.flush()
-    # Counted only as far as the last milestone: past it no count matters, and a busy trader's
-    # thousands of trades are not scanned again on every fill.
-    trade_gems = select(GemEntry.id).where(GemEntry.user_id == user_id, GemEntry.reason == "trade")
-    counted = trade_gems.limit(max(milestones) + 1).subquery()
-    trades = int(await session.scalar(select(func.count()).select_from(counted)) or 0)
-    session.info.setdefault(_COUNTED_KEY, {})[user_id] = trades
-    bonus = milestones.get(trades)
-    if bonus:
+    trades = await _trades(session, user_id, max(milestones))
+    while bonus := milestones.get(trades):
         milestone = GemEntry(
             user_id=user_id, account_id=account_id, order_id=order_id, amount=bonus, reason=f"milestone:{trades}"
         )
-        session.add(milestone)
-        earned.append(milestone)
+        if await _stored_unless_taken(session, milestone):
+            earned.append(milestone)
+            break
+        # Another account of the user filled at the same moment and counted the same trades: its bonus
+        # is committed now (the insert waited for it), so this trade comes after it. Counted again.
+        trades = await _trades(session, user_id, max(milestones))
+    session.info.setdefault(_COUNTED_KEY, {})[user_id] = trades
     return earned
+
+
+async def _trades(session: AsyncSession, user_id: int, last_milestone: int) -> int:
+    """The user's trade gems, committed and this transaction's, counted only as far as the last
+    milestone: past it no count matters, and a busy trader's thousands of trades are not scanned again."""
+    trade_gems = select(GemEntry.id).where(GemEntry.user_id == user_id, GemEntry.reason == "trade")
+    counted = trade_gems.limit(last_milestone + 1).subquery()
+    return int(await session.scalar(select(func.count()).select_from(counted)) or 0)
+
+
+async def _stored_unless_taken(session: AsyncSession, milestone: GemEntry) -> bool:
+    """Store the milestone unless the user has it already (``uq_gems_milestone``); an insert that meets
+    another transaction's uncommitted row waits for its outcome, and takes its place if it rolls back."""
+    dialect_insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
+    at = utcnow()
+    values = {
+        "user_id": milestone.user_id,
+        "account_id": milestone.account_id,
+        "order_id": milestone.order_id,
+        "amount": milestone.amount,
+        "reason": milestone.reason,
+        "at": at,
+    }
+    statement = (
+        dialect_insert(GemEntry)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=[GemEntry.user_id, GemEntry.reason], index_where=MILESTONE)
+        .returning(GemEntry.id)
+    )
+    stored: int | None = await session.scalar(statement)
+    if stored is None:
+        return False
+    milestone.id, milestone.at = stored, at
+    return True
 
 
 @event.listens_for(Session, "after_commit")
