@@ -91,3 +91,18 @@ async def test_concurrent_trades_of_one_user_earn_each_milestone_once(
         reasons = list(await session.scalars(select(GemEntry.reason).where(GemEntry.reason != "trade")))
     assert sorted(reasons) == sorted(f"milestone:{n}" for n in range(1, 41))
     assert await gems_of(alice, "alice") == 40 + 40
+
+
+async def test_a_milestone_the_user_has_already_is_not_given_again(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient, app: FastAPI
+):
+    account = await open_account(alice, "100000")
+    filled = [(await order(alice, account)).json()["id"] for _ in range(4)]
+    factory = app.state.sessionmaker
+    async with session_scope(factory) as session:
+        alice_id = await session.scalar(select(User.id).where(User.username == "alice"))
+        assert alice_id is not None
+        session.add(GemEntry(user_id=alice_id, account_id=account, amount=5, reason="milestone:5"))
+    async with session_scope(factory) as session:  # the 5th trade finds its milestone taken
+        earned = await award_trade(session, alice_id, account, filled[0], MILESTONES)
+    assert [gem.reason for gem in earned] == ["trade"]

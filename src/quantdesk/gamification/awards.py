@@ -34,8 +34,12 @@ async def award_trade(
             earned.append(milestone)
             break
         # Another account of the user filled at the same moment and counted the same trades: its bonus
-        # is committed now (the insert waited for it), so this trade comes after it. Counted again.
-        trades = await _trades(session, user_id, max(milestones))
+        # is committed now (the insert waited for it), so this trade comes after it. Counted again; the
+        # same count means the user had this milestone before (a ledger edited by hand): nothing to earn.
+        again = await _trades(session, user_id, max(milestones))
+        if again == trades:
+            break
+        trades = again
     session.info.setdefault(_COUNTED_KEY, {})[user_id] = trades
     return earned
 
