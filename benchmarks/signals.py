@@ -5,7 +5,8 @@
 A load generator on loopback keeps ``--connections`` keep-alive connections posting distinct TradingView
 JSON signals (each with its own id) to one webhook for ``--seconds``; a WebSocket client of the account
 owner records every fill event. Afterwards the database says when each acknowledged signal was received
-and filled, and whether any was lost or filled twice. The per-token rate limit is off for the run (one
+and filled, whether any was lost or filled twice, and how many the broker workers executed per second
+(from the first receipt to the last fill). The per-token rate limit is off for the run (one
 token takes the whole load). The peer is the least a receiver can do: a FastAPI endpoint with one INSERT
 (benchmarks/bare_insert.py), served the same way and driven by the same generator in the same run.
 
@@ -145,8 +146,16 @@ def audit(url: str, signal_ids: list[int]) -> dict[str, float]:
         orders = connection.execute(
             "SELECT count(*) FROM orders WHERE signal_id = ANY(%s) AND leg = 'entry'", (signal_ids,)
         ).fetchone()
+        # The broker workers' pace: executed signals over the time from the first receipt to the last fill.
+        span = connection.execute(
+            "SELECT EXTRACT(EPOCH FROM (max(f.at) - min(s.received_at))) "
+            "FROM signals s JOIN fills f ON f.order_id = s.order_id WHERE s.id = ANY(%s)",
+            (signal_ids,),
+        ).fetchone()
     to_fill = [float(seconds) for _, _, seconds, _ in rows if seconds is not None]
+    span_s = float(span[0]) if span is not None and span[0] is not None else float("nan")
     return {
+        "worker_signals_per_s": len(to_fill) / span_s,
         "lost": sum(1 for _, status, _, fills in rows if status != "executed" or fills == 0)
         + (len(signal_ids) - len(rows)),
         "duplicated": sum(fills - 1 for *_, fills in rows if fills > 1) + max(0, (orders or (0,))[0] - len(rows)),
@@ -302,9 +311,10 @@ def main() -> None:
     print_table(
         "every acknowledged signal",
         ["acknowledged", "lost", "duplicated", "missing fill events", "non-2xx", "drain after load s",
-         "new db sessions in the floor run"],
+         "executed signals/s", "new db sessions in the floor run"],
         [[figures["acknowledged"], figures["lost"], figures["duplicated"], figures["fill_events_missing"],
-          figures["non_2xx"], figures["drain_after_load_s"], figures["floor_new_db_sessions"]]],
+          figures["non_2xx"], figures["drain_after_load_s"], figures["worker_signals_per_s"],
+          figures["floor_new_db_sessions"]]],
     )  # fmt: skip
     print_figures(
         {"seconds": args.seconds, "connections": args.connections, "workers": args.workers}

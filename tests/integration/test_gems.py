@@ -40,6 +40,16 @@ async def gems_of(http: httpx.AsyncClient, username: str) -> int:
     return int(next(row["gems"] for row in board if row["username"] == username))
 
 
+async def alice_with_trades(alice: httpx.AsyncClient, app: FastAPI, trades: int) -> tuple[int, list[int], int]:
+    """An account of alice's with ``trades`` filled orders: the account, the orders and alice's user id."""
+    account = await open_account(alice, "100000")
+    filled = [(await order(alice, account)).json()["id"] for _ in range(trades)]
+    async with app.state.sessionmaker() as session:
+        alice_id = await session.scalar(select(User.id).where(User.username == "alice"))
+    assert alice_id is not None
+    return account, filled, alice_id
+
+
 async def test_trades_past_the_last_milestone_earn_one_gem_without_counting_the_ledger_again(
     market: httpx.AsyncClient, alice: httpx.AsyncClient, app: FastAPI
 ):
@@ -58,12 +68,9 @@ async def test_trades_past_the_last_milestone_earn_one_gem_without_counting_the_
 async def test_a_count_is_remembered_only_when_its_transaction_commits(
     market: httpx.AsyncClient, alice: httpx.AsyncClient, app: FastAPI
 ):
-    account = await open_account(alice, "100000")
-    filled = [(await order(alice, account)).json()["id"] for _ in range(9)]
+    account, filled, alice_id = await alice_with_trades(alice, app, 9)
     factory = app.state.sessionmaker
     async with session_scope(factory) as session:
-        alice_id = await session.scalar(select(User.id).where(User.username == "alice"))
-        assert alice_id is not None
         # Two more gems in a savepoint that is undone, the 10th and an 11th trade, in a transaction
         # that then commits (as the dashboard's forms do after a refusal).
         savepoint = await session.begin_nested()
@@ -96,12 +103,9 @@ async def test_concurrent_trades_of_one_user_earn_each_milestone_once(
 async def test_a_milestone_the_user_has_already_is_not_given_again(
     market: httpx.AsyncClient, alice: httpx.AsyncClient, app: FastAPI
 ):
-    account = await open_account(alice, "100000")
-    filled = [(await order(alice, account)).json()["id"] for _ in range(4)]
+    account, filled, alice_id = await alice_with_trades(alice, app, 4)
     factory = app.state.sessionmaker
     async with session_scope(factory) as session:
-        alice_id = await session.scalar(select(User.id).where(User.username == "alice"))
-        assert alice_id is not None
         session.add(GemEntry(user_id=alice_id, account_id=account, amount=5, reason="milestone:5"))
     async with session_scope(factory) as session:  # the 5th trade finds its milestone taken
         earned = await award_trade(session, alice_id, account, filled[0], MILESTONES)
