@@ -8,8 +8,9 @@ from typing import Any, cast
 
 import asyncpg
 from sqlalchemy import MetaData, Table, event, insert, inspect
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import InvalidatePoolError
+from sqlalchemy.exc import DBAPIError, InvalidatePoolError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
@@ -84,6 +85,32 @@ UNREACHABLE: tuple[type[Exception], ...] = (
     asyncpg.TooManyConnectionsError,
     asyncpg.PostgresConnectionError,
 )
+
+# PostgreSQL's SQLSTATEs for a transaction it ended so that a concurrent one could go on: the same work
+# tried again succeeds.
+RETRYABLE_SQLSTATES = {"40P01": "a deadlock", "40001": "a serialization failure", "55P03": "a lock wait that timed out"}
+SQLITE_BUSY = 5  # the database stayed locked by another writer for the whole busy_timeout
+
+
+def lost_to_a_concurrent_transaction(error: BaseException) -> str | None:
+    """Why the database ended the statement's transaction in favour of a concurrent one (a deadlock, a
+    serialization failure, a lock it could not get in time), or None for any other error. The
+    transaction is rolled back whole, so the same work can simply be tried again."""
+    if not isinstance(error, DBAPIError):
+        return None
+    sqlstate = getattr(error.orig, "pgcode", None)
+    if sqlstate in RETRYABLE_SQLSTATES:
+        return RETRYABLE_SQLSTATES[sqlstate]
+    # An extended result code carries its primary code in the low byte (SQLITE_BUSY_SNAPSHOT is 517).
+    if (getattr(error.orig, "sqlite_errorcode", 0) or 0) & 0xFF == SQLITE_BUSY:
+        return "a database locked by another writer for longer than busy_timeout"
+    return None
+
+
+def connection_lost(error: BaseException) -> bool:
+    """The database could not be reached, or the connection broke under a statement."""
+    return isinstance(error, UNREACHABLE) or (isinstance(error, DBAPIError) and error.connection_invalidated)
+
 
 # A pooled connection used this recently is taken to be alive; one idle for longer is pinged first.
 PING_AFTER_IDLE_S = 1.0
@@ -189,3 +216,9 @@ async def insert_row(session: AsyncSession, row: Base) -> int:
 def dialect_name(session: AsyncSession) -> str:
     bind = session.get_bind()
     return bind.dialect.name
+
+
+def dialect_insert(session: AsyncSession, model: type[Base]) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT into ``model``'s table that can take an ON CONFLICT clause (PostgreSQL and SQLite both
+    have one, each with its own construct)."""
+    return postgresql.insert(model) if dialect_name(session) == "postgresql" else sqlite.insert(model)

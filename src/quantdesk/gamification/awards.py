@@ -1,12 +1,11 @@
 """Gems are written in the transaction of the fill that earns them, so totals always match the trades."""
 
 from sqlalchemy import event, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from quantdesk.core.clock import utcnow
-from quantdesk.core.db import dialect_name
+from quantdesk.core.db import dialect_insert
 from quantdesk.gamification.models import MILESTONE, GemEntry
 
 # Per database (one dict in a sessionmaker's info, shared by its sessions): user id -> how many trade
@@ -55,7 +54,6 @@ async def _trades(session: AsyncSession, user_id: int, last_milestone: int) -> i
 async def _stored_unless_taken(session: AsyncSession, milestone: GemEntry) -> bool:
     """Store the milestone unless the user has it already (``uq_gems_milestone``); an insert that meets
     another transaction's uncommitted row waits for its outcome, and takes its place if it rolls back."""
-    dialect_insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
     at = utcnow()
     values = {
         "user_id": milestone.user_id,
@@ -66,7 +64,7 @@ async def _stored_unless_taken(session: AsyncSession, milestone: GemEntry) -> bo
         "at": at,
     }
     statement = (
-        dialect_insert(GemEntry)
+        dialect_insert(session, GemEntry)
         .values(values)
         .on_conflict_do_nothing(index_elements=[GemEntry.user_id, GemEntry.reason], index_where=MILESTONE)
         .returning(GemEntry.id)

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from quantdesk.accounts.models import Account
 from quantdesk.core.clock import utcnow
 from quantdesk.core.config import Settings
-from quantdesk.core.db import session_scope
+from quantdesk.core.db import connection_lost, lost_to_a_concurrent_transaction, session_scope
 from quantdesk.core.errors import InsufficientFunds, ValidationFailed
 from quantdesk.market.models import Instrument
 from quantdesk.realtime.hub import Hub
@@ -128,8 +128,11 @@ async def execute_next(factory: async_sessionmaker[AsyncSession], settings: Sett
                 await session.flush()
             return Outcome.EXECUTED
     except Exception as failure:
-        if order_id is None:
-            raise
+        if order_id is None or connection_lost(failure):
+            raise  # the queue could not be read, or the database went away: tried again after the poll
+        if (lost_to := lost_to_a_concurrent_transaction(failure)) is not None:
+            log.warning("broker worker: order %s met %s; it is executed again", order_id, lost_to)
+            return Outcome.EXECUTED
         # The batch rolled back; the order that failed is rejected, the others wait for the next claim.
         log.exception("broker worker: order %s failed", order_id)
         await _give_up(factory, order_id, f"the broker could not execute it ({type(failure).__name__})")

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.core.clock import utcnow
 from quantdesk.core.config import Settings
+from quantdesk.core.db import dialect_insert
 from quantdesk.core.errors import NotFound, ValidationFailed
 from quantdesk.core.money import quantize
 from quantdesk.core.types import from_epoch_us
@@ -104,14 +105,10 @@ async def set_price(
     from quantdesk.trading.resting import on_price  # resting imports the broker, which needs prices
 
     at = at or utcnow()
-    current = await session.get(Price, instrument.id)
-    if current is None:
-        current = Price(instrument_id=instrument.id, price=quantize(price), source=source, at=at)
-        session.add(current)
-    elif source == "bar" and at < current.at:
+    current = await session.get(Price, instrument.id) or await _first_price(session, instrument, price, source, at)
+    if source == "bar" and at < current.at:
         return 0
-    else:
-        current.price, current.source, current.at = quantize(price), source, at
+    current.price, current.source, current.at = quantize(price), source, at
     await session.flush()
     publish(
         session,
@@ -121,6 +118,19 @@ async def set_price(
     from quantdesk.trading.resting import terms
 
     return len(await on_price(session, instrument, current.price, terms(settings)))
+
+
+async def _first_price(
+    session: AsyncSession, instrument: Instrument, price: Decimal, source: str, at: datetime
+) -> Price:
+    """The instrument's price row, stored now. Two first prices arriving together both insert it: the
+    second insert waits for the first to commit and then does nothing, and that price is updated."""
+    values = {"instrument_id": instrument.id, "price": quantize(price), "source": source, "at": at}
+    await session.execute(dialect_insert(session, Price).values(values).on_conflict_do_nothing())
+    stored = await session.get(Price, instrument.id, populate_existing=True)
+    if stored is None:  # pragma: no cover - inserted, or found inserted by a concurrent price
+        raise LookupError(f"the price of {instrument.symbol} vanished")
+    return stored
 
 
 async def note_bar(session: AsyncSession, instrument: Instrument, closed_us: int, close: float) -> None:

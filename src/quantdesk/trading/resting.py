@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.accounts.models import Account
@@ -48,39 +48,47 @@ async def on_price(
 ) -> list[Order]:
     """Fill every working order of the instrument that the price triggers; returns those filled.
 
-    Accounts are locked in id order so that two price updates never deadlock on them.
+    The accounts of the triggered orders are all locked, in id order, before anything is filled: a
+    transaction that waits for an account then holds nothing that the holder may wait for (another price
+    update, or an order of the same user earning the same gem milestone), so none of them deadlock. The
+    orders are read again under the locks: one canceled or filled meanwhile is not filled again.
     """
     await expire_due(session, instrument.id)
-    working = list(
-        await session.scalars(
-            select(Order)
-            .where(Order.instrument_id == instrument.id, Order.status == "accepted")
-            .order_by(Order.account_id, Order.id)
-        )
-    )
-    filled: list[Order] = []
     deal = deal or terms()
+    working = await _working(session, select(Order).where(Order.instrument_id == instrument.id))
     for order in working:
         if order.type == "stop_limit" and order.stop_triggered_at is None and stop_reached(resting_view(order), price):
             order.stop_triggered_at = utcnow()  # from now on a limit order
+    triggered = [order for order in working if execution_price(resting_view(order), price, deal.costs) is not None]
+    if not triggered:
+        return []
+    accounts = await lock_accounts(session, {order.account_id for order in triggered})
+    filled: list[Order] = []
+    for order in await _working(session, select(Order).where(Order.id.in_([order.id for order in triggered]))):
         fill_price = execution_price(resting_view(order), price, deal.costs)
-        if fill_price is None:
+        if fill_price is None:  # pragma: no cover - only the price moves the trigger, and it is this one
             continue
-        account = await lock_account(session, order.account_id)
         try:  # no savepoint: a refused fill has changed nothing
-            await broker.execute(session, order, account, instrument, fill_price, deal)
+            await broker.execute(session, order, accounts[order.account_id], instrument, fill_price, deal)
             filled.append(order)
         except InsufficientFunds as refused:
             await broker.reject(session, order, f"triggered at {price} but refused: {refused.detail}")
     return filled
 
 
-async def lock_account(session: AsyncSession, account_id: int) -> Account:
+async def _working(session: AsyncSession, orders: Select[Order]) -> list[Order]:
+    """Those of ``orders`` still working, by account and age, as committed now (and as this transaction
+    changed them: the day orders it just expired are not working)."""
     await session.flush()
-    query = select(Account).where(Account.id == account_id)
+    query = orders.where(RESTING).order_by(Order.account_id, Order.id).execution_options(populate_existing=True)
+    return list(await session.scalars(query))
+
+
+async def lock_accounts(session: AsyncSession, account_ids: set[int]) -> dict[int, Account]:
+    """The accounts, read under their row locks, taken in id order (SQLite's writers are serialised)."""
+    await session.flush()  # reading under the locks must not drop changes not flushed yet
+    query = select(Account).where(Account.id.in_(account_ids)).order_by(Account.id)
     if dialect_name(session) == "postgresql":
         query = query.with_for_update(key_share=True)
-    account = await session.scalar(query.execution_options(populate_existing=True))
-    if account is None:  # pragma: no cover - orders cascade with their account
-        raise LookupError(f"account {account_id} vanished")
-    return account
+    locked = await session.scalars(query.execution_options(populate_existing=True))
+    return {account.id: account for account in locked}
