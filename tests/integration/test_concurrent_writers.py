@@ -169,3 +169,48 @@ async def test_the_first_prices_of_an_asset_arriving_together_are_all_taken(clie
         *(client.post("/api/v1/instruments/NEWCO/ticks", json={"price": str(price)}) for price in range(10, 30))
     )
     assert [tick.status_code for tick in ticks] == [200] * 20, [tick.text for tick in ticks if tick.status_code != 200]
+
+
+async def test_a_trade_closed_twice_at_the_same_moment_is_closed_once(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient
+):
+    account = await open_account(alice, "100000", allow_short=True)
+    path = await webhook_path(alice, account)
+    signal = await settled(alice, (await send(alice, path, "BUY ACME")).json()["signal_id"])
+    closes = await asyncio.gather(*(alice.post(f"/api/v1/signals/{signal['id']}/close") for _ in range(2)))
+    assert sorted(close.status_code for close in closes) == [200, 409], [close.text for close in closes]
+    assert (await books(alice, account))["positions"] == []
+
+
+async def test_an_asset_is_not_deleted_from_under_an_order_filling_in_it(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient, engine: AsyncEngine, settings: Settings
+):
+    """The delete comes while the buy has stored its fill but not committed: once the buy commits, the
+    account holds the asset, and the delete is refused instead of taking the position with it."""
+    settings.gem_milestones = {1: 5}
+    account = await open_account(alice, "100000")
+    async with first_milestone_taken(engine, "alice"):
+        placed = asyncio.create_task(order(alice, account))
+        await until_waiting(engine, 1)
+        deleting = asyncio.create_task(market.delete("/api/v1/assets/ACME"))
+        await until_waiting(engine, 2)
+    assert (await placed).status_code == 201
+    refused = await deleting
+    assert refused.status_code == 409, refused.text
+    assert [row["symbol"] for row in (await books(alice, account))["positions"]] == ["ACME"]
+
+
+async def test_an_order_in_an_asset_deleted_meanwhile_is_refused_with_a_409(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient, engine: AsyncEngine
+):
+    account = await open_account(alice, "100000")
+    before = await books(alice, account)
+    async with engine.connect() as deleting:
+        await deleting.execute(text("DELETE FROM instruments WHERE symbol = 'ACME'"))
+        placed = asyncio.create_task(order(alice, account))  # it reads the asset, then waits for the delete
+        await until_waiting(engine, 1)
+        await deleting.commit()
+    refused = await placed
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"] == "conflict"
+    assert await books(alice, account) == before

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from quantdesk.core.db import UNREACHABLE, lost_to_a_concurrent_transaction
+from quantdesk.core.db import UNREACHABLE, lost_to_a_concurrent_transaction, refers_to_a_deleted_row
 from quantdesk.core.errors import (
     NUL_IN_TEXT,
     Conflict,
@@ -137,7 +137,8 @@ async def _database_refused(request: Request, exc: Exception) -> JSONResponse:
     """PostgreSQL refuses text holding NUL (character_not_in_repertoire): only a client can send that, so it
     is the client's error, whatever field it came in. A connection lost under the request (a database
     restart) is a 503 to retry: the pool has replaced its connections by then; so is a transaction the
-    database ended to let a concurrent one go on (a deadlock). Any other database error is unexpected."""
+    database ended to let a concurrent one go on (a deadlock). A row referring to one a concurrent request
+    deleted is a 409. Any other database error is unexpected."""
     error = cast(DBAPIError, exc)
     if getattr(error.orig, "pgcode", None) == CHARACTER_NOT_IN_REPERTOIRE:
         return problem(422, "validation_failed", NUL_IN_TEXT)
@@ -148,6 +149,12 @@ async def _database_refused(request: Request, exc: Exception) -> JSONResponse:
             " nothing was stored: retry the request"
         )
         return problem(503, "database_conflict", detail, headers={"Retry-After": "1"})
+    if refers_to_a_deleted_row(error):
+        detail = (
+            "something this request refers to (an asset, an account, an order) was deleted by another request"
+            " while it was answered; nothing was stored"
+        )
+        return problem(409, "conflict", detail)
     if error.connection_invalidated:
         logger.warning("the database connection was lost under %s %s", request.method, request.url.path)
         detail = "the connection to the database was lost while answering; retry the request"

@@ -107,6 +107,22 @@ def lost_to_a_concurrent_transaction(error: BaseException) -> str | None:
     return None
 
 
+FOREIGN_KEY_VIOLATION = "23503"
+SQLITE_CONSTRAINT_FOREIGNKEY = 787
+
+
+def refers_to_a_deleted_row(error: BaseException) -> bool:
+    """A row the statement wrote refers to one that is gone. The services look every referenced row up
+    before writing, so it was deleted by a concurrent transaction in between."""
+    if not isinstance(error, DBAPIError):
+        return False
+    orig = error.orig
+    return (
+        getattr(orig, "pgcode", None) == FOREIGN_KEY_VIOLATION
+        or getattr(orig, "sqlite_errorcode", None) == SQLITE_CONSTRAINT_FOREIGNKEY
+    )
+
+
 def connection_lost(error: BaseException) -> bool:
     """The database could not be reached, or the connection broke under a statement."""
     return isinstance(error, UNREACHABLE) or (isinstance(error, DBAPIError) and error.connection_invalidated)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import String, func, literal, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quantdesk.core.db import dialect_name
 from quantdesk.market.intervals import Interval
 from quantdesk.market.models import Bar, Instrument
 
@@ -31,9 +32,13 @@ class LatestBar:
         return self.ts + timedelta(microseconds=self.interval.micros)
 
 
-async def get_by_symbol(session: AsyncSession, symbol: str) -> Instrument | None:
-    result = await session.execute(select(Instrument).where(Instrument.symbol == symbol.upper()))
-    return result.scalar_one_or_none()
+async def get_by_symbol(session: AsyncSession, symbol: str, lock: bool = False) -> Instrument | None:
+    """The instrument; ``lock`` takes its row lock on PostgreSQL until the transaction ends, which waits
+    for every transaction that has stored a row referring to it (SQLite's writers are serialised)."""
+    query = select(Instrument).where(Instrument.symbol == symbol.upper())
+    if lock and dialect_name(session) == "postgresql":
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return (await session.execute(query)).scalar_one_or_none()
 
 
 async def list_instruments(session: AsyncSession, asset_class: str | None = None) -> Sequence[Instrument]:

@@ -33,8 +33,8 @@ class BarPageResult:
     next_cursor: str | None
 
 
-async def require_instrument(session: AsyncSession, symbol: str) -> Instrument:
-    instrument = await repository.get_by_symbol(session, symbol)
+async def require_instrument(session: AsyncSession, symbol: str, lock: bool = False) -> Instrument:
+    instrument = await repository.get_by_symbol(session, symbol, lock)
     if instrument is None:
         raise NotFound(
             f"no instrument '{symbol.upper()}'; create it with POST /api/v1/instruments "
@@ -76,7 +76,8 @@ async def delete_instrument(session: AsyncSession, symbol: str) -> None:
     """Delete an instrument with its bars (and its trade history); refused while any account holds it."""
     from quantdesk.trading.portfolio import holders  # trading builds on market data, not the reverse
 
-    instrument = await require_instrument(session, symbol)
+    # Locked first: an order filling in it now may not have committed its position yet.
+    instrument = await require_instrument(session, symbol, lock=True)
     held_by = await holders(session, instrument.id)
     if held_by:
         raise Conflict(

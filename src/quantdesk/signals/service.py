@@ -83,6 +83,9 @@ async def cancel_signal(session: AsyncSession, caller: Principal, signal_id: int
 async def close_signal(session: AsyncSession, caller: Principal, signal_id: int, settings: Settings) -> Signal:
     """Close an open trade at the market now: a market order for the trade's quantity."""
     signal = await get_signal(session, caller, signal_id)
+    # Under the account's lock: another close, or a stop-loss or take-profit, may have closed it since.
+    await trading.trading_account(session, caller, signal.account_id)
+    await session.refresh(signal)
     if signal.status != "executed" or signal.side == "close" or signal.order_id is None:
         raise Conflict(f"signal {signal_id} is {signal.status}; only an executed signal's open trade can be closed")
     entry = await session.get(Order, signal.order_id)
