@@ -46,6 +46,24 @@ async def test_a_text_signal_opens_a_trade_that_its_take_profit_closes(
     assert Decimal(state["cash"]) == Decimal("10011")
 
 
+@pytest.mark.parametrize(
+    ("message", "stop_loss", "take_profit"),
+    [
+        ("60123456789,buy,ACME,risk=1,sl_points=5,tp_pct=7.5,betrigger=10", "95.00000000", "107.50000000"),
+        ('{"action": "buy", "ticker": "ACME", "sl": "2%", "tp_pips": 20000}', "98.00000000", "102.00000000"),
+    ],
+)
+async def test_distances_become_bracket_prices_from_the_last_price(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient, message: str, stop_loss: str, take_profit: str
+):
+    account = await open_account(alice, "10000")
+    signal = await settled(alice, (await send(alice, await webhook_path(alice, account), message)).json()["signal_id"])
+    assert signal["status"] == "executed", signal
+    legs = (await alice.get(f"/api/v1/orders/{signal['order_id']}")).json()["legs"]
+    prices = {leg["leg"]: leg["stop_price"] or leg["limit_price"] for leg in legs}
+    assert prices == {"stop_loss": stop_loss, "take_profit": take_profit}
+
+
 async def test_tradingview_strategy_json_opens_and_a_flat_position_closes(
     market: httpx.AsyncClient, alice: httpx.AsyncClient
 ):

@@ -219,6 +219,59 @@ CORPUS: list[tuple[str, dict[str, Any]]] = [
         '"prev_market_position": "flat", "prev_market_position_size": 0}}',
         {"side": "buy", "symbol": "ETHUSDT", "entry": D("2255.5"), "quantity": D(1), "signal_id": None},
     ),
+    # PineConnector's commands: compound orders, explicit units, and fields that are not the order's.
+    (
+        "60123456789,buy,EURUSD,risk=1,sl=20pips,tp=40pips,betrigger=10,beoffset=1",
+        {"entry": None, "stop_loss_distance": Distance(D(20), "pips"), "signal_id": "60123456789"},
+    ),
+    (
+        "60123456789,sell,GBPJPY,vol_dollar=50,sl_pips=20,tp_pips=45",
+        {
+            "side": "sell",
+            "entry": None,
+            "stop_loss_distance": Distance(D(20), "pips"),
+            "take_profit_distances": [Distance(D(45), "pips")],
+        },
+    ),
+    (
+        "60123456789,buy,EURUSD,vol_lots=0.1,sl_price=1.0800,tp_price=1.0900",
+        {"quantity": D("0.1"), "stop_loss": D("1.0800"), "take_profit": [D("1.0900")], "entry": None},
+    ),
+    ("60123456789,buy,BTCUSD,risk=1,sl_pct=1,tp_pct=2.5", {"stop_loss_distance": Distance(D(1), "percent")}),
+    ('60123456789,buy,EURUSD,risk=1,comment="Short squeeze"', {"side": "buy", "symbol": "EURUSD"}),
+    (
+        "60123456789,buylimit,EURUSD,risk=1,price=1.0800,sl=1.0750",
+        {"side": "buy", "order_type": "limit", "entry": D("1.0800"), "stop_loss": D("1.0750")},
+    ),
+    ("60123456789,sellstop,XAUUSD,price=2300", {"side": "sell", "order_type": "stop", "entry": D(2300)}),
+    ("60123456789,closelong,GBPUSD", {"side": "close", "symbol": "GBPUSD"}),
+    ("60123456789 , closeshort , EURUSD", {"side": "close", "symbol": "EURUSD"}),
+    ("60123456789,long,US30,risk=1", {"side": "buy", "symbol": "US30"}),
+    ("60123456789,bear,NAS100,risk=1", {"side": "sell", "symbol": "NAS100"}),
+    # JSON levels with their unit in the key.
+    (
+        '{"action": "BUY", "symbol": "EURUSD", "lots": 0.1, "sl_pips": 20, "tp_pips": 40}',
+        {"stop_loss_distance": Distance(D(20), "pips"), "take_profit_distances": [Distance(D(40), "pips")]},
+    ),
+    (
+        '{"action": "sell", "ticker": "XAUUSD", "stop_loss_price": 2360, "take_profit_price": 2330}',
+        {"stop_loss": D(2360), "take_profit": [D(2330)]},
+    ),
+    # An exchange before the ticker, TradingView's perpetual suffix, thousands separators.
+    ("BINANCE:BTCUSDT.P buy", {"side": "buy", "symbol": "BTCUSDT"}),
+    ("OANDA:EURUSD sell 1.0850", {"side": "sell", "symbol": "EURUSD", "entry": D("1.0850")}),
+    ("ENTRY LONG BYBIT:ETHUSDT.P", {"side": "buy", "symbol": "ETHUSDT"}),
+    ("Buy BTC @ $43,250.50 SL 42,800 TP 44,500", {"entry": D("43250.50"), "stop_loss": D(42800)}),
+    # Lists of targets written with dashes or spaces after one label.
+    (
+        "LONG #BTC/USDT 5x\nEntry: 42000-42500\nTP: 43000-44000-45000\nSL: 41000",
+        {"entry": D(42000), "take_profit": [D(43000), D(44000), D(45000)], "stop_loss": D(41000)},
+    ),
+    ("Sell EURUSD 1.0850 SL 1.0900 TP 1.0800 1.0750", {"take_profit": [D("1.0800"), D("1.0750")]}),
+    # A number between the side and the symbol is how many.
+    ("BUY 100 AAPL", {"quantity": D(100), "entry": None, "symbol": "AAPL"}),
+    ("buy 0.5 BTCUSD", {"quantity": D("0.5"), "entry": None}),
+    ("Order BUY 1 BTCUSDT @ 42000", {"quantity": D(1), "entry": D(42000)}),
     (
         '{"ticker": "ETHUSDT", "strategy": {"order_action": "sell", "order_contracts": "2", '
         '"order_price": "2300", "market_position": "flat"}}',
@@ -247,6 +300,7 @@ REJECTED = [
     ("BUY LONG SELL EURUSD", "exactly one side"),
     ("exit long, then short BTCUSDT", "exactly one side"),
     ("TP1 hit EURUSD", "exactly one side"),  # a notice, not a signal
+    ("60123456789,cancellong,EURUSD", "exactly one side"),  # canceling pending orders is not a signal here
 ]
 
 

@@ -17,7 +17,7 @@ from quantdesk.core.clock import utcnow
 from quantdesk.core.config import Settings
 from quantdesk.core.db import dialect_name, insert_row
 from quantdesk.core.errors import NotFound, ValidationFailed
-from quantdesk.core.money import text
+from quantdesk.core.money import quantize, text
 from quantdesk.market.models import Instrument
 from quantdesk.realtime.events import QUEUE_STREAM, publish
 from quantdesk.signals import lifecycle
@@ -63,7 +63,10 @@ def pip_size(symbol: str) -> Decimal:
 
 
 def price_from(distance: Distance, symbol: str, reference: Decimal, direction: int) -> Decimal:
-    """A distance in pips or points (whole units of price) from ``reference``, up (+1) or down (-1)."""
+    """A distance in pips, points (whole units of price) or percent of ``reference`` from it, up (+1) or
+    down (-1)."""
+    if distance.unit == "percent":
+        return quantize(reference + direction * reference * distance.value / 100)
     unit = pip_size(symbol) if distance.unit == "pips" else Decimal(1)
     return reference + direction * distance.value * unit
 

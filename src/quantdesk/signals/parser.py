@@ -9,6 +9,7 @@ Every failure is an ``InvalidSignal`` that says why; nothing else escapes.
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
@@ -16,9 +17,15 @@ from typing import Any
 from quantdesk.core.errors import ValidationFailed
 
 SIDES = {
-    "BUY": "buy", "LONG": "buy", "BULLISH": "buy",
-    "SELL": "sell", "SHORT": "sell", "BEARISH": "sell",
+    "BUY": "buy", "LONG": "buy", "BULLISH": "buy", "BULL": "buy",
+    "SELL": "sell", "SHORT": "sell", "BEARISH": "sell", "BEAR": "sell",
     "CLOSE": "close", "EXIT": "close", "FLAT": "close", "FLATTEN": "close",
+}  # fmt: skip
+# PineConnector's one-word commands, read as the words they join.
+COMPOUND_COMMANDS = {
+    "BUYLIMIT": ("BUY", "LIMIT"), "BUYSTOP": ("BUY", "STOP"), "SELLLIMIT": ("SELL", "LIMIT"),
+    "SELLSTOP": ("SELL", "STOP"), "CLOSELONG": ("CLOSE", "LONG"), "CLOSESHORT": ("CLOSE", "SHORT"),
+    "CLOSELONGSHORT": ("CLOSE",), "CLOSEALL": ("CLOSE",),
 }  # fmt: skip
 ORDER_TYPES = {"LIMIT": "limit", "MARKET": "market", "NOW": "market", "MKT": "market"}
 # In JSON an order type is a field of its own; in text STOP is one only right after the side ("BUY STOP").
@@ -36,7 +43,10 @@ QUANTITY_LABELS = {"QTY", "QUANTITY", "SIZE", "LOTS", "LOT", "CONTRACTS", "VOLUM
 # Words after a number that make it the quantity: "0.10 lots", "100 shares".
 QUANTITY_UNITS = {"LOTS", "LOT", "UNITS", "UNIT", "SHARES", "SHARE", "CONTRACTS", "CONTRACT", "COINS"}
 WORD_STARTS = "#$@/+-."  # kept at the start of a word: #GOLD, $TSLA, -5, .5
-DISTANCE_UNITS = {"PIPS": "pips", "PIP": "pips", "POINTS": "points", "POINT": "points", "PTS": "points"}
+DISTANCE_UNITS = {
+    "PIPS": "pips", "PIP": "pips", "POINTS": "points", "POINT": "points", "PTS": "points",
+    "%": "percent", "PCT": "percent", "PERCENT": "percent",
+}  # fmt: skip
 NOISE = {
     "NOW", "ORDER", "SIGNAL", "ALERT", "NEW", "AND", "THE", "ON", "IN", "ZONE", "FILLED", "POSITION", "TRADE",
     "ALL", "ACTION", "TICKER", "SYMBOL", "PAIR", "SIDE", "NAN", "POSITIONS", "TRADES", "ORDERS", "OF", "HERE",
@@ -51,6 +61,28 @@ JSON_SIDE_KEYS = ("action", "side", "signal", "order", "direction", "type", "ord
 # {{strategy.order.action}} and friends under "strategy" (never "bar": its close is not an entry).
 JSON_CONTAINERS = {"strategy", "order", "signal", "data", "alert", "trade"}
 JSON_SYMBOL_KEYS = ("ticker", "symbol", "pair", "instrument", "market", "asset")
+# The keys of the levels, each with the unit its name gives (none: a price), in order of preference.
+JSON_STOP_KEYS = {
+    "stop_loss": "", "sl": "", "stoploss": "", "stop": "", "sl_price": "", "stop_loss_price": "",
+    "sl_pips": "PIPS", "stop_loss_pips": "PIPS", "slpips": "PIPS", "sl_points": "POINTS", "slpoints": "POINTS",
+    "sl_pct": "%", "stop_loss_pct": "%", "sl_percent": "%",
+}  # fmt: skip
+JSON_TAKE_KEYS = {
+    "take_profit": "", "tp": "", "takeprofit": "", "target": "", "targets": "", "tp_price": "", "take_profit_price": "",
+    "tp_pips": "PIPS", "take_profit_pips": "PIPS", "tppips": "PIPS", "tp_points": "POINTS", "tppoints": "POINTS",
+    "tp_pct": "%", "take_profit_pct": "%", "tp_percent": "%",
+}  # fmt: skip
+# PineConnector's ``key=value`` fields that are the order's, as the words the text reader knows. Any other
+# field (its risk sizing, break-even and trailing settings, a comment, a secret) is not read.
+BOT_FIELDS = {
+    "SL": "SL {}", "SL_PRICE": "SL {}", "SL_PIPS": "SL {}PIPS", "SL_POINTS": "SL {}POINTS", "SL_PCT": "SL {}%",
+    "TP": "TP {}", "TP_PRICE": "TP {}", "TP_PIPS": "TP {}PIPS", "TP_POINTS": "TP {}POINTS", "TP_PCT": "TP {}%",
+    "TP1": "TP {}", "TP2": "TP {}", "TP3": "TP {}", "PRICE": "PRICE {}", "ENTRY": "PRICE {}",
+    "QTY": "QTY {}", "QUANTITY": "QTY {}", "LOTS": "QTY {}", "VOL_LOTS": "QTY {}", "SIZE": "QTY {}",
+    "CONTRACTS": "QTY {}", "ID": "",
+}  # fmt: skip
+# "43,250.50" and "1,000": commas between groups of three digits (a list "2020,2025" keeps its own).
+THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])")
 
 
 class InvalidSignal(ValidationFailed):
@@ -79,11 +111,11 @@ class ParsedSignal:
 
 
 def normalise_symbol(raw: str) -> str:
-    """``EUR/USD``, ``eur_usd``, ``#GOLD`` and ``BINANCE:BTCUSDT`` to one instrument symbol."""
+    """``EUR/USD``, ``eur_usd``, ``#GOLD``, ``BINANCE:BTCUSDT`` and ``BTCUSDT.P`` to one instrument symbol."""
     text = raw.strip().upper().lstrip("#$")
     if ":" in text:
         text = text.rsplit(":", 1)[1]
-    for suffix in ("_DLY", "_DL"):
+    for suffix in ("_DLY", "_DL", ".P"):  # TradingView's daily and perpetual-contract tickers
         text = text.removesuffix(suffix)
     text = text.replace("/", "").replace("_", "").replace("-", "")
     return ALIASES.get(text, text)
@@ -174,14 +206,21 @@ def _from_json(data: dict[str, Any]) -> ParsedSignal:
 
 
 def _json_levels(data: dict[str, Any], signal: ParsedSignal) -> None:
-    stop = _first(data, ("stop_loss", "sl", "stoploss", "stop"))
+    stop, unit = _first_level(data, JSON_STOP_KEYS)
     if stop is not None:
-        _set_stop(signal, str(stop))
-    takes = _first(data, ("take_profit", "tp", "takeprofit", "target", "targets"))
+        _set_stop(signal, f"{stop}{unit}")
+    takes, unit = _first_level(data, JSON_TAKE_KEYS)
     values = takes if isinstance(takes, list) else [takes] if takes is not None else []
     values += [v for k, v in sorted(data.items()) if str(k).lower() in ("tp1", "tp2", "tp3", "tp4") and v]
     for value in values:
-        _add_take(signal, str(value))
+        _add_take(signal, f"{value}{unit}")
+
+
+def _first_level(data: dict[str, Any], keys: dict[str, str]) -> tuple[Any, str]:
+    """The value of the first of ``keys`` the object has, with the unit its key names."""
+    lowered = {str(k).lower(): v for k, v in data.items()}
+    found = next((key for key in keys if lowered.get(key) not in (None, "")), None)
+    return (lowered[found], keys[found]) if found is not None else (None, "")
 
 
 def _split_unit(raw: str) -> tuple[str, str | None]:
@@ -211,16 +250,25 @@ def _add_take(signal: ParsedSignal, raw: str) -> None:
 def _words(text: str) -> list[str]:
     """Upper-case words and numbers; '=' and ':' separate a label from its value, '@' is its own word,
     and so is the '/' between the levels of a list ("TP 2035/2030")."""
-    cleaned = text.upper()
+    cleaned = THOUSANDS.sub(lambda number: number.group().replace(",", ""), text.upper())
+    cleaned = " ".join(_without_exchange(token) for token in cleaned.split())
     for separator in ("\n", "\r", "\t", ",", ";", "|", "=", ":", "(", ")", "[", "]", "{", "}", '"', "!!"):
         cleaned = cleaned.replace(separator, " ")
     cleaned = cleaned.replace("@", " @ ")
     words: list[str] = []
     for raw in cleaned.split():
         word = _trimmed(raw)
-        low, dash, high = word.partition("-")
-        if dash and _is_number(low) and _is_number(high):
-            word = low  # an entry zone "2015-2018": its first price
+        if word.startswith("$") and word[1:2].isdigit():
+            word = word[1:]  # a price in dollars, "$189.50" ("$TSLA" is a ticker)
+        if word in COMPOUND_COMMANDS:
+            words.extend(COMPOUND_COMMANDS[word])
+            continue
+        levels = word.split("-")
+        if len(levels) > 1 and all(_is_number(level) for level in levels):
+            if words and _label(words[-1]) in ("take", "takes"):
+                words.extend(" / ".join(levels).split())  # targets "TP: 43000-44000-45000"
+                continue
+            word = levels[0]  # an entry zone "2015-2018": its first price
         parts = word.split("/")
         if len(parts) > 1 and all(_is_number(part) for part in parts):
             words.extend(" / ".join(parts).split())  # levels "2040/2043"; a pair "EUR/USD" stays a word
@@ -235,14 +283,28 @@ def _words(text: str) -> list[str]:
     return words
 
 
+def _without_exchange(token: str) -> str:
+    """``BINANCE:BTCUSDT.P`` without its exchange; a label and its value ("SL:2010", "Entry:market") stay."""
+    exchange, colon, rest = token.partition(":")
+    if not (colon and exchange[:1].isalpha() and rest[:1].isalpha() and exchange.replace("_", "").isalnum()):
+        return token
+    return rest if _is_plain_word(exchange) and _is_plain_word(_trimmed(rest)) else token
+
+
+def _is_plain_word(word: str) -> bool:
+    """Neither a side, a label, an order type nor a filler: it may name an instrument."""
+    known = word in SIDES or word in ORDER_TYPES or word in NOISE or word in QUANTITY_UNITS or word in COMPOUND_COMMANDS
+    return not known and _label(word) is None
+
+
 def _trimmed(word: str) -> str:
     """The word without what decorates it: markdown, quotes, sentence ends, emoji ("✅TP1", "📍ENTRY")."""
     start, end = 0, len(word)
     while start < end and not (word[start].isalnum() or word[start] in WORD_STARTS):
         start += 1
     while end > start and not word[end - 1].isalnum():
-        if word[end - 1] == "!" and end - start > 1 and word[end - 2].isdigit():
-            break  # a futures contract: ES1!
+        if word[end - 1] in "!%" and end - start > 1 and word[end - 2].isdigit():
+            break  # a futures contract (ES1!), or a percentage
         if end - start == 1 and word[start] in "@/":
             break  # '@' or a list separator on its own
         end -= 1
@@ -275,11 +337,19 @@ def _label(word: str) -> str | None:
 
 
 def _bot_command(text: str) -> tuple[str | None, str]:
-    """``ID,buy,EURUSD,sl=...``: a comma-separated command whose second field is the side has an id first."""
-    fields = text.split(",")
-    if len(fields) >= 3 and fields[1].strip().upper() in SIDES:
-        return fields[0].strip() or None, ",".join(fields[1:])
-    return None, text
+    """``ID,buy,EURUSD,sl=...`` (PineConnector's syntax): a comma-separated command whose second field is
+    the command has an id first; its ``key=value`` fields are read through BOT_FIELDS."""
+    fields = [field.strip() for field in text.split(",")]
+    if len(fields) < 3 or (fields[1].upper() not in SIDES and fields[1].upper() not in COMPOUND_COMMANDS):
+        return None, text
+    words = fields[1:3]
+    for item in fields[3:]:
+        key, equals, value = item.partition("=")
+        if not equals:
+            words.append(item)
+        elif template := BOT_FIELDS.get(key.strip().upper()):
+            words.append(template.format(value.strip().strip("'\"")))
+    return fields[0] or None, " ".join(words)
 
 
 def _from_text(text: str) -> ParsedSignal:
@@ -315,7 +385,7 @@ def _read(signal: ParsedSignal, word: str, before: str, after: str, pending: str
     elif pending in ("take", "stop") and word in ORDINALS and _is_number(after):
         pass  # "TP 1: 2020", "Take profit 2: 2025": the number of the level, not its price
     elif _is_number(word):
-        return _read_number(signal, word, after, pending)
+        return _read_number(signal, word, before, after, pending)
     else:
         if word not in SIDES and word not in NOISE and not signal.symbol and _looks_like_symbol(word):
             signal.symbol = normalise_symbol(word)
@@ -324,11 +394,23 @@ def _read(signal: ParsedSignal, word: str, before: str, after: str, pending: str
     return pending
 
 
-def _read_number(signal: ParsedSignal, word: str, after: str, pending: str | None) -> str | None:
+def _read_number(signal: ParsedSignal, word: str, before: str, after: str, pending: str | None) -> str | None:
     if after in QUANTITY_UNITS and pending not in ("stop", "take", "takes", "entry"):
         signal.quantity = _number(word, "quantity")  # "0.10 lots", "100 shares"
         return "unit"
-    _assign(signal, pending if pending not in ("took", "unit") else None, word)
+    if (
+        pending is None
+        and not signal.symbol
+        and before in SIDES
+        and _looks_like_symbol(after)
+        and _is_plain_word(after)
+    ):
+        signal.quantity = _number(word, "quantity")  # "BUY 100 AAPL": how many of what follows
+        return None
+    if pending == "took":
+        _add_take(signal, word)  # "TP 1.0800 1.0750": the label's list goes on
+        return "took"
+    _assign(signal, pending if pending != "unit" else None, word)
     return {"takes": "takes", "take": "took"}.get(pending or "")
 
 

@@ -50,7 +50,7 @@ RECEIPT_DOC: dict[int | str, dict[str, Any]] = {
 
 class DistanceRead(BaseModel):
     value: Amount
-    unit: str
+    unit: str = Field(description="pips, points (whole units of price) or percent (of the entry or last price)")
 
 
 class ParsedRead(BaseModel):
