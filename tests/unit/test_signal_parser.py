@@ -257,6 +257,17 @@ CORPUS: list[tuple[str, dict[str, Any]]] = [
         '{"action": "sell", "ticker": "XAUUSD", "stop_loss_price": 2360, "take_profit_price": 2330}',
         {"stop_loss": D(2360), "take_profit": [D(2330)]},
     ),
+    # Levels as objects, the way Alpaca's orders and some bots write them.
+    (
+        '{"action": "buy", "ticker": "AAPL", "quantity": "10", "stop_loss": {"stop_price": "180", '
+        '"limit_price": "179"}, "take_profit": {"limit_price": "200"}}',
+        {"stop_loss": D(180), "take_profit": [D(200)], "quantity": D(10)},
+    ),
+    (
+        '{"side": "sell", "symbol": "EURUSD", "type": "limit", "price": 1.09, "stopLoss": {"price": 1.095}, '
+        '"takeProfit": {"price": 1.08}}',
+        {"order_type": "limit", "stop_loss": D("1.095"), "take_profit": [D("1.08")]},
+    ),
     # An exchange before the ticker, TradingView's perpetual suffix, thousands separators.
     ("BINANCE:BTCUSDT.P buy", {"side": "buy", "symbol": "BTCUSDT"}),
     ("OANDA:EURUSD sell 1.0850", {"side": "sell", "symbol": "EURUSD", "entry": D("1.0850")}),

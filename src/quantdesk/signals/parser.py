@@ -72,6 +72,7 @@ JSON_TAKE_KEYS = {
     "tp_pips": "PIPS", "take_profit_pips": "PIPS", "tppips": "PIPS", "tp_points": "POINTS", "tppoints": "POINTS",
     "tp_pct": "%", "take_profit_pct": "%", "tp_percent": "%",
 }  # fmt: skip
+LEVEL_PRICE_KEYS = ("stop_price", "limit_price", "price", "trigger_price", "triggerprice")
 # PineConnector's ``key=value`` fields that are the order's, as the words the text reader knows. Any other
 # field (its risk sizing, break-even and trailing settings, a comment, a secret) is not read.
 BOT_FIELDS = {
@@ -164,8 +165,12 @@ def _json_object(text: str) -> dict[str, Any] | None:
 
 
 def _flattened(data: dict[str, Any]) -> dict[str, Any]:
-    """The object's own fields, then those of its known containers (an outer field wins)."""
+    """The object's own fields, then those of its known containers (an outer field wins). A level given
+    as an object (Alpaca's ``"stop_loss": {"stop_price": ...}``) is its price."""
     flat = {key: value for key, value in data.items() if not isinstance(value, dict)}
+    for key, value in data.items():
+        if isinstance(value, dict) and (str(key).lower() in JSON_STOP_KEYS or str(key).lower() in JSON_TAKE_KEYS):
+            flat[key] = _first(value, LEVEL_PRICE_KEYS)
     for key, value in data.items():
         if isinstance(value, dict) and str(key).lower() in JSON_CONTAINERS:
             for inner_key, inner in value.items():
