@@ -214,3 +214,18 @@ async def test_an_order_in_an_asset_deleted_meanwhile_is_refused_with_a_409(
     assert refused.status_code == 409, refused.text
     assert refused.json()["error"] == "conflict"
     assert await books(alice, account) == before
+
+
+async def test_a_day_order_past_its_session_is_expired_once_by_concurrent_listings(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient, engine: AsyncEngine
+):
+    account = await open_account(alice, "100000")
+    day = (await order(alice, account, type="limit", limit_price="50", time_in_force="day")).json()
+    async with engine.begin() as connection:  # its session ended a moment ago
+        await connection.execute(
+            text("UPDATE orders SET expires_at = now() - interval '1 second' WHERE id = :id"), {"id": day["id"]}
+        )
+    listings = await asyncio.gather(*(alice.get("/api/v1/orders") for _ in range(6)))
+    assert all(listing.status_code == 200 for listing in listings)
+    expired = (await alice.get(f"/api/v1/orders/{day['id']}")).json()
+    assert [e["status"] for e in expired["events"]] == ["new", "accepted", "expired"]

@@ -26,10 +26,16 @@ def terms(settings: Settings | None = None) -> broker.Terms:
 
 
 async def expire_due(session: AsyncSession, instrument_id: int | None = None) -> int:
-    """Day orders whose session ended: expired, with the time it ended."""
+    """Day orders whose session ended: expired, with the time it ended.
+
+    On PostgreSQL the orders are locked as they are read, so that concurrent transactions expire each
+    order once. Listings (all instruments) skip those another transaction is expiring; a price update
+    (one instrument) waits for it, so that it never fills an order that has just expired."""
     query = select(Order).where(RESTING, Order.expires_at <= utcnow())
     if instrument_id is not None:
         query = query.where(Order.instrument_id == instrument_id)
+    if dialect_name(session) == "postgresql":
+        query = query.with_for_update(skip_locked=instrument_id is None).execution_options(populate_existing=True)
     due = list(await session.scalars(query))
     for order in due:
         transition(
