@@ -21,11 +21,13 @@ from quantdesk.gamification.models import GemEntry
 from tests.integration.signal_helpers import send, settled, webhook_path
 from tests.integration.trading_helpers import books, open_account, order
 
+pytestmark = pytest.mark.postgres
 
-@pytest.fixture(autouse=True)
-def _only_postgres(engine: AsyncEngine) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite runs one writer at a time: these interleavings cannot happen")
+
+@pytest.fixture
+def database_url(postgresql_url: str) -> str:
+    """PostgreSQL only: SQLite runs one writer at a time, so these interleavings cannot happen there."""
+    return postgresql_url
 
 
 @asynccontextmanager
