@@ -124,9 +124,18 @@ async def admin_key(engine: AsyncEngine) -> str:
     return await make_user(engine, "root", role="admin")
 
 
+@pytest.fixture(scope="session")
+def application() -> FastAPI:
+    """One application for the tests that start it with their own settings: FastAPI builds an
+    application's routes on its first requests, and that took longer than most tests."""
+    return create_app(Settings(_env_file=None))
+
+
 @pytest.fixture
-async def app(settings: Settings, engine: AsyncEngine) -> AsyncIterator[FastAPI]:
-    application = create_app(settings)
+async def app(application: FastAPI, settings: Settings, engine: AsyncEngine) -> AsyncIterator[FastAPI]:
+    """The application started on the test's database with the test's settings (a test may change them
+    while it runs): what the lifespan sets up is new for every test."""
+    application.state.settings = settings
     async with application.router.lifespan_context(application):
         yield application
 

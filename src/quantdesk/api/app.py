@@ -47,11 +47,17 @@ Errors are JSON: `{"error": "<code>", "detail": "<what to fix>", "errors": [...]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """The application with ``settings`` (default: the process's). What depends on them is read when the
+    application starts (its lifespan) or per request, from ``app.state.settings``: one application object
+    can be started again with other settings (the test suite does, as building the routes takes longer
+    than most tests)."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings: Settings = app.state.settings
+        app.state.webhook_limits = TokenBuckets(settings.webhook_rate_per_s, settings.webhook_burst)
         # SQLite has one writer at a time (and an in-memory database takes no pool size): its default pool.
         pool = {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
         engine = create_engine(settings.database_url, **({} if settings.is_sqlite else pool))
@@ -85,8 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # be usable on a machine without internet access.
     app = FastAPIOffline(title="quantdesk", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
-    app.state.webhook_limits = TokenBuckets(settings.webhook_rate_per_s, settings.webhook_burst)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=lambda: app.state.settings.max_upload_bytes)
     app.add_middleware(RequestContext)  # added last: the outermost, so it times and logs everything
     install_error_handlers(app)
     # FastAPI tries the included routers in order, each route twice: the hot paths (TradingView's

@@ -1,5 +1,7 @@
 """A request body limit enforced while the body streams in, before anything is parsed."""
 
+from collections.abc import Callable
+
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -7,13 +9,17 @@ from quantdesk.api.errors import problem
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    """``max_bytes`` is asked for per request: the limit is a setting, and settings are the running
+    application's."""
+
+    def __init__(self, app: ASGIApp, max_bytes: Callable[[], int]) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
-    def _too_large(self) -> str:
+    @staticmethod
+    def _too_large(limit: int) -> str:
         return (
-            f"the request body is larger than the {self.max_bytes / 1024 / 1024:g} MiB limit "
+            f"the request body is larger than the {limit / 1024 / 1024:g} MiB limit "
             "(QUANTDESK_MAX_UPLOAD_MB); split the file, or ingest it locally with `quantdesk ingest`"
         )
 
@@ -21,9 +27,10 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.max_bytes()
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await problem(413, "payload_too_large", self._too_large())(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await problem(413, "payload_too_large", self._too_large(limit))(scope, receive, send)
             return
         received = 0
 
@@ -32,9 +39,9 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     # An HTTPException passes through FastAPI's body parsing untouched.
-                    raise HTTPException(413, self._too_large())
+                    raise HTTPException(413, self._too_large(limit))
             return message
 
         await self.app(scope, counting_receive, send)
