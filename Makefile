@@ -33,7 +33,7 @@ run: $(VENV)/.installed-app ## Migrate ./quantdesk.db, load the demo data if emp
 	QUANTDESK_OPEN_SIGNUP=$${QUANTDESK_OPEN_SIGNUP:-true} $(BIN)/quantdesk serve
 
 test: $(VENV)/.installed-dev lint ## ruff, mypy and the whole pytest suite (PostgreSQL too when QUANTDESK_TEST_POSTGRES_URL is set)
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadscope
 
 lint: $(VENV)/.installed-dev ## ruff check, ruff format --check, mypy --strict
 	$(BIN)/ruff check src tests benchmarks
