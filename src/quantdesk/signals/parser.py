@@ -80,7 +80,7 @@ BOT_FIELDS = {
     "TP": "TP {}", "TP_PRICE": "TP {}", "TP_PIPS": "TP {}PIPS", "TP_POINTS": "TP {}POINTS", "TP_PCT": "TP {}%",
     "TP1": "TP {}", "TP2": "TP {}", "TP3": "TP {}", "PRICE": "PRICE {}", "ENTRY": "PRICE {}",
     "QTY": "QTY {}", "QUANTITY": "QTY {}", "LOTS": "QTY {}", "VOL_LOTS": "QTY {}", "SIZE": "QTY {}",
-    "CONTRACTS": "QTY {}", "ID": "",
+    "CONTRACTS": "QTY {}",
 }  # fmt: skip
 # "43,250.50" and "1,000": commas between groups of three digits (a list "2020,2025" keeps its own).
 THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])")
