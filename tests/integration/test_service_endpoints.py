@@ -60,6 +60,9 @@ async def test_health_is_503_when_the_database_is_unreachable():
     assert response.json()["database"]["ok"] is False
 
 
+ORDER = {"account_id": 1, "symbol": "ACME", "side": "buy", "quantity": "1"}  # valid: it must reach the database
+
+
 async def test_requests_while_the_database_is_unreachable_are_503_to_retry_not_500():
     """A 500 says "bug"; a database that is down or restarting is a 503 with Retry-After (and TradingView
     resends an alert answered 5xx, which is right: nothing was stored)."""
@@ -71,7 +74,7 @@ async def test_requests_while_the_database_is_unreachable_are_503_to_retry_not_5
             answers = [
                 await http.get("/api/v1/instruments"),
                 await http.post("/webhooks/wh_anything", content=b"BUY EURUSD"),
-                await http.post("/api/v1/orders", json={}, headers={"Authorization": "Bearer qd_some_key"}),
+                await http.post("/api/v1/orders", json=ORDER, headers={"Authorization": "Bearer qd_some_key"}),
             ]
     for answer in answers:
         assert answer.status_code == 503, answer.text

@@ -33,6 +33,19 @@ def bearer_key(request: Request) -> str | None:
     return key.strip()
 
 
+async def required_key(request: Request) -> str:
+    """The request's API key, to be checked by the work it comes with (a batch of orders checks the keys of
+    all its requests in its own transaction)."""
+    key = bearer_key(request)
+    if key is None:
+        raise Unauthorized(NO_KEY)
+    return key
+
+
+BearerKey = Annotated[str, Depends(required_key)]
+NO_KEY = "this needs an API key: send 'Authorization: Bearer <key>'"
+
+
 async def optional_user(request: Request, session: SessionDep) -> Principal | None:
     key = bearer_key(request)
     if key is None:
@@ -61,7 +74,7 @@ OptionalUser = Annotated[Principal | None, Depends(optional_user)]
 
 async def current_user(caller: OptionalUser) -> Principal:
     if caller is None:
-        raise Unauthorized("this needs an API key: send 'Authorization: Bearer <key>'")
+        raise Unauthorized(NO_KEY)
     return caller
 
 

@@ -12,7 +12,15 @@ from quantdesk.accounts import keys
 from quantdesk.accounts.models import Account, ApiKey, LedgerEntry, User
 from quantdesk.core.clock import utcnow
 from quantdesk.core.db import dialect_name
-from quantdesk.core.errors import Conflict, Forbidden, InsufficientFunds, NotFound, Unauthorized, ValidationFailed
+from quantdesk.core.errors import (
+    Conflict,
+    Forbidden,
+    InsufficientFunds,
+    NotFound,
+    QuantdeskError,
+    Unauthorized,
+    ValidationFailed,
+)
 from quantdesk.core.money import quantize, text
 from quantdesk.realtime.events import publish
 
@@ -71,13 +79,19 @@ async def issue_key(session: AsyncSession, user: User, label: str) -> tuple[ApiK
 
 
 # Built once: every authenticated request runs it.
-_KEY_AND_USER = select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(ApiKey.prefix == bindparam("prefix"))
+_KEYS_AND_USERS = select(ApiKey, User).join(User, User.id == ApiKey.user_id)
+_KEY_AND_USER = _KEYS_AND_USERS.where(ApiKey.prefix == bindparam("prefix"))
+_KEYS_AND_USERS_BY_PREFIX = _KEYS_AND_USERS.where(ApiKey.prefix.in_(bindparam("prefixes", expanding=True)))
 
 
 async def authenticate(session: AsyncSession, key: str) -> tuple[Principal, bool]:
     """The caller of an API key, and whether its last-used time is due an update."""
     found = await session.execute(_KEY_AND_USER, {"prefix": keys.lookup(key)})
     pair = found.first()
+    return _principal(key, (pair[0], pair[1]) if pair is not None else None)
+
+
+def _principal(key: str, pair: tuple[ApiKey, User] | None) -> tuple[Principal, bool]:
     if pair is None or not keys.matches(key, pair[0].digest):
         raise Unauthorized("the API key is not valid; create one with POST /api/v1/keys or ask an admin")
     row, user = pair
@@ -87,6 +101,25 @@ async def authenticate(session: AsyncSession, key: str) -> tuple[Principal, bool
         raise Forbidden("this user is disabled; an admin can enable it again")
     due = row.last_used_at is None or utcnow() - row.last_used_at >= LAST_USED_EVERY
     return principal_of(user, row.id), due
+
+
+async def authenticate_many(session: AsyncSession, api_keys: set[str]) -> dict[str, Principal | QuantdeskError]:
+    """``authenticate`` of the keys of a batch of requests in one query, in the batch's writing
+    transaction: the last-used time of each key due an update is written with it."""
+    prefixes = sorted({keys.lookup(key) for key in api_keys})
+    rows = await session.execute(_KEYS_AND_USERS_BY_PREFIX, {"prefixes": prefixes})
+    found = {row.prefix: (row, user) for row, user in rows}
+    callers: dict[str, Principal | QuantdeskError] = {}
+    for key in api_keys:
+        try:
+            principal, due = _principal(key, found.get(keys.lookup(key)))
+        except QuantdeskError as refused:
+            callers[key] = refused
+            continue
+        if due:
+            found[keys.lookup(key)][0].last_used_at = utcnow()
+        callers[key] = principal
+    return callers
 
 
 async def touch_key(session: AsyncSession, key_id: int) -> None:

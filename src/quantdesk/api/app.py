@@ -4,6 +4,7 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
@@ -22,6 +23,7 @@ from quantdesk.backtest.router import router as backtest_router
 from quantdesk.backtest.sweep_router import router as sweep_router
 from quantdesk.core.config import Settings, get_settings
 from quantdesk.core.db import create_engine, create_sessionmaker
+from quantdesk.core.group_commit import GroupCommit
 from quantdesk.core.logging import configure_logging
 from quantdesk.forecast.router import router as forecast_router
 from quantdesk.gamification.awards import TRADES_KEY
@@ -37,6 +39,7 @@ from quantdesk.signals import router as signals
 from quantdesk.signals import worker
 from quantdesk.signals.gate import TokenBuckets
 from quantdesk.trading import router as trading_router
+from quantdesk.trading import service as trading
 from quantdesk.web import router as dashboard
 
 SHUTDOWN_GRACE_S = 5.0
@@ -64,6 +67,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hub = Hub()
         app.state.engine, app.state.hub = engine, hub
         app.state.sessionmaker = create_sessionmaker(engine, info={HUB_KEY: hub, OWNERS_KEY: {}, TRADES_KEY: {}})
+        app.state.order_desk = GroupCommit(
+            app.state.sessionmaker, partial(trading.place_keyed_orders, settings=settings)
+        )
         # Plain tasks, not a task group: the lifespan may be entered and left in different tasks.
         tasks = {asyncio.create_task(sweeps.resume_abandoned(app.state.sessionmaker, settings))}
         if not settings.is_sqlite:

@@ -7,12 +7,12 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import asyncpg
-from sqlalchemy import MetaData, Table, event, insert, inspect
+from sqlalchemy import Integer, MetaData, Table, bindparam, event, func, insert, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, InvalidatePoolError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.sql.dml import ReturningInsert
 
@@ -238,3 +238,55 @@ def dialect_insert(session: AsyncSession, model: type[Base]) -> postgresql.Inser
     """An INSERT into ``model``'s table that can take an ON CONFLICT clause (PostgreSQL and SQLite both
     have one, each with its own construct)."""
     return postgresql.insert(model) if dialect_name(session) == "postgresql" else sqlite.insert(model)
+
+
+# Ids handed out ahead of their INSERT ------------------------------------------------------------------
+
+_RESERVED_KEY = "quantdesk_reserved_ids"  # per session: table name -> ids reserved and not used yet
+_HIGHEST_KEY = "quantdesk_highest_reserved_ids"  # SQLite, per session: table name -> last id reserved
+
+
+async def reserve_ids(session: AsyncSession, model: type[Base], count: int) -> None:
+    """Reserve ``count`` ids of ``model``'s table for rows this transaction is about to add.
+
+    A row whose id is known before its INSERT can be referred to (by other rows, and in the events of the
+    transaction) without a flush, so the rows of many orders go to the database together at the end.
+    On PostgreSQL the ids come from the table's sequence, in one statement; an id left unused is a gap,
+    as a rolled-back INSERT leaves. SQLite gives a new row the highest id plus one, and its writers are
+    serialised (BEGIN IMMEDIATE), so a writing transaction knows the next ids: it counts on from the
+    highest one stored or reserved."""
+    if count <= 0:
+        return
+    table = cast(Table, inspect(model).local_table)
+    reserved = session.info.setdefault(_RESERVED_KEY, {}).setdefault(table.name, [])
+    connection = await session.connection()
+    if dialect_name(session) == "postgresql":
+        sequence = func.nextval(func.pg_get_serial_sequence(table.name, "id"))
+        ids = select(sequence).select_from(func.generate_series(1, bindparam("count", type_=Integer)))
+        reserved.extend((await connection.execute(ids, {"count": count})).scalars())
+        return
+    stored = (await connection.execute(select(func.coalesce(func.max(table.c.id), 0)))).scalar_one()
+    highest: dict[str, int] = session.info.setdefault(_HIGHEST_KEY, {})
+    first = max(stored, highest.get(table.name, 0)) + 1
+    reserved.extend(range(first, first + count))
+    highest[table.name] = first + count - 1
+
+
+async def take_id(session: AsyncSession, model: type[Base]) -> int:
+    """A reserved id of ``model``'s table (one is reserved now if none is left)."""
+    table = cast(Table, inspect(model).local_table)
+    reserved = session.info.get(_RESERVED_KEY, {}).get(table.name)
+    if not reserved:
+        await reserve_ids(session, model, 1)
+        reserved = session.info[_RESERVED_KEY][table.name]
+    taken: int = reserved.pop(0)
+    return taken
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_reserved_ids(session: Session, transaction: Any) -> None:
+    # Reserved ids belong to the transaction (on SQLite the next writer counts from the table again);
+    # a savepoint's end keeps them, as the ids already taken in the transaction stay taken.
+    if transaction.parent is None:
+        session.info.pop(_RESERVED_KEY, None)
+        session.info.pop(_HIGHEST_KEY, None)

@@ -23,8 +23,12 @@ async def award_trade(
     session.add(earned[0])
     if not milestones or session.info.get(TRADES_KEY, {}).get(user_id, 0) >= max(milestones):
         return earned
-    await session.flush()
-    trades = await _trades(session, user_id, max(milestones))
+    counted: dict[int, int] = session.info.setdefault(_COUNTED_KEY, {})
+    if user_id in counted:  # counted earlier in this transaction (a batch of orders): this trade is one more
+        trades = counted[user_id] + 1
+    else:
+        await session.flush()
+        trades = await _trades(session, user_id, max(milestones))
     while bonus := milestones.get(trades):
         milestone = GemEntry(
             user_id=user_id, account_id=account_id, order_id=order_id, amount=bonus, reason=f"milestone:{trades}"
@@ -35,11 +39,12 @@ async def award_trade(
         # Another account of the user filled at the same moment and counted the same trades: its bonus
         # is committed now (the insert waited for it), so this trade comes after it. Counted again; the
         # same count means the user had this milestone before (a ledger edited by hand): nothing to earn.
+        await session.flush()  # the trade gems of this transaction's earlier fills count too
         again = await _trades(session, user_id, max(milestones))
         if again == trades:
             break
         trades = again
-    session.info.setdefault(_COUNTED_KEY, {})[user_id] = trades
+    counted[user_id] = trades
     return earned
 
 

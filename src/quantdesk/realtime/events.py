@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import String, bindparam, event, func, select
+from sqlalchemy import ARRAY, String, bindparam, event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -102,7 +102,10 @@ def decode(payload: str) -> list[Event]:
     return [Event(**item) for item in json.loads(payload)]
 
 
-_NOTIFY = select(func.pg_notify(CHANNEL, bindparam("payload", type_=String)))
+# Every payload of a transaction in one statement (a batch of orders has several), in their order: a
+# function scan of an array yields its elements in order.
+_PAYLOADS = func.unnest(bindparam("payloads", type_=ARRAY(String))).table_valued("payload").render_derived("sent")
+_NOTIFY = select(func.pg_notify(CHANNEL, _PAYLOADS.c.payload))
 
 
 @event.listens_for(Session, "before_commit")
@@ -114,8 +117,7 @@ def _send_in_transaction(session: Session) -> None:
     session.info[PENDING_KEY] = events = _with_owners(session, events)
     if session.get_bind().dialect.name == "postgresql":
         session.info[PENDING_KEY] = []
-        for payload in payloads(events):
-            session.connection().execute(_NOTIFY, {"payload": payload})
+        session.connection().execute(_NOTIFY, {"payloads": payloads(events)})
 
 
 @event.listens_for(Session, "after_commit")

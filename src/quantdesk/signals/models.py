@@ -4,7 +4,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from quantdesk.core.clock import utcnow
 from quantdesk.core.db import Base
@@ -88,3 +88,5 @@ class SignalEvent(Base):
     at: Mapped[datetime] = mapped_column(UTCTimestamp, default=utcnow)
     status: Mapped[str] = mapped_column(String(10))
     reason: Mapped[str | None] = mapped_column(String(300))
+    # Never loaded: it makes a flush insert the signal before its events (trading.models._inserted_before).
+    signal: Mapped["Signal"] = relationship(lazy="raise")

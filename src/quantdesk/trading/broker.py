@@ -1,19 +1,23 @@
 """The paper broker: fills an order against an account in the caller's transaction, or refuses it.
 
 One fill writes, together: the position, the fill, the ledger rows (trade and commission), the order's
-new status with its event, the gems, and the bracket legs it activates or cancels.
+new status with its event, the gems, and the bracket legs it activates or cancels. Nothing is flushed
+here: the rows wait in the session, so the fills of a batch of orders reach the database together.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from quantdesk.accounts import service as accounts
 from quantdesk.accounts.models import Account
 from quantdesk.core.clock import utcnow
-from quantdesk.core.db import insert_row
+from quantdesk.core.db import take_id
 from quantdesk.core.errors import InsufficientFunds
 from quantdesk.core.money import quantize, text
 from quantdesk.gamification.awards import award_trade
@@ -30,22 +34,58 @@ class Terms:
     milestones: dict[int, int]
 
 
+_UNSTORED_KEY = "quantdesk_unstored_positions"  # per session: (account, instrument) -> a position not stored yet
+
+
 async def position_of(session: AsyncSession, account: Account, instrument: Instrument) -> tuple[Position, bool]:
     """The account's position in the instrument, and whether it is stored. One not stored yet is a new
-    empty one, left out of the session: the caller adds it once the fill is certain."""
+    empty one, left out of the session: the caller adds it once the fill is certain. The session keeps it,
+    so a later fill of the same transaction (the next order of a batch) goes on from it."""
+    key = (account.id, instrument.id)
+    unstored: dict[tuple[int, int], Position] = session.info.setdefault(_UNSTORED_KEY, {})
+    if key in unstored:
+        return unstored[key], False
     # Read after the account's lock: the row is current. One already loaded in this transaction (an
     # earlier fill of the same price update) is this transaction's own, newer than the table's.
-    position = await session.get(Position, (account.id, instrument.id))
+    position = await session.get(Position, key)
     if position is not None:
         return position, True
-    empty = Position(
-        account_id=account.id,
-        instrument_id=instrument.id,
-        quantity=Decimal(0),
-        avg_cost=Decimal(0),
-        realized_pnl=Decimal(0),
-    )
-    return empty, False
+    unstored[key] = _empty_position(*key)
+    return unstored[key], False
+
+
+def _empty_position(account_id: int, instrument_id: int) -> Position:
+    zero = Decimal(0)
+    return Position(account_id=account_id, instrument_id=instrument_id, quantity=zero, avg_cost=zero, realized_pnl=zero)
+
+
+async def load_positions(session: AsyncSession, pairs: set[tuple[int, int]]) -> list[Position]:
+    """The positions of (account, instrument) ``pairs`` in one query, for the fills of a batch; the caller
+    holds the list while it fills (the session's identity map does not keep objects alive)."""
+    if not pairs:
+        return []
+    query = select(Position).where(tuple_(Position.account_id, Position.instrument_id).in_(sorted(pairs)))
+    stored = list(await session.scalars(query.execution_options(populate_existing=True)))
+    unstored: dict[tuple[int, int], Position] = session.info.setdefault(_UNSTORED_KEY, {})
+    for missing in pairs - {(p.account_id, p.instrument_id) for p in stored}:
+        unstored.setdefault(missing, _empty_position(*missing))
+    return stored
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_unstored(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(_UNSTORED_KEY, None)
+
+
+async def check_affordable(
+    session: AsyncSession, order: Order, account: Account, instrument: Instrument, price: Decimal, terms: Terms
+) -> None:
+    """Raise InsufficientFunds if the account cannot take the fill of ``order`` at ``price`` now (what
+    ``execute`` checks first): a new order is refused before anything of it is stored."""
+    position, _ = await position_of(session, account, instrument)
+    notional = quantize(order.quantity * price)
+    _check_affordable(order, account, position, price, notional, terms.costs.commission(notional))
 
 
 def _check_affordable(
@@ -66,10 +106,18 @@ def _check_affordable(
 
 
 async def execute(
-    session: AsyncSession, order: Order, account: Account, instrument: Instrument, price: Decimal, terms: Terms
+    session: AsyncSession,
+    order: Order,
+    account: Account,
+    instrument: Instrument,
+    price: Decimal,
+    terms: Terms,
+    legs: Sequence[Order] | None = None,
 ) -> Fill:
     """Fill the whole order at ``price`` or raise InsufficientFunds having changed nothing: callers that
-    go on after a refusal (the broker worker, price updates) need no savepoint to undo it."""
+    go on after a refusal (the broker worker, price updates) need no savepoint to undo it. ``legs``: the
+    entry's bracket legs when the caller has them (new ones are not in the database yet), else they are
+    read."""
     position, stored = await position_of(session, account, instrument)
     notional = quantize(order.quantity * price)
     fee = terms.costs.commission(notional)
@@ -87,6 +135,7 @@ async def execute(
     if fee:
         accounts.post(session, account, "commission", -fee, order.id, f"commission on order {order.id}")
     fill = Fill(
+        id=await take_id(session, Fill),
         order_id=order.id,
         account_id=account.id,
         instrument_id=instrument.id,
@@ -98,25 +147,27 @@ async def execute(
         generation=account.generation,
         at=utcnow(),
     )
-    await insert_row(session, fill)
+    session.add(fill)
     order.filled_quantity, order.filled_avg_price, order.commission = order.quantity, price, fee
     order.total, order.filled_at = quantize(sign * notional - fee), fill.at
     transition(session, order, "filled", fill={"execution_id": fill.id, "position_qty": position.quantity})
     await award_trade(session, account.user_id, account.id, order.id, terms.milestones)
-    await _after_fill(session, order)
+    await _after_fill(session, order, legs)
     if order.signal_id is not None:
         await lifecycle.order_changed(session, order)
     return fill
 
 
-async def _after_fill(session: AsyncSession, order: Order) -> None:
+async def _after_fill(session: AsyncSession, order: Order, legs: Sequence[Order] | None) -> None:
     """An entry's fill arms its bracket legs; an exit's fill cancels the other leg (one cancels other)."""
     if order.leg == "entry":
         if not order.has_legs:
             return
-        legs = await session.scalars(select(Order).where(Order.parent_id == order.id, Order.status == "new"))
+        if legs is None:
+            legs = list(await session.scalars(select(Order).where(Order.parent_id == order.id)))
         for leg in legs:
-            transition(session, leg, "accepted", "the entry filled: the bracket leg is working")
+            if leg.status == "new":
+                transition(session, leg, "accepted", "the entry filled: the bracket leg is working")
         return
     if order.parent_id is None:  # a close order of a signal: no bracket, no sibling (`== None` matches every order)
         return

@@ -2,15 +2,18 @@
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import CheckConstraint, ColumnElement, ForeignKey, Index, String, UniqueConstraint, and_, literal_column
-from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column
+from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column, relationship
 
 from quantdesk.core.clock import utcnow
 from quantdesk.core.db import Base
 from quantdesk.core.money import ExactDecimal
 from quantdesk.core.types import UTCTimestamp
+
+if TYPE_CHECKING:
+    from quantdesk.signals.models import Signal
 
 SIDES = ("buy", "sell")
 TYPES = ("market", "limit", "stop", "stop_limit")
@@ -19,6 +22,13 @@ STATUSES = ("new", "accepted", "partially_filled", "filled", "canceled", "expire
 OPEN_STATUSES = ("new", "accepted", "partially_filled")
 # An entry; its bracket legs; or "close": the whole position in the instrument, sized when it executes.
 LEGS = ("entry", "take_profit", "stop_loss", "close")
+
+
+# Many-to-one relationships that are never loaded (lazy="raise": code sets the id columns): they tell the
+# unit of work which rows a flush must insert first, so that rows of many orders added together (a batch,
+# with reserved ids) are flushed at once and each references a row already inserted.
+def _inserted_before(target: str) -> Any:
+    return relationship(target, lazy="raise", viewonly=False)
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
@@ -75,6 +85,7 @@ class Order(Base):
     created_at: Mapped[datetime] = mapped_column(UTCTimestamp, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCTimestamp, default=utcnow)
     filled_at: Mapped[datetime | None] = mapped_column(UTCTimestamp)
+    signal: Mapped["Signal | None"] = _inserted_before("Signal")
 
 
 # Partial indexes hold only the rows a hot query looks for, so finding them costs the same however many
@@ -104,6 +115,7 @@ class OrderEvent(Base):
     at: Mapped[datetime] = mapped_column(UTCTimestamp, default=utcnow)
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(String(300))
+    order: Mapped["Order"] = _inserted_before("Order")
 
 
 class Fill(Base):
@@ -120,6 +132,7 @@ class Fill(Base):
     realized_pnl: Mapped[Decimal] = mapped_column(ExactDecimal, default=Decimal(0))
     generation: Mapped[int] = mapped_column(default=0)
     at: Mapped[datetime] = mapped_column(UTCTimestamp, default=utcnow, index=True)
+    order: Mapped["Order"] = _inserted_before("Order")
 
 
 class Position(Base):

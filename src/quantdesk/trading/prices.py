@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quantdesk.core.clock import utcnow
 from quantdesk.core.config import Settings
 from quantdesk.core.db import dialect_insert
-from quantdesk.core.errors import NotFound, ValidationFailed
+from quantdesk.core.errors import NotFound, QuantdeskError, ValidationFailed
 from quantdesk.core.money import quantize
 from quantdesk.core.types import from_epoch_us
 from quantdesk.market import repository
@@ -59,17 +59,34 @@ async def closes_before(session: AsyncSession, instrument_ids: Sequence[int], be
 
 # Built once: the hot path of every order.
 _PRICED = select(Instrument, Price).outerjoin(Price, Price.instrument_id == Instrument.id)
-_PRICED_BY_SYMBOL = _PRICED.where(Instrument.symbol == bindparam("symbol"))
+_PRICED_BY_SYMBOLS = _PRICED.where(Instrument.symbol.in_(bindparam("symbols", expanding=True)))
 _PRICED_BY_ID = _PRICED.where(Instrument.id == bindparam("instrument_id")).execution_options(populate_existing=True)
 
 
 async def priced_instrument(session: AsyncSession, symbol: str) -> tuple[Instrument, Decimal]:
     """The instrument and its last price in one query (the hot path of every order)."""
-    found = await session.execute(_PRICED_BY_SYMBOL, {"symbol": symbol.upper()})
-    pair = found.first()
-    if pair is None:
-        raise NotFound(f"no instrument '{symbol.upper()}'; admins create assets with POST /api/v1/assets")
-    return await _with_price(session, *pair)
+    found = (await priced_instruments(session, {symbol}))[symbol.upper()]
+    if isinstance(found, QuantdeskError):
+        raise found
+    return found
+
+
+async def priced_instruments(
+    session: AsyncSession, symbols: set[str]
+) -> dict[str, tuple[Instrument, Decimal] | QuantdeskError]:
+    """``priced_instrument`` of many symbols in one query (the orders of a batch), by upper-case symbol:
+    the instrument and its last price, or the error an order in it gets."""
+    wanted = {symbol.upper() for symbol in symbols}
+    found: dict[str, tuple[Instrument, Decimal] | QuantdeskError] = {
+        symbol: NotFound(f"no instrument '{symbol}'; admins create assets with POST /api/v1/assets")
+        for symbol in wanted
+    }
+    for instrument, price in (await session.execute(_PRICED_BY_SYMBOLS, {"symbols": sorted(wanted)})).all():
+        try:
+            found[instrument.symbol] = await _with_price(session, instrument, price)
+        except ValidationFailed as unpriced:
+            found[instrument.symbol] = unpriced
+    return found
 
 
 async def priced_instrument_by_id(session: AsyncSession, instrument_id: int) -> tuple[Instrument, Decimal]:

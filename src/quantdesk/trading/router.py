@@ -3,11 +3,12 @@
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from quantdesk.accounts import service as accounts
-from quantdesk.accounts.auth import AdminUser, CurrentUser, public_read
+from quantdesk.accounts.auth import AdminUser, BearerKey, CurrentUser, public_read
 from quantdesk.api.deps import SessionDep, SettingsDep
+from quantdesk.core.group_commit import GroupCommit
 from quantdesk.core.types import RowId
 from quantdesk.market import service as market_service
 from quantdesk.market.models import Instrument
@@ -41,12 +42,13 @@ ticks = APIRouter(prefix="/api/v1/instruments", tags=["trading"])
     status_code=status.HTTP_201_CREATED,
     responses={200: {"model": OrderRead, "description": "The order of a client_order_id seen before, unchanged."}},
 )
-async def place_order(
-    session: SessionDep, settings: SettingsDep, caller: CurrentUser, body: OrderCreate, response: Response
-) -> Order:
+async def place_order(request: Request, api_key: BearerKey, body: OrderCreate, response: Response) -> Order:
     """Buy or sell on one of your accounts. A market order fills at once at the last price plus slippage,
-    and the answer is its confirmation (filled_quantity, filled_avg_price, commission, total)."""
-    order, created = await service.place_order(session, caller, body, settings)
+    and the answer is its confirmation (filled_quantity, filled_avg_price, commission, total).
+
+    Orders arriving together are placed together, in one transaction (``app.state.order_desk``)."""
+    desk: GroupCommit[service.KeyedOrder, service.Placed] = request.app.state.order_desk
+    order, created = await desk.submit(service.KeyedOrder(api_key, body))
     if not created:
         response.status_code = status.HTTP_200_OK
     return order

@@ -1,9 +1,12 @@
 """Place, cancel and list orders; reset accounts. REST, CLI and signals all place orders through here."""
 
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.accounts import service as accounts
@@ -11,13 +14,14 @@ from quantdesk.accounts.models import Account
 from quantdesk.accounts.service import Principal
 from quantdesk.core.clock import utcnow
 from quantdesk.core.config import Settings
-from quantdesk.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from quantdesk.core.db import reserve_ids, take_id
+from quantdesk.core.errors import Conflict, Forbidden, NotFound, QuantdeskError, ValidationFailed
 from quantdesk.core.money import text
 from quantdesk.market.models import Instrument
 from quantdesk.signals import lifecycle
 from quantdesk.trading import broker, prices, resting
 from quantdesk.trading.matching import execution_price
-from quantdesk.trading.models import OPEN_STATUSES, Order, OrderEvent, Position
+from quantdesk.trading.models import OPEN_STATUSES, Fill, Order, OrderEvent, Position
 from quantdesk.trading.schemas import OrderCreate
 from quantdesk.trading.status import announce, transition
 
@@ -59,14 +63,6 @@ def check_prices(body: OrderCreate, reference: Decimal) -> None:
 def _end_of_session(now: datetime) -> datetime:
     """Day orders end at the next midnight UTC (one session per UTC day, for every market)."""
     return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-async def _existing(session: AsyncSession, account: Account, client_order_id: str | None) -> Order | None:
-    if client_order_id is None:
-        return None
-    return await session.scalar(
-        select(Order).where(Order.account_id == account.id, Order.client_order_id == client_order_id)
-    )
 
 
 def new_order(body: OrderCreate, instrument: Instrument, source: str, generation: int) -> Order:
@@ -127,13 +123,12 @@ def bracket_legs(body: OrderCreate, entry: Order) -> list[Order]:
 
 
 async def add_new_order(session: AsyncSession, order: Order, legs: list[Order]) -> list[Order]:
-    """Store a new order and its bracket legs (held until it fills), each with its first event."""
-    session.add(order)
-    await session.flush()
+    """Add a new order and its bracket legs (held until it fills), each with its first event. Their ids
+    are reserved ones: nothing is flushed, so the orders of a batch are stored together."""
+    order.id = await take_id(session, Order)
     for leg in legs:
-        leg.parent_id = order.id
-    session.add_all(legs)
-    await session.flush()
+        leg.id, leg.parent_id, leg.signal_id = await take_id(session, Order), order.id, order.signal_id
+    session.add_all([order, *legs])
     for new, reason in [(order, None), *((leg, "held until the entry fills") for leg in legs)]:
         session.add(OrderEvent(order_id=new.id, status="new", reason=reason, at=new.created_at))
         announce(session, new)
@@ -153,7 +148,7 @@ async def route(
     Raises InsufficientFunds, having changed nothing, when a fill is due but cannot be paid."""
     fill_price = execution_price(resting.resting_view(order), market, deal.costs)
     if fill_price is not None:
-        await broker.execute(session, order, account, instrument, fill_price, deal)
+        await broker.execute(session, order, account, instrument, fill_price, deal, legs)
     elif order.time_in_force in ("ioc", "fok"):
         transition(session, order, "canceled", f"{order.time_in_force}: not marketable at {text(market)}")
         for leg in legs:
@@ -163,26 +158,142 @@ async def route(
         transition(session, order, "accepted", f"resting: the market is at {text(market)}")
 
 
+@dataclass(frozen=True)
+class OrderRequest:
+    """One order to place: who places it, what, and through which interface."""
+
+    caller: Principal
+    body: OrderCreate
+    source: str = "api"
+
+
+Placed = tuple[Order, bool]  # the order, and whether it was created now (False: its client_order_id was seen)
+
+
 async def place_order(
     session: AsyncSession, caller: Principal, body: OrderCreate, settings: Settings, source: str = "api"
-) -> tuple[Order, bool]:
+) -> Placed:
     """The order and whether it was created now (False: the client_order_id was seen before).
 
     A market order fills at once or the whole request fails (insufficient cash or quantity) with nothing
     stored; a limit or stop order fills at once when marketable, rests otherwise (ioc and fok cancel
     instead of resting)."""
-    account = await trading_account(session, caller, body.account_id)
-    seen = await _existing(session, account, body.client_order_id)
-    if seen is not None:
-        return seen, False
-    instrument, market = await prices.priced_instrument(session, body.symbol)
+    (outcome,) = await place_orders(session, [OrderRequest(caller, body, source)], settings)
+    if isinstance(outcome, QuantdeskError):
+        raise outcome
+    return outcome
+
+
+async def place_orders(
+    session: AsyncSession, requests: Sequence[OrderRequest], settings: Settings
+) -> list[Placed | QuantdeskError]:
+    """``place_order`` for many orders in one transaction (a batch of concurrent requests): what they
+    read is read once for all of them, and what they write is flushed together. Each gets its own
+    outcome, in order; a refused order has added nothing to the session, so the others go on."""
+    batch = await _Batch.load(session, requests)
+    deal = resting.terms(settings)
+    outcomes: list[Placed | QuantdeskError] = []
+    for request in requests:
+        try:
+            outcomes.append(await _place(session, request, batch, deal))
+        except QuantdeskError as refused:
+            outcomes.append(refused)
+    return outcomes
+
+
+@dataclass(frozen=True)
+class KeyedOrder:
+    """An order of an HTTP request, with the API key that signs it (checked in the batch's transaction)."""
+
+    api_key: str
+    body: OrderCreate
+
+
+async def place_keyed_orders(
+    session: AsyncSession, orders: Sequence[KeyedOrder], settings: Settings
+) -> list[Placed | QuantdeskError]:
+    """``place_orders`` for the orders of concurrent HTTP requests: their keys are checked together first,
+    and an order whose key is refused gets that refusal."""
+    callers = await accounts.authenticate_many(session, {order.api_key for order in orders})
+    signed = [
+        OrderRequest(caller, order.body) for order in orders if isinstance(caller := callers[order.api_key], Principal)
+    ]
+    placed = iter(await place_orders(session, signed, settings))
+    return [
+        next(placed) if isinstance(caller := callers[order.api_key], Principal) else dataclasses.replace(caller)
+        for order in orders
+    ]
+
+
+@dataclass
+class _Batch:
+    """What the orders of a batch read, once for all: their accounts (locked), instruments and prices,
+    positions and earlier orders with their client_order_ids. Held here for the batch, since the
+    session's identity map keeps no object alive on its own."""
+
+    accounts: dict[int, Account]
+    instruments: dict[str, tuple[Instrument, Decimal] | QuantdeskError]
+    seen: dict[tuple[int, str], Order]
+    positions: list[Position]
+
+    @classmethod
+    async def load(cls, session: AsyncSession, requests: Sequence[OrderRequest]) -> "_Batch":
+        bodies = [request.body for request in requests]
+        accounts = await resting.lock_accounts(session, {body.account_id for body in bodies})
+        instruments = await prices.priced_instruments(session, {body.symbol for body in bodies})
+        pairs = {
+            (body.account_id, found[0].id)
+            for body in bodies
+            if not isinstance(found := instruments[body.symbol.upper()], QuantdeskError)
+        }
+        keyed = {(body.account_id, body.client_order_id) for body in bodies if body.client_order_id is not None}
+        seen = await _orders_by_client_id(session, keyed)
+        positions = await broker.load_positions(session, pairs)
+        await reserve_ids(
+            session, Order, sum(1 + (b.take_profit is not None) + (b.stop_loss is not None) for b in bodies)
+        )
+        await reserve_ids(session, Fill, len(bodies))
+        return cls(accounts, instruments, seen, positions)
+
+
+async def _orders_by_client_id(session: AsyncSession, keys: set[tuple[int, str]]) -> dict[tuple[int, str], Order]:
+    if not keys:
+        return {}
+    query = select(Order).where(tuple_(Order.account_id, Order.client_order_id).in_(sorted(keys)))
+    return {(order.account_id, order.client_order_id or ""): order for order in await session.scalars(query)}
+
+
+async def _place(session: AsyncSession, request: OrderRequest, batch: _Batch, deal: broker.Terms) -> Placed:
+    body, caller = request.body, request.caller
+    account = _tradable(batch.accounts.get(body.account_id), caller, body.account_id)
+    key = (account.id, body.client_order_id or "")
+    if body.client_order_id is not None and key in batch.seen:
+        return batch.seen[key], False
+    found = batch.instruments[body.symbol.upper()]
+    if isinstance(found, QuantdeskError):
+        raise dataclasses.replace(found)  # each refused order its own error
+    instrument, market = found
     check_quantity(instrument, body.quantity)
     check_prices(body, market)
-    order = new_order(body, instrument, source, account.generation)
+    order = new_order(body, instrument, request.source, account.generation)
+    fill_price = execution_price(resting.resting_view(order), market, deal.costs)
+    if fill_price is not None:  # refused before anything of the order is added
+        await broker.check_affordable(session, order, account, instrument, fill_price, deal)
     legs = await add_new_order(session, order, bracket_legs(body, order))
-    await route(session, order, legs, account, instrument, market, resting.terms(settings))
-    await session.flush()
+    await route(session, order, legs, account, instrument, market, deal)
+    if body.client_order_id is not None:
+        batch.seen[key] = order
     return order, True
+
+
+def _tradable(account: Account | None, caller: Principal, account_id: int) -> Account:
+    """The caller's own account; another trader's is reported missing, and admins read others' accounts
+    but do not trade them."""
+    if account is None or not caller.may_see(account.user_id):
+        raise NotFound(f"no account {account_id}")
+    if account.user_id != caller.user_id:
+        raise Forbidden(f"account {account_id} belongs to another user: admins may read it, not trade it")
+    return account
 
 
 async def get_order(session: AsyncSession, caller: Principal, order_id: int) -> Order:

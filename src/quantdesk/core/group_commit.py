@@ -1,0 +1,98 @@
+"""Group commit: the work of concurrent requests done together, one transaction per batch.
+
+A request hands its item to the batcher and waits. One task per batcher takes every item waiting at that
+moment and runs them in one transaction, then answers each request; items that arrive meanwhile form the
+next batch. Nothing waits for a batch to fill up: alone, an item runs at once, in a batch of one. Under
+load, what a transaction costs whatever it holds (BEGIN, COMMIT and its wait for the disk, the fixed cost
+of each statement) is paid once per batch instead of once per request.
+
+The work function's contract: it returns one outcome per item, in order, either the item's result or the
+domain error that refused it, and a refused item has written nothing. When the transaction as a whole
+fails (a deadlock, a constraint that a concurrent transaction took first, a broken connection), nothing of
+it was committed: each item is run again in a transaction of its own, so one item cannot fail the others,
+and the error a request then sees is its own.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from quantdesk.core.db import session_scope
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+Work = Callable[[AsyncSession, Sequence[Item]], Awaitable[Sequence[Result | Exception]]]
+
+log = logging.getLogger(__name__)
+MAX_BATCH = 64  # past this, a batch holds its locks (accounts, signal keys) for longer than it saves
+
+
+class GroupCommit(Generic[Item, Result]):
+    def __init__(
+        self, factory: async_sessionmaker[AsyncSession], work: Work[Item, Result], max_batch: int = MAX_BATCH
+    ) -> None:
+        self._factory, self._work, self._max_batch = factory, work, max_batch
+        self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
+        self._runner: asyncio.Task[None] | None = None
+
+    async def submit(self, item: Item) -> Result:
+        """The item's result once its batch has committed; raises the error that refused it."""
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_retrieved)  # the request may be gone (hung up) by the time it is answered
+        self._waiting.append((item, future))
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._run())
+        # Shielded: a client that hangs up does not cancel the batch its item is in (the others wait on it).
+        return await asyncio.shield(future)
+
+    async def _run(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting[: self._max_batch], self._waiting[self._max_batch :]
+                await self._run_batch(batch)
+        finally:
+            self._runner = None
+
+    async def _run_batch(self, batch: list[tuple[Item, "asyncio.Future[Result]"]]) -> None:
+        items = [item for item, _ in batch]
+        try:
+            outcomes = await self._in_transaction(items)
+        except Exception as failure:
+            if len(batch) == 1:
+                outcomes = [failure]
+            else:
+                log.info("a batch of %d failed (%s); its items run one by one", len(batch), type(failure).__name__)
+                outcomes = [await self._alone(item) for item in items]
+        except BaseException as stopped:  # cancelled (shutdown): the waiting requests hear of it
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(asyncio.CancelledError())
+            raise stopped
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if future.done():  # pragma: no cover - futures are resolved here only
+                continue
+            if isinstance(outcome, Exception):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+
+    async def _in_transaction(self, items: Sequence[Item]) -> Sequence[Result | Exception]:
+        async with session_scope(self._factory, write=True) as session:
+            outcomes = await self._work(session, items)
+        if len(outcomes) != len(items):  # pragma: no cover - a work function's own bug
+            raise RuntimeError(f"the work gave {len(outcomes)} outcomes for {len(items)} items")
+        return outcomes
+
+    async def _alone(self, item: Item) -> Result | Exception:
+        try:
+            return (await self._in_transaction([item]))[0]
+        except Exception as failure:
+            return failure
+
+
+def _retrieved(future: "asyncio.Future[Any]") -> None:
+    if not future.cancelled():
+        future.exception()
