@@ -97,7 +97,7 @@ async def test_items_arriving_while_a_batch_runs_form_the_next_batch(engine):
         await release.wait()
         return [item * 2 for item in items]
 
-    batcher: GroupCommit[int, int] = GroupCommit(create_sessionmaker(engine), work)
+    batcher: GroupCommit[int, int] = GroupCommit(create_sessionmaker(engine), work, in_flight=1)
     first = asyncio.create_task(batcher.submit(1))
     await asyncio.sleep(0.05)  # the first batch (of one) is running
     rest = [asyncio.create_task(batcher.submit(n)) for n in range(2, 6)]

@@ -36,7 +36,7 @@ from quantdesk.realtime.listener import listen
 from quantdesk.realtime.router import router as realtime_router
 from quantdesk.reports.router import router as reports_router
 from quantdesk.signals import router as signals
-from quantdesk.signals import worker
+from quantdesk.signals import webhook, worker
 from quantdesk.signals.gate import TokenBuckets
 from quantdesk.trading import router as trading_router
 from quantdesk.trading import service as trading
@@ -67,9 +67,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hub = Hub()
         app.state.engine, app.state.hub = engine, hub
         app.state.sessionmaker = create_sessionmaker(engine, info={HUB_KEY: hub, OWNERS_KEY: {}, TRADES_KEY: {}})
-        app.state.order_desk = GroupCommit(
-            app.state.sessionmaker, partial(trading.place_keyed_orders, settings=settings)
-        )
+        # Orders and webhook signals arriving together are written together: one transaction per batch.
+        place = partial(trading.place_keyed_orders, settings=settings)
+        app.state.order_desk = GroupCommit(app.state.sessionmaker, place)
+        receive = partial(webhook.receive_deliveries, settings=settings, limits=app.state.webhook_limits)
+        app.state.signal_desk = GroupCommit(app.state.sessionmaker, receive)
         # Plain tasks, not a task group: the lifespan may be entered and left in different tasks.
         tasks = {asyncio.create_task(sweeps.resume_abandoned(app.state.sessionmaker, settings))}
         if not settings.is_sqlite:

@@ -28,33 +28,42 @@ Work = Callable[[AsyncSession, Sequence[Item]], Awaitable[Sequence[Result | Exce
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 64  # past this, a batch holds its locks (accounts, signal keys) for longer than it saves
+# Batches running at once. More overlap one batch's waits for the database with building the next, but
+# splits the waiting work into smaller batches: in alternating runs of 32 webhook connections on 2 server
+# processes, 1 in flight took 410-427 signals/s and 2 took 384-409 (4: about 300).
+IN_FLIGHT = 1
 
 
 class GroupCommit(Generic[Item, Result]):
+    """``in_flight`` batches may run at once, each in its own transaction."""
+
     def __init__(
-        self, factory: async_sessionmaker[AsyncSession], work: Work[Item, Result], max_batch: int = MAX_BATCH
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        work: Work[Item, Result],
+        max_batch: int = MAX_BATCH,
+        in_flight: int = IN_FLIGHT,
     ) -> None:
-        self._factory, self._work, self._max_batch = factory, work, max_batch
+        self._factory, self._work, self._max_batch, self._in_flight = factory, work, max_batch, in_flight
         self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
-        self._runner: asyncio.Task[None] | None = None
+        self._runners: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: Item) -> Result:
         """The item's result once its batch has committed; raises the error that refused it."""
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieved)  # the request may be gone (hung up) by the time it is answered
         self._waiting.append((item, future))
-        if self._runner is None:
-            self._runner = asyncio.create_task(self._run())
+        if len(self._runners) < self._in_flight:
+            runner = asyncio.create_task(self._run())
+            self._runners.add(runner)
+            runner.add_done_callback(self._runners.discard)
         # Shielded: a client that hangs up does not cancel the batch its item is in (the others wait on it).
         return await asyncio.shield(future)
 
     async def _run(self) -> None:
-        try:
-            while self._waiting:
-                batch, self._waiting = self._waiting[: self._max_batch], self._waiting[self._max_batch :]
-                await self._run_batch(batch)
-        finally:
-            self._runner = None
+        while self._waiting:
+            batch, self._waiting = self._waiting[: self._max_batch], self._waiting[self._max_batch :]
+            await self._run_batch(batch)
 
     async def _run_batch(self, batch: list[tuple[Item, "asyncio.Future[Result]"]]) -> None:
         items = [item for item, _ in batch]

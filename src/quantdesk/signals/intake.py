@@ -1,33 +1,37 @@
-"""Receiving a signal: stored whatever it says, and when valid stored with its order for the broker.
+"""Receiving signals: each stored whatever it says and, when valid and new, with its order for the broker.
 
-Everything here runs in the receiving request's transaction, so a 202 means the signal and its order
-are committed: a crash after it leaves them pending, and a broker worker executes them after restart.
+Everything here runs in the receiving transaction, so a 202 means the signal and its order are committed:
+a crash after it leaves them pending, and a broker worker executes them after restart. Signals arriving
+together (a batch of webhook requests) are received in one transaction: what they read is read once for
+all of them, and their rows, whose ids are reserved, are flushed together when it commits.
 """
 
 import hashlib
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from pydantic import ValidationError
-from sqlalchemy import BigInteger, Row, bindparam, func, insert, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.core.clock import utcnow
 from quantdesk.core.config import Settings
-from quantdesk.core.db import dialect_name, insert_row
-from quantdesk.core.errors import NotFound, ValidationFailed
+from quantdesk.core.db import reserve_ids, take_id
+from quantdesk.core.errors import NotFound, QuantdeskError, ValidationFailed
 from quantdesk.core.money import quantize, text
 from quantdesk.market.models import Instrument
 from quantdesk.realtime.events import QUEUE_STREAM, publish
 from quantdesk.signals import lifecycle
+from quantdesk.signals.copies import Copies, Copy
 from quantdesk.signals.models import Signal
 from quantdesk.signals.parser import Distance, InvalidSignal, ParsedSignal, parse
 from quantdesk.trading import prices
 from quantdesk.trading import service as trading
-from quantdesk.trading.models import OPEN_STATUSES, Order, OrderEvent, Position
+from quantdesk.trading.models import OPEN_STATUSES, Order, Position
 from quantdesk.trading.schemas import OrderCreate
-from quantdesk.trading.status import announce
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,16 @@ class Recipient:
 
     account_id: int
     generation: int
+
+
+@dataclass(frozen=True)
+class Message:
+    """A signal as it arrived: for whom, its body, and how (through a webhook, with its token, or the API)."""
+
+    recipient: Recipient
+    body: bytes
+    source: str
+    token_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -79,60 +93,100 @@ async def receive(
     settings: Settings,
     token_id: int | None = None,
 ) -> Receipt:
-    """Store the signal whatever it says and, when it is valid and new, its order for the broker.
+    """Store the signal whatever it says and, when it is valid and new, its order for the broker."""
+    (receipt,) = await receive_many(session, [Message(recipient, body, source, token_id)], settings)
+    return receipt
 
-    Rows are written with single INSERTs rather than through the unit of work: this runs once per
-    webhook, and a flush costs several times more than the statements it sends."""
-    # PostgreSQL text cannot hold NUL; it is the one character not kept as received.
-    raw = body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+
+@dataclass
+class _Batch:
+    """What the signals of one transaction read once for all: the instruments they name with their last
+    prices, the copies they may repeat, and the entries they place (a close in the same batch sees them)."""
+
+    instruments: dict[str, tuple[Instrument, Decimal] | QuantdeskError]
+    copies: Copies
+    entries: Counter[tuple[int, int]]
+
+
+async def receive_many(session: AsyncSession, messages: Sequence[Message], settings: Settings) -> list[Receipt]:
+    """``receive`` for many signals in one transaction, one receipt each, in order."""
     now = utcnow()
+    arrived = [_arrived(message, now) for message in messages]
+    parsed = [(signal, reading) for signal, reading in arrived if isinstance(reading, ParsedSignal)]
+    batch = _Batch(
+        await prices.priced_instruments(session, {reading.symbol for _, reading in parsed}),
+        await Copies.load(session, [signal for signal, _ in parsed], settings.signal_dedupe_window_s),
+        Counter(),
+    )
+    await reserve_ids(session, Signal, len(arrived))
+    await reserve_ids(session, Order, sum(_orders_needed(reading) for _, reading in parsed))
+    return [
+        await _receive_one(session, message, signal, reading, batch, settings)
+        for message, (signal, reading) in zip(messages, arrived, strict=True)
+    ]
+
+
+def _arrived(message: Message, now: datetime) -> tuple[Signal, ParsedSignal | str]:
+    """The signal's row as received, and what its body says (or why it says nothing valid)."""
+    # PostgreSQL text cannot hold NUL; it is the one character not kept as received.
+    raw = message.body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
     signal = Signal(
-        account_id=recipient.account_id,
-        token_id=token_id,
-        source=source,
+        account_id=message.recipient.account_id,
+        token_id=message.token_id,
+        source=message.source,
         raw_body=raw,
-        body_hash=hashlib.sha256(body).hexdigest(),
+        body_hash=hashlib.sha256(message.body).hexdigest(),
         take_profit=[],
         received_at=now,
         updated_at=now,
     )
     try:
-        parsed = parse(raw)
+        reading = parse(raw)
     except InvalidSignal as invalid:
-        return await _store_rejected(session, signal, invalid.detail)
-    _describe(signal, parsed)
-    await _serialise(session, recipient.account_id, signal.external_id or signal.body_hash)
-    first = await _first_copy(session, signal, settings.signal_dedupe_window_s)
+        return signal, invalid.detail
+    _describe(signal, reading)
+    return signal, reading
+
+
+def _orders_needed(reading: ParsedSignal) -> int:
+    """The orders a valid signal places at most: its entry and bracket legs, or one closing order."""
+    if reading.side == "close":
+        return 1
+    takes = bool(reading.take_profit or reading.take_profit_distances)
+    return 1 + takes + (reading.stop_loss is not None or reading.stop_loss_distance is not None)
+
+
+async def _receive_one(
+    session: AsyncSession,
+    message: Message,
+    signal: Signal,
+    reading: ParsedSignal | str,
+    batch: _Batch,
+    settings: Settings,
+) -> Receipt:
+    signal.id = await take_id(session, Signal)
+    if isinstance(reading, str):
+        return _store_rejected(session, signal, reading)
+    first = batch.copies.first_of(signal)
     if first is not None:
-        return await _store_duplicate(session, signal, first)
+        return _store_duplicate(session, signal, first)
     try:
-        plan = await _plan(session, recipient, parsed, settings)
+        plan = await _plan(session, message.recipient, reading, batch, settings)
     except (ValidationFailed, NotFound) as refused:
-        return await _store_rejected(session, signal, refused.detail)
+        return _store_rejected(session, signal, refused.detail)
     signal.instrument_id = plan.instrument.id
     signal.status, signal.reason = "pending", "waiting for the broker"
-    await insert_row(session, signal)
-    order = trading.new_order(plan.order, plan.instrument, "signal", recipient.generation)
+    batch.copies.accept(signal)
+    session.add(signal)
+    order = trading.new_order(plan.order, plan.instrument, "signal", message.recipient.generation)
     order.signal_id, order.leg = signal.id, plan.leg
-    await _store_orders(session, order, trading.bracket_legs(plan.order, order) if plan.leg == "entry" else [])
+    await trading.add_new_order(session, order, trading.bracket_legs(plan.order, order) if plan.leg == "entry" else [])
     signal.order_id = order.id
-    await (await session.connection()).execute(_SET_ORDER, {"signal_id": signal.id, "order_id": order.id})
-    await lifecycle.record_received(session, signal)
+    if plan.leg == "entry":
+        batch.entries[(signal.account_id, plan.instrument.id)] += 1
+    lifecycle.record_received(session, signal)
     publish(session, QUEUE_STREAM, {"order_id": order.id})
     return Receipt("accepted", signal.id, signal.id, signal.reason)
-
-
-async def _store_orders(session: AsyncSession, order: Order, legs: list[Order]) -> None:
-    """The signal's order and its bracket legs (held until it fills), each with its first event."""
-    await insert_row(session, order)
-    for leg in legs:
-        leg.parent_id = order.id
-        await insert_row(session, leg)
-    new = [(order, None), *((leg, "held until the entry fills") for leg in legs)]
-    events = [{"order_id": row.id, "status": "new", "reason": reason, "at": row.created_at} for row, reason in new]
-    await (await session.connection()).execute(_NEW_ORDER_EVENTS, events)
-    for row, _ in new:
-        announce(session, row)
 
 
 def _describe(signal: Signal, parsed: ParsedSignal) -> None:
@@ -143,58 +197,30 @@ def _describe(signal: Signal, parsed: ParsedSignal) -> None:
     signal.order_type = parsed.order_type
 
 
-async def _store_rejected(session: AsyncSession, signal: Signal, reason: str) -> Receipt:
+def _store_rejected(session: AsyncSession, signal: Signal, reason: str) -> Receipt:
     signal.status, signal.reason = "rejected", reason[:300]
-    await insert_row(session, signal)
-    await lifecycle.record_received(session, signal)
+    session.add(signal)
+    lifecycle.record_received(session, signal)
     return Receipt("rejected", signal.id, signal.id, signal.reason)
 
 
-async def _store_duplicate(session: AsyncSession, signal: Signal, first: Row[int, str | None]) -> Receipt:
+def _store_duplicate(session: AsyncSession, signal: Signal, first: Copy) -> Receipt:
     same = f"the same id '{first.external_id}'" if signal.external_id else "the same body"
     signal.status, signal.duplicate_of, signal.reason = "duplicate", first.id, f"{same} as signal {first.id}"
-    await insert_row(session, signal)
-    await lifecycle.record_received(session, signal)
+    session.add(signal)
+    lifecycle.record_received(session, signal)
     return Receipt("duplicate", first.id, signal.id, signal.reason)
 
 
-# The hot path's queries, built once (building a statement costs more than running it).
-_LOCK_KEY = select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger)))
-_NEW_ORDER_EVENTS = insert(OrderEvent)
-_SET_ORDER = update(Signal).where(Signal.id == bindparam("signal_id")).values(order_id=bindparam("order_id"))
-_LIVE = (Signal.status != "rejected", Signal.status != "duplicate")
-_COPIES = select(Signal.id, Signal.external_id).where(Signal.account_id == bindparam("account_id"), *_LIVE)
-_SAME_ID = _COPIES.where(Signal.external_id == bindparam("external_id")).order_by(Signal.id).limit(1)
-_SAME_BODY = _COPIES.where(Signal.body_hash == bindparam("body_hash"), Signal.received_at >= bindparam("since"))
-_SAME_BODY_ON_TOKEN = _SAME_BODY.where(Signal.token_id == bindparam("token_id")).order_by(Signal.id).limit(1)
-_SAME_BODY_BY_API = _SAME_BODY.where(Signal.token_id.is_(None)).order_by(Signal.id).limit(1)
-
-
-async def _serialise(session: AsyncSession, account_id: int, key: str) -> None:
-    """Copies of one signal arriving together (a sender's retry storm) are checked one after the other.
-    SQLite's writers are serialised already; PostgreSQL takes a lock on the copy's key alone."""
-    if dialect_name(session) == "postgresql":
-        digest = hashlib.sha256(f"{account_id}:{key}".encode()).digest()
-        await session.execute(_LOCK_KEY, {"key": int.from_bytes(digest[:8], "big", signed=True)})
-
-
-async def _first_copy(session: AsyncSession, signal: Signal, window_s: float) -> Row[int, str | None] | None:
-    """An earlier accepted signal this one repeats: the same id on the account, or the same body on the
-    same token (or, through the API, the same account) within the window."""
-    values: dict[str, object] = {"account_id": signal.account_id}
-    if signal.external_id is not None:
-        query, values["external_id"] = _SAME_ID, signal.external_id
-    else:
-        since = signal.received_at - timedelta(seconds=window_s)
-        values |= {"body_hash": signal.body_hash, "since": since, "token_id": signal.token_id}
-        query = _SAME_BODY_BY_API if signal.token_id is None else _SAME_BODY_ON_TOKEN
-    return (await session.execute(query, values)).first()
-
-
-async def _plan(session: AsyncSession, recipient: Recipient, parsed: ParsedSignal, settings: Settings) -> Plan:
-    instrument, market = await prices.priced_instrument(session, parsed.symbol)
+async def _plan(
+    session: AsyncSession, recipient: Recipient, parsed: ParsedSignal, batch: _Batch, settings: Settings
+) -> Plan:
+    priced = batch.instruments[parsed.symbol.upper()]
+    if isinstance(priced, QuantdeskError):
+        raise priced
+    instrument, market = priced
     if parsed.side == "close":
-        return await _close_plan(session, recipient.account_id, instrument)
+        return await _close_plan(session, recipient.account_id, instrument, batch)
     quantity = parsed.quantity or settings.signal_quantity
     trading.check_quantity(instrument, quantity)
     reference = parsed.entry or market
@@ -223,10 +249,10 @@ async def _plan(session: AsyncSession, recipient: Recipient, parsed: ParsedSigna
     return Plan(instrument, body, "entry")
 
 
-async def _close_plan(session: AsyncSession, account_id: int, instrument: Instrument) -> Plan:
+async def _close_plan(session: AsyncSession, account_id: int, instrument: Instrument, batch: _Batch) -> Plan:
     position = await session.get(Position, (account_id, instrument.id))
     held = position.quantity if position is not None else Decimal(0)
-    waiting = await session.scalar(
+    waiting = batch.entries[(account_id, instrument.id)] or await session.scalar(
         select(func.count())
         .select_from(Order)
         .where(Order.account_id == account_id, Order.instrument_id == instrument.id, Order.signal_id.is_not(None))

@@ -9,7 +9,7 @@ its owner closes it, or when the account is reset.
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.accounts.models import Account
@@ -55,13 +55,9 @@ def record(session: AsyncSession, signal: Signal, status: str, reason: str | Non
     publish(session, "signal_updates", {"event": status, "signal": signal_view(signal)}, signal.account_id)
 
 
-_NEW_EVENT = insert(SignalEvent)
-
-
-async def record_received(session: AsyncSession, signal: Signal) -> None:
-    """The first status of a signal just stored (``insert_row``): its event row, published to its owner."""
-    event = {"signal_id": signal.id, "status": signal.status, "reason": signal.reason, "at": signal.updated_at}
-    await (await session.connection()).execute(_NEW_EVENT, event)
+def record_received(session: AsyncSession, signal: Signal) -> None:
+    """The first status of a signal just added: its event row, published to its owner."""
+    session.add(SignalEvent(signal_id=signal.id, status=signal.status, reason=signal.reason, at=signal.updated_at))
     publish(session, "signal_updates", {"event": signal.status, "signal": signal_view(signal)}, signal.account_id)
 
 

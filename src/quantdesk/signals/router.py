@@ -10,11 +10,10 @@ from pydantic import BaseModel, Field
 from quantdesk.accounts import service as accounts
 from quantdesk.accounts.auth import CurrentUser
 from quantdesk.api.deps import SessionDep, SettingsDep
-from quantdesk.core.clock import utcnow
-from quantdesk.core.errors import Forbidden, NotFound
+from quantdesk.core.group_commit import GroupCommit
 from quantdesk.core.money import Amount
 from quantdesk.core.types import RowId
-from quantdesk.signals import analytics, gate, intake, tokens
+from quantdesk.signals import analytics, gate, intake, tokens, webhook
 from quantdesk.signals import service as signals
 from quantdesk.signals.intake import Receipt
 from quantdesk.signals.models import Signal, WebhookToken
@@ -204,20 +203,14 @@ async def revoke_webhook(session: SessionDep, caller: CurrentUser, account_id: R
 @webhooks.post(
     "/{token}", response_model=SignalAccepted, status_code=202, responses=RECEIPT_DOC, openapi_extra=BODY_DOC
 )
-async def receive_webhook(token: str, request: Request, session: SessionDep, settings: SettingsDep) -> JSONResponse:
+async def receive_webhook(token: str, request: Request, settings: SettingsDep) -> JSONResponse:
     """TradingView's alert webhook: no header needed, the token in the URL names the account. Answers 202
-    with the signal id as soon as the signal and its order are stored; the broker executes it next."""
+    with the signal id as soon as the signal and its order are stored; the broker executes it next.
+    Signals arriving together are stored together, in one transaction (``app.state.signal_desk``)."""
     gate.check_address(request, settings.webhook_allowed_ips, settings.trusted_proxies)
     body = await gate.read_body(request, int(settings.webhook_max_body_kb * 1024))
-    target = await tokens.resolve(session, token)
-    if target is None:
-        raise NotFound("no webhook at this address: the token is unknown or was revoked")
-    request.app.state.webhook_limits.take(target.token_id)
-    if target.owner_disabled:
-        raise Forbidden("the owner of this webhook's account is disabled")
-    await tokens.touch(session, target, utcnow())
-    recipient = intake.Recipient(target.account_id, target.generation)
-    return answer(await intake.receive(session, recipient, body, "webhook", settings, target.token_id))
+    desk: GroupCommit[webhook.Delivery, Receipt] = request.app.state.signal_desk
+    return answer(await desk.submit(webhook.Delivery(token, body)))
 
 
 # Analytics ---------------------------------------------------------------------------------------------

@@ -69,9 +69,10 @@ async def rotate(session: AsyncSession, account: Account, token_id: int) -> tupl
 
 
 # Built once: the hot path of every webhook.
-_TARGET = (
+_TARGETS = (
     select(
         WebhookToken.id,
+        WebhookToken.prefix,
         WebhookToken.digest,
         WebhookToken.revoked_at,
         WebhookToken.last_used_at,
@@ -81,21 +82,39 @@ _TARGET = (
     )
     .join(Account, Account.id == WebhookToken.account_id)
     .join(User, User.id == Account.user_id)
-    .where(WebhookToken.prefix == bindparam("prefix"))
+    .where(WebhookToken.prefix.in_(bindparam("prefixes", expanding=True)))
 )
 
 
 async def resolve(session: AsyncSession, secret: str) -> Target | None:
-    """Where a URL secret posts, or None when no live token has it; one query, the hot path of every
+    """Where a URL secret posts, or None when no live token has it."""
+    return (await resolve_many(session, {secret}))[secret]
+
+
+async def resolve_many(session: AsyncSession, secrets: set[str]) -> dict[str, Target | None]:
+    """Where each URL secret posts (None: no live token has it), in one query: the hot path of every
     webhook. The digest comparison takes the same time whatever the secret, so timing tells an attacker
     nothing about how close a guess was."""
-    row = (await session.execute(_TARGET, {"prefix": keys.lookup(secret)})).first()
-    if row is None or not keys.matches(secret, row.digest) or row.revoked_at is not None:
-        return None
-    return Target(row.id, row.account_id, row.generation, row.disabled_at is not None, row.last_used_at)
+    rows = await session.execute(_TARGETS, {"prefixes": sorted({keys.lookup(secret) for secret in secrets})})
+    by_prefix = {row.prefix: row for row in rows}
+    targets: dict[str, Target | None] = {}
+    for secret in secrets:
+        row = by_prefix.get(keys.lookup(secret))
+        if row is None or not keys.matches(secret, row.digest) or row.revoked_at is not None:
+            targets[secret] = None
+        else:
+            targets[secret] = Target(
+                row.id, row.account_id, row.generation, row.disabled_at is not None, row.last_used_at
+            )
+    return targets
 
 
 async def touch(session: AsyncSession, target: Target, now: datetime) -> None:
     """Note the token's use, at most once a minute."""
-    if target.last_used_at is None or now - target.last_used_at >= TOUCH_EVERY:
-        await session.execute(update(WebhookToken).where(WebhookToken.id == target.token_id).values(last_used_at=now))
+    await touch_many(session, [target], now)
+
+
+async def touch_many(session: AsyncSession, targets: list[Target], now: datetime) -> None:
+    due = sorted({t.token_id for t in targets if t.last_used_at is None or now - t.last_used_at >= TOUCH_EVERY})
+    if due:
+        await session.execute(update(WebhookToken).where(WebhookToken.id.in_(due)).values(last_used_at=now))
