@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quantdesk.accounts import keys
 from quantdesk.accounts.models import Account, ApiKey, LedgerEntry, User
 from quantdesk.core.clock import utcnow
-from quantdesk.core.db import dialect_name
+from quantdesk.core.db import dialect_name, stage
 from quantdesk.core.errors import (
     Conflict,
     Forbidden,
@@ -245,7 +245,7 @@ def post(
         note=note,
         at=utcnow(),
     )
-    session.add(entry)
+    stage(session, entry)
     publish(
         session,
         "account_updates",

@@ -5,7 +5,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from quantdesk.core.clock import utcnow
-from quantdesk.core.db import dialect_insert
+from quantdesk.core.db import dialect_insert, flush, stage
 from quantdesk.gamification.models import MILESTONE, GemEntry
 
 # Per database (one dict in a sessionmaker's info, shared by its sessions): user id -> how many trade
@@ -20,14 +20,14 @@ async def award_trade(
 ) -> list[GemEntry]:
     """One gem for a filled trade, and the milestone bonus when this is the user's Nth."""
     earned = [GemEntry(user_id=user_id, account_id=account_id, order_id=order_id, amount=1, reason="trade")]
-    session.add(earned[0])
+    stage(session, earned[0])
     if not milestones or session.info.get(TRADES_KEY, {}).get(user_id, 0) >= max(milestones):
         return earned
     counted: dict[int, int] = session.info.setdefault(_COUNTED_KEY, {})
     if user_id in counted:  # counted earlier in this transaction (a batch of orders): this trade is one more
         trades = counted[user_id] + 1
     else:
-        await session.flush()
+        await flush(session)  # the staged trade gems of the transaction count
         trades = await _trades(session, user_id, max(milestones))
     while bonus := milestones.get(trades):
         milestone = GemEntry(
@@ -39,7 +39,7 @@ async def award_trade(
         # Another account of the user filled at the same moment and counted the same trades: its bonus
         # is committed now (the insert waited for it), so this trade comes after it. Counted again; the
         # same count means the user had this milestone before (a ledger edited by hand): nothing to earn.
-        await session.flush()  # the trade gems of this transaction's earlier fills count too
+        await flush(session)  # the trade gems of this transaction's earlier fills count too
         again = await _trades(session, user_id, max(milestones))
         if again == trades:
             break

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.core.clock import utcnow
 from quantdesk.core.config import Settings
-from quantdesk.core.db import reserve_ids, take_id
+from quantdesk.core.db import reserve_ids, stage, take_id
 from quantdesk.core.errors import NotFound, QuantdeskError, ValidationFailed
 from quantdesk.core.money import quantize, text
 from quantdesk.market.models import Instrument
@@ -177,7 +177,7 @@ async def _receive_one(
     signal.instrument_id = plan.instrument.id
     signal.status, signal.reason = "pending", "waiting for the broker"
     batch.copies.accept(signal)
-    session.add(signal)
+    stage(session, signal)
     order = trading.new_order(plan.order, plan.instrument, "signal", message.recipient.generation)
     order.signal_id, order.leg = signal.id, plan.leg
     await trading.add_new_order(session, order, trading.bracket_legs(plan.order, order) if plan.leg == "entry" else [])
@@ -199,7 +199,7 @@ def _describe(signal: Signal, parsed: ParsedSignal) -> None:
 
 def _store_rejected(session: AsyncSession, signal: Signal, reason: str) -> Receipt:
     signal.status, signal.reason = "rejected", reason[:300]
-    session.add(signal)
+    stage(session, signal)
     lifecycle.record_received(session, signal)
     return Receipt("rejected", signal.id, signal.id, signal.reason)
 
@@ -207,7 +207,7 @@ def _store_rejected(session: AsyncSession, signal: Signal, reason: str) -> Recei
 def _store_duplicate(session: AsyncSession, signal: Signal, first: Copy) -> Receipt:
     same = f"the same id '{first.external_id}'" if signal.external_id else "the same body"
     signal.status, signal.duplicate_of, signal.reason = "duplicate", first.id, f"{same} as signal {first.id}"
-    session.add(signal)
+    stage(session, signal)
     lifecycle.record_received(session, signal)
     return Receipt("duplicate", first.id, signal.id, signal.reason)
 

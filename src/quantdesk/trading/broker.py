@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from quantdesk.accounts import service as accounts
 from quantdesk.accounts.models import Account
 from quantdesk.core.clock import utcnow
-from quantdesk.core.db import take_id
+from quantdesk.core.db import stage, take_id
 from quantdesk.core.errors import InsufficientFunds
 from quantdesk.core.money import quantize, text
 from quantdesk.gamification.awards import award_trade
@@ -147,7 +147,7 @@ async def execute(
         generation=account.generation,
         at=utcnow(),
     )
-    session.add(fill)
+    stage(session, fill)
     order.filled_quantity, order.filled_avg_price, order.commission = order.quantity, price, fee
     order.total, order.filled_at = quantize(sign * notional - fee), fill.at
     transition(session, order, "filled", fill={"execution_id": fill.id, "position_qty": position.quantity})

@@ -14,7 +14,7 @@ from quantdesk.accounts.models import Account
 from quantdesk.accounts.service import Principal
 from quantdesk.core.clock import utcnow
 from quantdesk.core.config import Settings
-from quantdesk.core.db import reserve_ids, take_id
+from quantdesk.core.db import reserve_ids, stage, take_id
 from quantdesk.core.errors import Conflict, Forbidden, NotFound, QuantdeskError, ValidationFailed
 from quantdesk.core.money import text
 from quantdesk.market.models import Instrument
@@ -123,14 +123,14 @@ def bracket_legs(body: OrderCreate, entry: Order) -> list[Order]:
 
 
 async def add_new_order(session: AsyncSession, order: Order, legs: list[Order]) -> list[Order]:
-    """Add a new order and its bracket legs (held until it fills), each with its first event. Their ids
-    are reserved ones: nothing is flushed, so the orders of a batch are stored together."""
+    """Stage a new order and its bracket legs (held until it fills), each with its first event
+    (``core.db.stage``: written at the commit, the orders of a batch together, with reserved ids)."""
     order.id = await take_id(session, Order)
     for leg in legs:
         leg.id, leg.parent_id, leg.signal_id = await take_id(session, Order), order.id, order.signal_id
-    session.add_all([order, *legs])
+    stage(session, order, *legs)
     for new, reason in [(order, None), *((leg, "held until the entry fills") for leg in legs)]:
-        session.add(OrderEvent(order_id=new.id, status="new", reason=reason, at=new.created_at))
+        stage(session, OrderEvent(order_id=new.id, status="new", reason=reason, at=new.created_at))
         announce(session, new)
     return legs
 

@@ -1,0 +1,102 @@
+"""Staged rows (core.db.stage): new rows written in bulk at the commit, as the unit of work would write them."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from quantdesk.accounts import service as accounts
+from quantdesk.accounts.models import User
+from quantdesk.core.db import create_sessionmaker, flush, reserve_ids, session_scope, stage, take_id
+from quantdesk.core.errors import ValidationFailed
+from quantdesk.signals.models import Signal, SignalEvent
+
+NOW = datetime(2026, 1, 2, tzinfo=UTC)
+
+
+async def an_account(engine: AsyncEngine) -> int:
+    async with session_scope(create_sessionmaker(engine), write=True) as session:
+        user, _ = await accounts.create_user(session, "trader")
+        return (await accounts.open_account(session, user, "main", "USD", Decimal(0))).id
+
+
+def a_signal(signal_id: int, account_id: int, body: str = "BUY EURUSD") -> Signal:
+    return Signal(
+        id=signal_id,
+        account_id=account_id,
+        source="api",
+        raw_body=body,
+        body_hash="h",
+        status="pending",
+        take_profit=[],
+        received_at=NOW,
+        updated_at=NOW,
+    )
+
+
+async def test_staged_rows_are_written_at_the_commit_in_the_order_of_their_foreign_keys(engine):
+    account_id = await an_account(engine)
+    factory = create_sessionmaker(engine)
+    async with session_scope(factory, write=True) as session:
+        await reserve_ids(session, Signal, 2)
+        first, second = await take_id(session, Signal), await take_id(session, Signal)
+        # The events are staged before their signals: they are written after them all the same.
+        stage(session, SignalEvent(signal_id=first, status="pending", at=NOW))
+        stage(session, a_signal(first, account_id), a_signal(second, account_id))
+        late = SignalEvent(signal_id=second, status="pending", at=NOW)
+        stage(session, late)
+        late.reason = "changed after it was staged"
+        assert list(await session.scalars(select(Signal.id))) == [], "nothing is written before the commit"
+    async with factory() as session:
+        assert list(await session.scalars(select(Signal.id).order_by(Signal.id))) == [first, second]
+        events = list(await session.scalars(select(SignalEvent).order_by(SignalEvent.id)))
+        assert [(e.signal_id, e.reason) for e in events] == [(first, None), (second, "changed after it was staged")]
+        assert all(e.id is not None for e in events)
+
+
+async def test_a_rollback_writes_nothing_staged_and_a_savepoint_drops_what_was_staged_in_it(engine):
+    account_id = await an_account(engine)
+    factory = create_sessionmaker(engine)
+
+    async def fail_after_staging() -> None:
+        async with session_scope(factory, write=True) as session:
+            stage(session, a_signal(await take_id(session, Signal), account_id, "rolled back"))
+            raise RuntimeError("the request failed")
+
+    with pytest.raises(RuntimeError):
+        await fail_after_staging()
+    async with session_scope(factory, write=True) as session:
+        stage(session, a_signal(await take_id(session, Signal), account_id, "kept"))
+        savepoint = await session.begin_nested()
+        stage(session, a_signal(await take_id(session, Signal), account_id, "undone"))
+        await savepoint.rollback()
+        stage(session, a_signal(await take_id(session, Signal), account_id, "after the savepoint"))
+    async with factory() as session:
+        bodies = list(await session.scalars(select(Signal.raw_body).order_by(Signal.id)))
+    assert bodies == ["kept", "after the savepoint"]
+
+
+async def test_a_flush_writes_the_staged_rows_and_keeps_track_of_their_later_changes(engine):
+    account_id = await an_account(engine)
+    factory = create_sessionmaker(engine)
+    async with session_scope(factory, write=True) as session:
+        signal = a_signal(await take_id(session, Signal), account_id)
+        stage(session, signal)
+        await flush(session)
+        assert list(await session.scalars(select(Signal.id))) == [signal.id], "written, in this transaction"
+        assert await session.get(Signal, signal.id) is signal, "and in the session"
+        signal.status = "executed"
+    async with factory() as session:
+        assert (await session.scalars(select(Signal.status))).one() == "executed"
+
+
+async def test_staged_text_holding_nul_is_refused_on_both_databases(engine):
+    account_id = await an_account(engine)
+    with pytest.raises(ValidationFailed, match="NUL"):
+        async with session_scope(create_sessionmaker(engine), write=True) as session:
+            stage(session, a_signal(await take_id(session, Signal), account_id, "BUY\x00EURUSD"))
+    async with create_sessionmaker(engine)() as session:
+        assert list(await session.scalars(select(Signal.id))) == []
+        assert len(list(await session.scalars(select(User.id)))) == 1
