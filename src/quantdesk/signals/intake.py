@@ -110,6 +110,8 @@ class _Batch:
 
 async def receive_many(session: AsyncSession, messages: Sequence[Message], settings: Settings) -> list[Receipt]:
     """``receive`` for many signals in one transaction, one receipt each, in order."""
+    if not messages:  # every delivery of the batch was refused before (its token)
+        return []
     now = utcnow()
     arrived = [_arrived(message, now) for message in messages]
     parsed = [(signal, reading) for signal, reading in arrived if isinstance(reading, ParsedSignal)]

@@ -190,6 +190,8 @@ async def place_orders(
     """``place_order`` for many orders in one transaction (a batch of concurrent requests): what they
     read is read once for all of them, and what they write is flushed together. Each gets its own
     outcome, in order; a refused order has added nothing to the session, so the others go on."""
+    if not requests:  # every order of the batch was refused before (its key)
+        return []
     batch = await _Batch.load(session, requests)
     deal = resting.terms(settings)
     outcomes: list[Placed | QuantdeskError] = []
