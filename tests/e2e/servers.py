@@ -33,7 +33,7 @@ def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path, ti
 
 
 class ServerProcess:
-    def __init__(self, database_url: str, log: Path, **settings: str) -> None:
+    def __init__(self, database_url: str, log: Path, workers: int = 1, **settings: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
@@ -43,7 +43,7 @@ class ServerProcess:
             **{f"QUANTDESK_{name.upper()}": value for name, value in settings.items()},
         }
         self._log = log.open("ab")
-        command = [sys.executable, "-m", "quantdesk", "serve", "--port", str(self.port)]
+        command = [sys.executable, "-m", "quantdesk", "serve", "--port", str(self.port), "--workers", str(workers)]
         self.process = subprocess.Popen(command, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         wait_until_healthy(self.url, self.process, log)
 

@@ -46,24 +46,14 @@ def serve(
     reload: Annotated[bool, typer.Option(help="Reload on code changes (development)")] = False,
 ) -> None:
     """Serve the HTTP API, docs at /docs."""
-    import uvicorn
+    from quantdesk.api import serving
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)  # the supervisor's lines; workers set their own
-    uvicorn.run(
-        "quantdesk.api.app:served_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
-        reload=reload,
-        log_level=settings.log_level.lower(),
-        log_config=None,  # quantdesk's own logging (text or JSON, with request ids) formats uvicorn's lines
-        access_log=False,  # quantdesk.access writes one line per request, with its id and no secrets
-        # quantdesk reads X-Forwarded-For itself, and only from QUANTDESK_TRUSTED_PROXIES.
-        proxy_headers=False,
-        ws="websockets-sansio",  # uvicorn deprecates its older websockets implementation
-    )
+    try:
+        serving.serve(host or settings.host, port or settings.port, workers, reload, settings.log_level.lower())
+    except OSError as exc:
+        fail(f"cannot listen on {host or settings.host}:{port or settings.port}: {exc}")
 
 
 @db_app.command("upgrade")

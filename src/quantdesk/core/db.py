@@ -2,14 +2,15 @@
 
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, cast
 
 import asyncpg
 from sqlalchemy import Integer, MetaData, Table, bindparam, event, func, insert, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError, InvalidatePoolError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached
@@ -251,7 +252,7 @@ _TABLE_ORDER: dict[str, int] = {}
 
 
 def _write_staged(session: Session) -> list[Base]:
-    """Write the staged rows, one INSERT per table in the order of their foreign keys; return them."""
+    """Write the staged rows, the tables in the order of their foreign keys; return them."""
     rows: list[Base] = session.info.pop(_STAGED_KEY, [])
     if not rows:
         return rows
@@ -268,17 +269,102 @@ def _write_staged(session: Session) -> list[Base]:
         if numbered:
             del values["id"]
         groups.setdefault((table.name, numbered), []).append((row, values))
+    ordered = sorted(groups, key=lambda group: _TABLE_ORDER[group[0]])
+    for group in ordered:
+        _refuse_nul([values for _, values in groups[group]])
     connection = session.connection()
-    for name, numbered in sorted(groups, key=lambda group: _TABLE_ORDER[group[0]]):
-        group = groups[(name, numbered)]
-        _refuse_nul([values for _, values in group])
-        # With RETURNING, the rows go in one INSERT ... VALUES statement (SQLAlchemy's insertmanyvalues),
-        # and their new ids come back in the rows' order.
-        written = connection.execute(_insert_returning(tables[name]), [values for _, values in group])
-        if numbered:
-            for (row, _), new_id in zip(group, written.scalars(), strict=True):
+    if connection.dialect.name == "postgresql":
+        new_ids = _insert_all_postgres(
+            connection, [(tables[name], numbered, groups[name, numbered]) for name, numbered in ordered]
+        )
+    else:
+        new_ids = [_insert_returning(connection, tables[name], groups[name, numbered]) for name, numbered in ordered]
+    for group, ids in zip(ordered, new_ids, strict=True):
+        if group[1]:
+            for (row, _), new_id in zip(groups[group], ids, strict=True):
                 row.id = new_id  # type: ignore[attr-defined]
     return rows
+
+
+def _insert_returning(connection: Connection, table: Table, group: list[tuple[Base, dict[str, Any]]]) -> list[int]:
+    """One INSERT ... VALUES with every row (SQLAlchemy's insertmanyvalues); the new ids in the rows' order."""
+    statement = _INSERTS.get(table.name)
+    if statement is None:
+        statement = _INSERTS[table.name] = insert(table).returning(
+            *table.primary_key.columns, sort_by_parameter_order=True
+        )
+    return list(connection.execute(statement, [values for _, values in group]).scalars())
+
+
+# Built once per table: building a statement and its cache key costs more than running it.
+_INSERTS: dict[str, ReturningInsert[Any]] = {}
+
+
+@dataclass(frozen=True)
+class _Unnest:
+    """A table's INSERT from one array per column (PostgreSQL), to take its place in a WITH query: its
+    text, with the parameters from ``first_parameter`` on, and the columns with their bind processors."""
+
+    sql: str
+    columns: list[str]
+    processors: list[tuple[Callable[[Any], Any] | None, bool]]  # and whether it takes None too (JSON's null)
+
+
+_UNNESTS: dict[tuple[str, bool, int], _Unnest] = {}
+
+
+def _unnest(dialect: Dialect, table: Table, numbered: bool, first_parameter: int) -> _Unnest:
+    found = _UNNESTS.get((table.name, numbered, first_parameter))
+    if found is not None:
+        return found
+    quote = dialect.identifier_preparer.quote
+    columns = [column for column in table.columns if not (numbered and column.primary_key)]
+    arrays: list[str] = []
+    processors: list[tuple[Callable[[Any], Any] | None, bool]] = []
+    for n, column in enumerate(columns, first_parameter):
+        type_ = column.type
+        if type_._isnull:  # a foreign key declared without a type has the referred column's
+            type_ = next(iter(column.foreign_keys)).column.type
+        arrays.append(f"${n}::{type_.compile(dialect=dialect)}[]")
+        processors.append((type_.dialect_impl(dialect).bind_processor(dialect), type_.should_evaluate_none))
+    names = ", ".join(quote(column.name) for column in columns)
+    # A function scan of arrays yields their elements in order, and ORDER BY makes the ids the sequence
+    # hands out follow it: sorted, they are the rows' (what SQLAlchemy's insertmanyvalues counts on too).
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({names}) SELECT {names} FROM unnest({', '.join(arrays)}) "  # noqa: S608 - names from the metadata
+        f"WITH ORDINALITY AS staged({names}, row_number) ORDER BY row_number"
+        + (f" RETURNING {quote(table.name)}.id" if numbered else "")
+    )
+    found = _UNNESTS[table.name, numbered, first_parameter] = _Unnest(
+        sql, [column.key for column in columns], processors
+    )
+    return found
+
+
+def _insert_all_postgres(
+    connection: Connection, groups: list[tuple[Table, bool, list[tuple[Base, dict[str, Any]]]]]
+) -> list[list[int]]:
+    """Every group's rows in one statement, a data-modifying WITH query per table: one round trip for the
+    rows of a whole transaction. Foreign keys are checked at the end of the statement, so a row may refer
+    to one of another table written in the same statement. The new ids, per group, in the rows' order."""
+    clauses: list[str] = []
+    selects: list[str] = []
+    parameters: list[list[Any]] = []
+    for n, (table, numbered, group) in enumerate(groups):
+        unnest = _unnest(connection.dialect, table, numbered, len(parameters) + 1)
+        clauses.append(f"written_{n} AS ({unnest.sql})")
+        if numbered:
+            selects.append(f"SELECT {n} AS grp, id FROM written_{n}")  # noqa: S608 - no value in the text
+        for column, (process, takes_none) in zip(unnest.columns, unnest.processors, strict=True):
+            given = [values[column] for _, values in group]
+            if process is not None:
+                given = [process(value) if value is not None or takes_none else None for value in given]
+            parameters.append(given)
+    main = " UNION ALL ".join(selects) or "SELECT NULL AS grp, NULL AS id WHERE false"
+    written: list[list[int]] = [[] for _ in groups]
+    for grp, new_id in connection.exec_driver_sql(f"WITH {', '.join(clauses)} {main}", tuple(parameters)):
+        written[grp].append(new_id)
+    return [sorted(ids) for ids in written]
 
 
 _COLUMNS: dict[type[Base], list[tuple[str, str, Any]]] = {}  # per model: attribute, column, default
@@ -307,19 +393,6 @@ def _refuse_nul(rows: list[dict[str, Any]]) -> None:
     # into bulk statements): the same refusal on both, for rows that may carry a client's text.
     if any(isinstance(value, str) and "\x00" in value for row in rows for value in row.values()):
         raise ValidationFailed(NUL_IN_TEXT)
-
-
-# Built once per table: building a statement and its cache key costs more than running it.
-_INSERTS: dict[str, ReturningInsert[Any]] = {}
-
-
-def _insert_returning(table: Table) -> ReturningInsert[Any]:
-    statement = _INSERTS.get(table.name)
-    if statement is None:
-        statement = _INSERTS[table.name] = insert(table).returning(
-            *table.primary_key.columns, sort_by_parameter_order=True
-        )
-    return statement
 
 
 @event.listens_for(Session, "before_commit")
