@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -33,14 +34,16 @@ def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path, ti
 
 
 class ServerProcess:
-    def __init__(self, database_url: str, log: Path, workers: int = 1, **settings: str) -> None:
+    def __init__(
+        self, database_url: str, log: Path, workers: int = 1, settings: Mapping[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
             **os.environ,
             "QUANTDESK_DATABASE_URL": database_url,
             "QUANTDESK_LOG_LEVEL": "WARNING",
-            **{f"QUANTDESK_{name.upper()}": value for name, value in settings.items()},
+            **{f"QUANTDESK_{name.upper()}": value for name, value in (settings or {}).items()},
         }
         self._log = log.open("ab")
         command = [sys.executable, "-m", "quantdesk", "serve", "--port", str(self.port), "--workers", str(workers)]

@@ -109,7 +109,7 @@ async def test_a_server_killed_under_load_leaves_every_acknowledged_signal_execu
     database_url: str, engine: AsyncEngine, servers: list[ServerProcess], tmp_path: Path
 ):
     limits = {"webhook_rate_per_s": "0"}
-    servers.append(doomed := ServerProcess(database_url, tmp_path / "doomed.log", **limits))
+    servers.append(doomed := ServerProcess(database_url, tmp_path / "doomed.log", settings=limits))
     trader, account_id, url = await trader_with_webhook(engine, doomed, "1000000")
     acknowledged: list[int] = []
     rest_orders: list[int] = []
@@ -128,7 +128,7 @@ async def test_a_server_killed_under_load_leaves_every_acknowledged_signal_execu
     async with engine.connect() as connection:
         waiting = await connection.scalar(select(func.count()).select_from(Signal).where(Signal.status == "pending"))
 
-    servers.append(ServerProcess(database_url, tmp_path / "restarted.log", **limits))
+    servers.append(ServerProcess(database_url, tmp_path / "restarted.log", settings=limits))
     statuses = await final_statuses(engine, acknowledged)
     assert set(statuses.values()) == {"executed"}, statuses
     # A signal stored by a request killed before its answer is executed too, perhaps after the others.

@@ -71,11 +71,13 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     server = ServerProcess(
         url,
         Path(folder / "server.log"),
-        alphavantage_base_url=f"{closed}/query",
-        coingecko_base_url=closed,
-        provider_max_retries="0",
-        provider_timeout_s="2",
-        webhook_rate_per_s="0",
+        settings={
+            "alphavantage_base_url": f"{closed}/query",
+            "coingecko_base_url": closed,
+            "provider_max_retries": "0",
+            "provider_timeout_s": "2",
+            "webhook_rate_per_s": "0",
+        },
     )
     try:
         yield Target(server.url, admin, spare)
