@@ -40,7 +40,7 @@ async def test_staged_rows_are_written_at_the_commit_in_the_order_of_their_forei
     account_id = await an_account(engine)
     factory = create_sessionmaker(engine)
     async with session_scope(factory, write=True) as session:
-        await reserve_ids(session, Signal, 2)
+        await reserve_ids(session, {Signal: 2})
         first, second = await take_id(session, Signal), await take_id(session, Signal)
         # The events are staged before their signals: they are written after them all the same.
         stage(session, SignalEvent(signal_id=first, status="pending", at=NOW))
@@ -100,3 +100,45 @@ async def test_staged_text_holding_nul_is_refused_on_both_databases(engine):
     async with create_sessionmaker(engine)() as session:
         assert list(await session.scalars(select(Signal.id))) == []
         assert len(list(await session.scalars(select(User.id)))) == 1
+
+
+async def test_ids_reserved_for_several_tables_at_once_are_taken_by_the_rows_of_each(engine):
+    account_id = await an_account(engine)
+    factory = create_sessionmaker(engine)
+    async with session_scope(factory, write=True) as session:
+        await reserve_ids(session, {Signal: 3, SignalEvent: 2})
+        signals = [await take_id(session, Signal) for _ in range(3)]
+        events = [await take_id(session, SignalEvent) for _ in range(2)]
+        stage(session, *(a_signal(signal_id, account_id) for signal_id in signals))
+        stage(
+            session, *(SignalEvent(id=event_id, signal_id=signals[0], status="pending", at=NOW) for event_id in events)
+        )
+    assert len(set(signals)) == 3
+    assert len(set(events)) == 2
+    async with factory() as session:
+        assert list(await session.scalars(select(Signal.id).order_by(Signal.id))) == sorted(signals)
+        assert list(await session.scalars(select(SignalEvent.id).order_by(SignalEvent.id))) == sorted(events)
+
+
+async def test_staged_rows_keep_every_value_as_the_unit_of_work_writes_it(engine):
+    account_id = await an_account(engine)
+    factory = create_sessionmaker(engine)
+    async with session_scope(factory, write=True) as session:
+        signal_id = await take_id(session, Signal)
+        staged = a_signal(signal_id, account_id, body="BUY EURUSD\nTP 1.1 1.2")
+        staged.take_profit, staged.entry, staged.stop_loss = ["1.1", "1.2"], Decimal("1.05"), None
+        stage(session, staged)
+        # The database numbers an event staged without an id; it is known once written.
+        numbered = SignalEvent(signal_id=signal_id, status="pending", reason="ünïcode ✓", at=NOW)
+        stage(session, numbered)
+    async with factory() as session:
+        stored = await session.get_one(Signal, signal_id)
+        assert (stored.raw_body, stored.take_profit, stored.entry, stored.stop_loss) == (
+            "BUY EURUSD\nTP 1.1 1.2",
+            ["1.1", "1.2"],
+            Decimal("1.05"),
+            None,
+        )
+        assert stored.received_at == NOW
+        event = await session.get_one(SignalEvent, numbered.id)
+        assert (event.reason, event.at) == ("ünïcode ✓", NOW)

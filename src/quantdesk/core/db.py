@@ -2,13 +2,13 @@
 
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
 import asyncpg
-from sqlalchemy import Integer, MetaData, Table, bindparam, event, func, insert, inspect, select
+from sqlalchemy import MetaData, Table, event, func, insert, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError, InvalidatePoolError
@@ -417,30 +417,38 @@ _RESERVED_KEY = "quantdesk_reserved_ids"  # per session: table name -> ids reser
 _HIGHEST_KEY = "quantdesk_highest_reserved_ids"  # SQLite, per session: table name -> last id reserved
 
 
-async def reserve_ids(session: AsyncSession, model: type[Base], count: int) -> None:
-    """Reserve ``count`` ids of ``model``'s table for rows this transaction is about to add.
+async def reserve_ids(session: AsyncSession, counts: Mapping[type[Base], int]) -> None:
+    """Reserve, for each model of ``counts``, that many ids of its table for rows this transaction is
+    about to add.
 
     A row whose id is known before its INSERT can be referred to (by other rows, and in the events of the
     transaction) without a flush, so the rows of many orders go to the database together at the end.
-    On PostgreSQL the ids come from the table's sequence, in one statement; an id left unused is a gap,
-    as a rolled-back INSERT leaves. SQLite gives a new row the highest id plus one, and its writers are
-    serialised (BEGIN IMMEDIATE), so a writing transaction knows the next ids: it counts on from the
+    On PostgreSQL the ids come from the tables' sequences, in one statement for all; an id left unused is
+    a gap, as a rolled-back INSERT leaves. SQLite gives a new row the highest id plus one, and its writers
+    are serialised (BEGIN IMMEDIATE), so a writing transaction knows the next ids: it counts on from the
     highest one stored or reserved."""
-    if count <= 0:
+    wanted = {cast(Table, inspect(model).local_table): count for model, count in counts.items() if count > 0}
+    if not wanted:
         return
-    table = cast(Table, inspect(model).local_table)
-    reserved = session.info.setdefault(_RESERVED_KEY, {}).setdefault(table.name, [])
+    reserved: dict[str, list[int]] = session.info.setdefault(_RESERVED_KEY, {})
     connection = await session.connection()
     if dialect_name(session) == "postgresql":
-        sequence = func.nextval(func.pg_get_serial_sequence(table.name, "id"))
-        ids = select(sequence).select_from(func.generate_series(1, bindparam("count", type_=Integer)))
-        reserved.extend((await connection.execute(ids, {"count": count})).scalars())
+        arrays = [
+            select(func.array_agg(func.nextval(func.pg_get_serial_sequence(table.name, "id"))))
+            .select_from(func.generate_series(1, count))
+            .scalar_subquery()
+            for table, count in wanted.items()
+        ]
+        ids = (await connection.execute(select(*arrays))).one()
+        for table, taken in zip(wanted, ids, strict=True):
+            reserved.setdefault(table.name, []).extend(taken)
         return
-    stored = (await connection.execute(select(func.coalesce(func.max(table.c.id), 0)))).scalar_one()
     highest: dict[str, int] = session.info.setdefault(_HIGHEST_KEY, {})
-    first = max(stored, highest.get(table.name, 0)) + 1
-    reserved.extend(range(first, first + count))
-    highest[table.name] = first + count - 1
+    for table, count in wanted.items():
+        stored = (await connection.execute(select(func.coalesce(func.max(table.c.id), 0)))).scalar_one()
+        first = max(stored, highest.get(table.name, 0)) + 1
+        reserved.setdefault(table.name, []).extend(range(first, first + count))
+        highest[table.name] = first + count - 1
 
 
 async def take_id(session: AsyncSession, model: type[Base]) -> int:
@@ -448,7 +456,7 @@ async def take_id(session: AsyncSession, model: type[Base]) -> int:
     table = cast(Table, inspect(model).local_table)
     reserved = session.info.get(_RESERVED_KEY, {}).get(table.name)
     if not reserved:
-        await reserve_ids(session, model, 1)
+        await reserve_ids(session, {model: 1})
         reserved = session.info[_RESERVED_KEY][table.name]
     taken: int = reserved.pop(0)
     return taken

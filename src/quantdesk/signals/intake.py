@@ -120,8 +120,7 @@ async def receive_many(session: AsyncSession, messages: Sequence[Message], setti
         await Copies.load(session, [signal for signal, _ in parsed], settings.signal_dedupe_window_s),
         Counter(),
     )
-    await reserve_ids(session, Signal, len(arrived))
-    await reserve_ids(session, Order, sum(_orders_needed(reading) for _, reading in parsed))
+    await reserve_ids(session, {Signal: len(arrived), Order: sum(_orders_needed(reading) for _, reading in parsed)})
     return [
         await _receive_one(session, message, signal, reading, batch, settings)
         for message, (signal, reading) in zip(messages, arrived, strict=True)

@@ -251,10 +251,8 @@ class _Batch:
         keyed = {(body.account_id, body.client_order_id) for body in bodies if body.client_order_id is not None}
         seen = await _orders_by_client_id(session, keyed)
         positions = await broker.load_positions(session, pairs)
-        await reserve_ids(
-            session, Order, sum(1 + (b.take_profit is not None) + (b.stop_loss is not None) for b in bodies)
-        )
-        await reserve_ids(session, Fill, len(bodies))
+        legs = sum((body.take_profit is not None) + (body.stop_loss is not None) for body in bodies)
+        await reserve_ids(session, {Order: len(bodies) + legs, Fill: len(bodies)})
         return cls(accounts, instruments, seen, positions)
 
 
