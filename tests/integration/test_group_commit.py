@@ -108,6 +108,33 @@ async def test_items_arriving_while_a_batch_runs_form_the_next_batch(engine):
     assert sizes == [1, 4]
 
 
+async def test_a_batch_smaller_than_the_last_waits_for_the_rest_of_its_clients(engine):
+    sizes: list[int] = []
+
+    async def work(session: AsyncSession, items: Sequence[int]) -> list[int | Exception]:
+        sizes.append(len(items))
+        return list(items)
+
+    batcher: GroupCommit[int, int] = GroupCommit(create_sessionmaker(engine), work, linger_s=0.5)
+    assert await asyncio.gather(*(batcher.submit(n) for n in (1, 2, 3))) == [1, 2, 3]
+    # Answered together, the three clients come back one after another, within the linger.
+    first = asyncio.create_task(batcher.submit(4))
+    await asyncio.sleep(0.05)
+    rest = [asyncio.create_task(batcher.submit(n)) for n in (5, 6)]
+    assert [await first, *[await task for task in rest]] == [4, 5, 6]
+    assert sizes == [3, 3]
+
+
+async def test_an_item_as_many_as_the_last_batch_runs_at_once(engine):
+    async def work(session: AsyncSession, items: Sequence[int]) -> list[int | Exception]:
+        return list(items)
+
+    batcher: GroupCommit[int, int] = GroupCommit(create_sessionmaker(engine), work, linger_s=60)
+    # One client at a time: each batch is as large as the last, so none waits out the minute.
+    for n in range(3):
+        assert await asyncio.wait_for(batcher.submit(n), timeout=10) == n
+
+
 async def test_a_batch_that_fails_runs_its_items_one_by_one(engine):
     """Two new users of the same name in one batch: the commit fails on the unique name, and nothing of the
     batch is stored. Each item then runs alone: the first two are stored, the third gets its own error."""
