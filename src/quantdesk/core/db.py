@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import asyncpg
-from sqlalchemy import MetaData, Table, event, func, insert, inspect, select
+from sqlalchemy import Integer, MetaData, Select, Table, bindparam, event, func, insert, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError, InvalidatePoolError
@@ -433,15 +433,11 @@ async def reserve_ids(session: AsyncSession, counts: Mapping[type[Base], int]) -
     reserved: dict[str, list[int]] = session.info.setdefault(_RESERVED_KEY, {})
     connection = await session.connection()
     if dialect_name(session) == "postgresql":
-        arrays = [
-            select(func.array_agg(func.nextval(func.pg_get_serial_sequence(table.name, "id"))))
-            .select_from(func.generate_series(1, count))
-            .scalar_subquery()
-            for table, count in wanted.items()
-        ]
-        ids = (await connection.execute(select(*arrays))).one()
-        for table, taken in zip(wanted, ids, strict=True):
-            reserved.setdefault(table.name, []).extend(taken)
+        names = tuple(table.name for table in wanted)
+        parameters = {f"count_{n}": count for n, count in enumerate(wanted.values())}
+        ids = (await connection.execute(_reserving(names), parameters)).one()
+        for name, taken in zip(names, ids, strict=True):
+            reserved.setdefault(name, []).extend(taken)
         return
     highest: dict[str, int] = session.info.setdefault(_HIGHEST_KEY, {})
     for table, count in wanted.items():
@@ -449,6 +445,24 @@ async def reserve_ids(session: AsyncSession, counts: Mapping[type[Base], int]) -
         first = max(stored, highest.get(table.name, 0)) + 1
         reserved.setdefault(table.name, []).extend(range(first, first + count))
         highest[table.name] = first + count - 1
+
+
+_RESERVING: dict[tuple[str, ...], Select[Any]] = {}
+
+
+def _reserving(names: tuple[str, ...]) -> Select[Any]:
+    """One array of new ids per table of ``names``, from its sequence (PostgreSQL): built once per tuple of
+    tables, since building a statement and its cache key costs about as much as running it."""
+    statement = _RESERVING.get(names)
+    if statement is None:
+        arrays = [
+            select(func.array_agg(func.nextval(func.pg_get_serial_sequence(name, "id"))))
+            .select_from(func.generate_series(1, bindparam(f"count_{n}", type_=Integer)))
+            .scalar_subquery()
+            for n, name in enumerate(names)
+        ]
+        statement = _RESERVING[names] = select(*arrays)
+    return statement
 
 
 async def take_id(session: AsyncSession, model: type[Base]) -> int:

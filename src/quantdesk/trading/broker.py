@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import event, select, tuple_
+from sqlalchemy import bindparam, event, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -59,13 +59,20 @@ def _empty_position(account_id: int, instrument_id: int) -> Position:
     return Position(account_id=account_id, instrument_id=instrument_id, quantity=zero, avg_cost=zero, realized_pnl=zero)
 
 
+# Built once: building a statement and its cache key costs about as much as running it.
+_POSITIONS = (
+    select(Position)
+    .where(tuple_(Position.account_id, Position.instrument_id).in_(bindparam("pairs", expanding=True)))
+    .execution_options(populate_existing=True)
+)
+
+
 async def load_positions(session: AsyncSession, pairs: set[tuple[int, int]]) -> list[Position]:
     """The positions of (account, instrument) ``pairs`` in one query, for the fills of a batch; the caller
     holds the list while it fills (the session's identity map does not keep objects alive)."""
     if not pairs:
         return []
-    query = select(Position).where(tuple_(Position.account_id, Position.instrument_id).in_(sorted(pairs)))
-    stored = list(await session.scalars(query.execution_options(populate_existing=True)))
+    stored = list(await session.scalars(_POSITIONS, {"pairs": sorted(pairs)}))
     unstored: dict[tuple[int, int], Position] = session.info.setdefault(_UNSTORED_KEY, {})
     for missing in pairs - {(p.account_id, p.instrument_id) for p in stored}:
         unstored.setdefault(missing, _empty_position(*missing))

@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.accounts.models import Account
@@ -90,11 +90,19 @@ async def _working(session: AsyncSession, orders: Select[Order]) -> list[Order]:
     return list(await session.scalars(query))
 
 
+# Built once: building a statement and its cache key costs about as much as running it.
+_ACCOUNTS = (
+    select(Account)
+    .where(Account.id.in_(bindparam("account_ids", expanding=True)))
+    .order_by(Account.id)
+    .execution_options(populate_existing=True)
+)
+_LOCKED_ACCOUNTS = _ACCOUNTS.with_for_update(key_share=True)
+
+
 async def lock_accounts(session: AsyncSession, account_ids: set[int]) -> dict[int, Account]:
     """The accounts, read under their row locks, taken in id order (SQLite's writers are serialised)."""
     await session.flush()  # reading under the locks must not drop changes not flushed yet
-    query = select(Account).where(Account.id.in_(account_ids)).order_by(Account.id)
-    if dialect_name(session) == "postgresql":
-        query = query.with_for_update(key_share=True)
-    locked = await session.scalars(query.execution_options(populate_existing=True))
+    query = _LOCKED_ACCOUNTS if dialect_name(session) == "postgresql" else _ACCOUNTS
+    locked = await session.scalars(query, {"account_ids": sorted(account_ids)})
     return {account.id: account for account in locked}
