@@ -128,9 +128,11 @@ async def test_staged_rows_keep_every_value_as_the_unit_of_work_writes_it(engine
         staged = a_signal(signal_id, account_id, body="BUY EURUSD\nTP 1.1 1.2")
         staged.take_profit, staged.entry, staged.stop_loss = ["1.1", "1.2"], Decimal("1.05"), None
         stage(session, staged)
-        # The database numbers an event staged without an id; it is known once written.
-        numbered = SignalEvent(signal_id=signal_id, status="pending", reason="ünïcode ✓", at=NOW)
-        stage(session, numbered)
+        # The database numbers events staged without an id; each learns its own once written.
+        numbered = [
+            SignalEvent(signal_id=signal_id, status=s, reason=f"{s} ✓", at=NOW) for s in ("pending", "executed")
+        ]
+        stage(session, *numbered)
     async with factory() as session:
         stored = await session.get_one(Signal, signal_id)
         assert (stored.raw_body, stored.take_profit, stored.entry, stored.stop_loss) == (
@@ -140,5 +142,6 @@ async def test_staged_rows_keep_every_value_as_the_unit_of_work_writes_it(engine
             None,
         )
         assert stored.received_at == NOW
-        event = await session.get_one(SignalEvent, numbered.id)
-        assert (event.reason, event.at) == ("ünïcode ✓", NOW)
+        for staged_event in numbered:
+            event = await session.get_one(SignalEvent, staged_event.id)
+            assert (event.status, event.reason, event.at) == (staged_event.status, f"{staged_event.status} ✓", NOW)

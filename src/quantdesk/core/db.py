@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.sql.dml import ReturningInsert
+from sqlalchemy.types import NullType
 
 from quantdesk.core.config import get_settings, normalise_database_url
 from quantdesk.core.errors import NUL_IN_TEXT, ValidationFailed
@@ -286,6 +287,10 @@ def _write_staged(session: Session) -> list[Base]:
     return rows
 
 
+# Built once per table: building a statement and its cache key costs more than running it.
+_INSERTS: dict[str, ReturningInsert[Any]] = {}
+
+
 def _insert_returning(connection: Connection, table: Table, group: list[tuple[Base, dict[str, Any]]]) -> list[int]:
     """One INSERT ... VALUES with every row (SQLAlchemy's insertmanyvalues); the new ids in the rows' order."""
     statement = _INSERTS.get(table.name)
@@ -294,10 +299,6 @@ def _insert_returning(connection: Connection, table: Table, group: list[tuple[Ba
             *table.primary_key.columns, sort_by_parameter_order=True
         )
     return list(connection.execute(statement, [values for _, values in group]).scalars())
-
-
-# Built once per table: building a statement and its cache key costs more than running it.
-_INSERTS: dict[str, ReturningInsert[Any]] = {}
 
 
 @dataclass(frozen=True)
@@ -323,7 +324,7 @@ def _unnest(dialect: Dialect, table: Table, numbered: bool, first_parameter: int
     processors: list[tuple[Callable[[Any], Any] | None, bool]] = []
     for n, column in enumerate(columns, first_parameter):
         type_ = column.type
-        if type_._isnull:  # a foreign key declared without a type has the referred column's
+        if isinstance(type_, NullType):  # a foreign key declared without a type has the referred column's
             type_ = next(iter(column.foreign_keys)).column.type
         arrays.append(f"${n}::{type_.compile(dialect=dialect)}[]")
         processors.append((type_.dialect_impl(dialect).bind_processor(dialect), type_.should_evaluate_none))
