@@ -2,16 +2,18 @@
 
 A worker claims an account that has waiting signal orders with ``SELECT ... FOR UPDATE SKIP LOCKED``
 (the account row is the lock every change of cash or holdings takes first, so claiming it can never
-deadlock with a REST order or a price update), then executes that account's oldest waiting order (up to
-BATCH of them) in the same transaction. Workers in any number of processes share the queue; a worker
-killed mid-order leaves its transaction uncommitted, so the order is still waiting and the next worker
-executes it. On SQLite, writers are serialised by BEGIN IMMEDIATE, which gives the same guarantee with
-one worker per process.
+deadlock with a REST order or a price update), then executes that account's oldest waiting orders, up to
+BATCH of them, in the same transaction: what they read (the orders with their signals, the prices, the
+positions, the bracket legs) is read once for all of them, and what they write is written at the commit.
+Workers in any number of processes share the queue; a worker killed mid-batch leaves its transaction
+uncommitted, so the orders are still waiting and the next worker executes them. On SQLite, writers are
+serialised by BEGIN IMMEDIATE, which gives the same guarantee with one worker per process.
 """
 
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -22,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from quantdesk.accounts.models import Account
 from quantdesk.core.clock import utcnow
 from quantdesk.core.config import Settings
-from quantdesk.core.db import connection_lost, lost_to_a_concurrent_transaction, session_scope
+from quantdesk.core.db import connection_lost, lost_to_a_concurrent_transaction, reserve_ids, session_scope
 from quantdesk.core.errors import InsufficientFunds, ValidationFailed
 from quantdesk.market.models import Instrument
 from quantdesk.realtime.hub import Hub
@@ -30,17 +32,19 @@ from quantdesk.signals import lifecycle
 from quantdesk.signals.models import Signal
 from quantdesk.trading import broker, prices, resting
 from quantdesk.trading import service as trading
-from quantdesk.trading.models import WAITING_FOR_BROKER, Order, Position
+from quantdesk.trading.models import WAITING_FOR_BROKER, Fill, Order, Position
 from quantdesk.trading.status import transition
 
 log = logging.getLogger(__name__)
 QUEUED_LEGS = ("entry", "close")
 CLAIM_SCAN = 16  # waiting orders looked at to find an account no other worker holds
-# Orders of one account executed in one transaction. A fill is announced only when its transaction
-# commits, so every order of a batch waits for the last one: with 4, signals/s under load was the same
-# (208-218 against 211-212 in alternating runs of benchmarks/signals.py) and fill-to-WebSocket was
-# p50 30 ms, p99 356-398 ms against 9 ms and 70-87 ms with 1.
-BATCH = 1
+# Orders of one account executed in one transaction. The orders of a batch read once for all and query
+# nothing of their own, but a fill is announced when its transaction commits, so each waits for the
+# last one, and a long batch holds the event loop from the requests. benchmarks/signals.py (32
+# connections, 2 server processes) while the webhook took 1,030-1,140 signals/s: with 8 per
+# transaction the workers executed 611/s, fill-to-WebSocket p99 25 ms; 16: 789/s, 29 ms; 32: 902/s,
+# 44 ms and answer p99 65 ms against 51-53. With 1 (each order its own queries) they executed 153/s.
+BATCH = 16
 HELD_BACKOFF_S = 0.05
 
 
@@ -62,14 +66,20 @@ _CLAIM = (
     .execution_options(populate_existing=True)
 )
 _ANY_WAITING = select(exists().where(*_waiting()))
-# Read under the account's lock, and again each time: what another worker committed before it is seen.
-# With its signal, which the fill's lifecycle then finds in the session instead of reading it again.
+# Read under the account's lock: what another worker committed before it is seen. With their signals,
+# which the fills' lifecycle then finds in the session instead of reading them again.
 _OLDEST = (
     select(Order, Signal)
     .join(Signal, Signal.id == Order.signal_id)
     .where(Order.account_id == bindparam("account_id"), *_waiting())
     .order_by(Order.id)
-    .limit(1)
+    .limit(bindparam("batch"))
+    .execution_options(populate_existing=True)
+)
+_LEGS = (
+    select(Order)
+    .where(Order.parent_id.in_(bindparam("entries", expanding=True)))
+    .order_by(Order.id)
     .execution_options(populate_existing=True)
 )
 
@@ -110,6 +120,56 @@ async def run(factory: async_sessionmaker[AsyncSession], settings: Settings, hub
             await asyncio.wait_for(hub.work_waiting.wait(), settings.worker_poll_s)
 
 
+@dataclass
+class Reads:
+    """What the orders of one transaction read once for all: the waiting orders with their signals, each
+    instrument with its last price, each position and the entries' bracket legs. Held here for the
+    transaction, since the session's identity map keeps no object alive on its own."""
+
+    orders: list[tuple[Order, Signal]] = field(default_factory=list)
+    legs: dict[int, list[Order]] = field(default_factory=dict)  # by entry id
+    priced: dict[int, tuple[Instrument, Decimal] | ValidationFailed] = field(default_factory=dict)
+    positions: dict[int, Position] = field(default_factory=dict)  # by instrument id
+
+    @classmethod
+    async def load(cls, session: AsyncSession, account: Account, batch: int = BATCH) -> "Reads":
+        """The account's oldest waiting orders, up to ``batch``, and their legs; ids for their fills."""
+        found = await session.execute(_OLDEST, {"account_id": account.id, "batch": batch})
+        orders = [(order, signal) for order, signal in found]
+        entries = [order.id for order, _ in orders if order.leg == "entry" and order.has_legs]
+        legs: dict[int, list[Order]] = {entry: [] for entry in entries}
+        if entries:
+            for leg in await session.scalars(_LEGS, {"entries": entries}):
+                legs[leg.parent_id or 0].append(leg)
+        if orders:
+            await reserve_ids(session, {Fill: len(orders)})
+        return cls(orders, legs)
+
+    async def price(self, session: AsyncSession, instrument_id: int) -> tuple[Instrument, Decimal]:
+        """The instrument and its last price, read once per transaction (raises ValidationFailed)."""
+        if instrument_id not in self.priced:
+            try:
+                self.priced[instrument_id] = await prices.priced_instrument_by_id(session, instrument_id)
+            except ValidationFailed as unpriced:
+                self.priced[instrument_id] = unpriced
+        found = self.priced[instrument_id]
+        if isinstance(found, ValidationFailed):
+            raise ValidationFailed(found.detail)
+        return found
+
+    async def position(self, session: AsyncSession, account: Account, instrument: Instrument) -> Position:
+        """The position (an empty one not stored yet when there is none), kept current in the session:
+        an earlier fill of the transaction has changed it already."""
+        if instrument.id not in self.positions:
+            self.positions[instrument.id], _ = await broker.position_of(session, account, instrument)
+        return self.positions[instrument.id]
+
+    async def legs_of(self, session: AsyncSession, order: Order) -> list[Order]:
+        if order.id in self.legs:
+            return self.legs[order.id]
+        return await trading.order_legs(session, order)
+
+
 async def execute_next(factory: async_sessionmaker[AsyncSession], settings: Settings) -> Outcome:
     """Execute the waiting orders of one account, oldest first, up to BATCH in one transaction."""
     order_id: int | None = None
@@ -118,14 +178,10 @@ async def execute_next(factory: async_sessionmaker[AsyncSession], settings: Sett
             account, waiting = await claim(session)
             if account is None:
                 return Outcome.HELD if waiting else Outcome.EMPTY
-            for _ in range(BATCH):
-                found = await _oldest_waiting(session, account.id)
-                if found is None:
-                    break
-                order, _signal = found  # the signal is held here: the session's identity map is weak
+            reads = await Reads.load(session, account)
+            for order, _signal in reads.orders:
                 order_id = order.id
-                await execute(session, order, account, settings)
-                await session.flush()
+                await execute(session, order, account, settings, reads)
             return Outcome.EXECUTED
     except Exception as failure:
         if order_id is None or connection_lost(failure):
@@ -148,23 +204,20 @@ async def claim(session: AsyncSession) -> tuple[Account | None, bool]:
     return None, bool(await session.scalar(_ANY_WAITING))
 
 
-async def _oldest_waiting(session: AsyncSession, account_id: int) -> tuple[Order, Signal] | None:
-    found = (await session.execute(_OLDEST, {"account_id": account_id})).first()
-    return (found[0], found[1]) if found is not None else None
-
-
-async def execute(session: AsyncSession, order: Order, account: Account, settings: Settings) -> None:
-    """Execute one waiting order of ``account``, which the caller holds locked."""
+async def execute(session: AsyncSession, order: Order, account: Account, settings: Settings, reads: Reads) -> None:
+    """Execute one waiting order of ``account``, which the caller holds locked; ``reads``: what the
+    transaction's orders read once for all."""
     try:
-        instrument, market = await prices.priced_instrument_by_id(session, order.instrument_id)
+        instrument, market = await reads.price(session, order.instrument_id)
     except ValidationFailed as unpriced:
         await _refuse(session, order, unpriced.detail)
         return
     deal = resting.terms(settings)
-    # Held for the whole order: the broker finds it in the session's (weak) identity map, not by a query.
-    position = await _position(session, account, instrument)
-    held = position.quantity if position is not None else Decimal(0)
-    legs = await trading.order_legs(session, order)
+    held = (await reads.position(session, account, instrument)).quantity
+    legs = await reads.legs_of(session, order)
+    if order.leg == "close" or _opposes(order.side, held):
+        # What follows reads the open trades from the database: the earlier orders' changes go first.
+        await session.flush()
     if order.leg == "close":
         if held == 0:
             await _refuse(session, order, f"there is nothing to close: account {account.id} holds no {order.symbol}")
@@ -179,10 +232,6 @@ async def execute(session: AsyncSession, order: Order, account: Account, setting
 
 def _opposes(side: str, held: Decimal) -> bool:
     return (held > 0 and side == "sell") or (held < 0 and side == "buy")
-
-
-async def _position(session: AsyncSession, account: Account, instrument: Instrument) -> Position | None:
-    return await session.get(Position, (account.id, instrument.id), populate_existing=True)
 
 
 async def _close_first(

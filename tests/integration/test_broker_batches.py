@@ -1,0 +1,112 @@
+"""The broker worker executes an account's waiting signals together: one claim, one transaction, each
+order seeing what the ones before it did, and as many statements for many orders as for one."""
+
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from quantdesk.core.config import Settings
+from quantdesk.signals import worker
+from tests.integration.signal_helpers import holdings, send, signal_of, webhook_path
+from tests.integration.trading_helpers import books, open_account
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    settings.broker_worker = False  # the tests run the worker's steps themselves
+    return settings
+
+
+async def received(http: httpx.AsyncClient, path: str, body: str) -> int:
+    response = await send(http, path, body)
+    assert response.status_code == 202, response.text
+    return int(response.json()["signal_id"])
+
+
+async def test_one_claim_executes_the_accounts_waiting_signals_in_arrival_order(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient, app: FastAPI, settings: Settings
+):
+    account = await open_account(alice, "10000")
+    path = await webhook_path(alice, account)
+    bracketed = await received(alice, path, "BUY ACME qty 2\nSL 90\nTP 110")
+    added = await received(alice, path, "BUY ACME qty 1")
+    close = await received(alice, path, "Close ACME")  # closes what the two before it bought, not yet stored
+    reopened = await received(alice, path, "buy ACME qty 1")  # not the same body: not a copy
+
+    assert await worker.execute_next(app.state.sessionmaker, settings) is worker.Outcome.EXECUTED
+    assert await worker.execute_next(app.state.sessionmaker, settings) is worker.Outcome.EMPTY
+
+    first, second, closer, last = [await signal_of(alice, s) for s in (bracketed, added, close, reopened)]
+    assert (first["status"], second["status"]) == ("closed", "closed"), (first, second)
+    assert first["exit_price"] == second["exit_price"] == "100.00000000"
+    assert closer["status"] == "executed", closer
+    assert last["status"] == "executed", last
+    assert [e["status"] for e in first["events"]] == ["pending", "executed", "closed"]
+    legs = (await alice.get(f"/api/v1/orders/{first['order_id']}")).json()["legs"]
+    assert {leg["leg"]: leg["status"] for leg in legs} == {"take_profit": "canceled", "stop_loss": "canceled"}
+    sold = (await alice.get(f"/api/v1/orders/{closer['order_id']}")).json()
+    assert (sold["side"], sold["filled_quantity"]) == ("sell", "3.00000000")
+    state = await books(alice, account)
+    assert holdings(state) == {"ACME": "1.00000000"}
+    assert Decimal(state["cash"]) == Decimal("9900")  # -200 -100 +300 -100, no commission by default
+
+
+async def test_an_opposite_signal_in_the_same_claim_closes_the_position_bought_before_it(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient, app: FastAPI, settings: Settings
+):
+    account = await open_account(alice, "10000")
+    path = await webhook_path(alice, account)
+    bought = await received(alice, path, "BUY ACME qty 2")
+    sold = await received(alice, path, "SELL ACME qty 1")
+
+    assert await worker.execute_next(app.state.sessionmaker, settings) is worker.Outcome.EXECUTED
+
+    opened, opposite = await signal_of(alice, bought), await signal_of(alice, sold)
+    assert opened["status"] == "closed", opened
+    assert opposite["status"] == "executed", opposite
+    assert "short selling is off" in opposite["reason"]
+    state = await books(alice, account)
+    assert holdings(state) == {}
+    assert Decimal(state["cash"]) == Decimal("10000")
+
+
+async def statements_of_one_claim(app: FastAPI, settings: Settings) -> list[str]:
+    engine: AsyncEngine = app.state.engine
+    sent: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_args: Any) -> None:
+        sent.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", note)
+    try:
+        assert await worker.execute_next(app.state.sessionmaker, settings) is worker.Outcome.EXECUTED
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", note)
+    return sent
+
+
+async def test_many_waiting_orders_cost_the_statements_of_one(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient, app: FastAPI, settings: Settings
+):
+    settings.gem_milestones = {}  # a milestone reached in one batch and not the other would add a statement
+    alone, together = await open_account(alice, "10000"), await open_account(alice, "10000", name="second")
+    alone_path, together_path = await webhook_path(alice, alone), await webhook_path(alice, together)
+    await received(alice, alone_path, "BUY ACME")  # the oldest waiting order: its account is claimed first
+    many = [await received(alice, together_path, f"BUY ACME qty {n}") for n in (1, 2, 3, 4, 5)]
+
+    one_order = await statements_of_one_claim(app, settings)
+    five_orders = await statements_of_one_claim(app, settings)
+
+    if app.state.engine.dialect.name == "sqlite":  # SQLite's new rows go in one INSERT each (no round trips)
+        one_order, five_orders = (
+            [s for s in one_order if not s.startswith("INSERT")],
+            [s for s in five_orders if not s.startswith("INSERT")],
+        )
+    assert len(five_orders) == len(one_order), (one_order, five_orders)
+    assert [(await signal_of(alice, s))["status"] for s in many] == ["executed"] * 5
+    assert holdings(await books(alice, together)) == {"ACME": "15.00000000"}
