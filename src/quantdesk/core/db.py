@@ -292,7 +292,8 @@ _INSERTS: dict[str, ReturningInsert[Any]] = {}
 
 
 def _insert_returning(connection: Connection, table: Table, group: list[tuple[Base, dict[str, Any]]]) -> list[int]:
-    """One INSERT ... VALUES with every row (SQLAlchemy's insertmanyvalues); the new ids in the rows' order."""
+    """The rows in one INSERT statement; the new ids in the rows' order. SQLAlchemy runs it once per row
+    on SQLite, which cannot return the generated ids of a multi-row INSERT in the rows' order."""
     statement = _INSERTS.get(table.name)
     if statement is None:
         statement = _INSERTS[table.name] = insert(table).returning(
