@@ -9,9 +9,12 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Session
 
+from quantdesk.core import db
 from quantdesk.core.config import Settings
 from quantdesk.signals import worker
+from quantdesk.trading.models import Fill
 from tests.integration.signal_helpers import holdings, send, signal_of, webhook_path
 from tests.integration.trading_helpers import books, open_account
 
@@ -110,3 +113,36 @@ async def test_many_waiting_orders_cost_the_statements_of_one(
     assert len(five_orders) == len(one_order), (one_order, five_orders)
     assert [(await signal_of(alice, s))["status"] for s in many] == ["executed"] * 5
     assert holdings(await books(alice, together)) == {"ACME": "15.00000000"}
+
+
+async def test_a_batch_that_fails_at_its_commit_rejects_only_the_order_that_failed_it(
+    market: httpx.AsyncClient,
+    alice: httpx.AsyncClient,
+    app: FastAPI,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    account = await open_account(alice, "10000")
+    path = await webhook_path(alice, account)
+    first, poisoned, last = [await received(alice, path, f"BUY ACME qty {n}") for n in (1, 2, 3)]
+    poisoned_order = (await signal_of(alice, poisoned))["order_id"]
+    write_staged = db._write_staged
+
+    def failing_on_its_fill(session: Session) -> list[Any]:
+        # A fault only the commit meets, as a constraint or a bug in writing one order's rows would be.
+        if any(
+            isinstance(row, Fill) and row.order_id == poisoned_order for row in session.info.get(db._STAGED_KEY, [])
+        ):
+            raise RuntimeError("a bug in writing the fill")
+        return write_staged(session)
+
+    monkeypatch.setattr(db, "_write_staged", failing_on_its_fill)
+    assert await worker.execute_next(app.state.sessionmaker, settings) is worker.Outcome.EXECUTED
+    assert await worker.execute_next(app.state.sessionmaker, settings) is worker.Outcome.EMPTY
+
+    statuses = [(await signal_of(alice, s))["status"] for s in (first, poisoned, last)]
+    assert statuses == ["executed", "rejected", "executed"]
+    assert (await signal_of(alice, poisoned))["reason"] == "the broker could not execute it (RuntimeError)"
+    state = await books(alice, account)
+    assert holdings(state) == {"ACME": "4.00000000"}
+    assert Decimal(state["cash"]) == Decimal("9600")

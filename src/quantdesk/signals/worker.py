@@ -170,28 +170,40 @@ class Reads:
         return await trading.order_legs(session, order)
 
 
-async def execute_next(factory: async_sessionmaker[AsyncSession], settings: Settings) -> Outcome:
-    """Execute the waiting orders of one account, oldest first, up to BATCH in one transaction."""
-    order_id: int | None = None
+async def execute_next(factory: async_sessionmaker[AsyncSession], settings: Settings, batch: int = BATCH) -> Outcome:
+    """Execute the waiting orders of one account, oldest first, up to ``batch`` in one transaction."""
+    executing: int | None = None  # the order being executed, while it is
+    executed: list[int] = []  # the orders executed in the transaction, not committed yet
     try:
         async with session_scope(factory, write=True) as session:
             account, waiting = await claim(session)
             if account is None:
                 return Outcome.HELD if waiting else Outcome.EMPTY
-            reads = await Reads.load(session, account)
+            reads = await Reads.load(session, account, batch)
             for order, _signal in reads.orders:
-                order_id = order.id
+                executing = order.id
                 await execute(session, order, account, settings, reads)
-            return Outcome.EXECUTED
+                executed.append(order.id)
+                executing = None
+        return Outcome.EXECUTED
     except Exception as failure:
-        if order_id is None or connection_lost(failure):
+        if (executing is None and not executed) or connection_lost(failure):
             raise  # the queue could not be read, or the database went away: tried again after the poll
         if (lost_to := lost_to_a_concurrent_transaction(failure)) is not None:
-            log.warning("broker worker: order %s met %s; it is executed again", order_id, lost_to)
+            orders = len(executed) + (executing is not None)
+            log.warning("broker worker: a batch of %d orders met %s; it is executed again", orders, lost_to)
             return Outcome.EXECUTED
+        if executing is None and len(executed) > 1:
+            # The commit failed, and nothing of the batch was stored: which order's rows failed it is
+            # known only alone, so each runs again in a transaction of its own.
+            log.warning("broker worker: a batch of %d failed at its commit; its orders run one by one", len(executed))
+            for _ in executed:
+                await execute_next(factory, settings, batch=1)
+            return Outcome.EXECUTED
+        failed = executing if executing is not None else executed[0]
         # The batch rolled back; the order that failed is rejected, the others wait for the next claim.
-        log.exception("broker worker: order %s failed", order_id)
-        await _give_up(factory, order_id, f"the broker could not execute it ({type(failure).__name__})")
+        log.exception("broker worker: order %s failed", failed)
+        await _give_up(factory, failed, f"the broker could not execute it ({type(failure).__name__})")
         return Outcome.EXECUTED
 
 
