@@ -25,6 +25,12 @@ def settings(settings: Settings) -> Settings:
     return settings
 
 
+async def a_webhook_account(http: httpx.AsyncClient) -> tuple[int, str]:
+    """A new account with 10,000 in cash, and its webhook's path."""
+    account = await open_account(http, "10000")
+    return account, await webhook_path(http, account)
+
+
 async def received(http: httpx.AsyncClient, path: str, body: str) -> int:
     response = await send(http, path, body)
     assert response.status_code == 202, response.text
@@ -34,8 +40,7 @@ async def received(http: httpx.AsyncClient, path: str, body: str) -> int:
 async def test_one_claim_executes_the_accounts_waiting_signals_in_arrival_order(
     market: httpx.AsyncClient, alice: httpx.AsyncClient, app: FastAPI, settings: Settings
 ):
-    account = await open_account(alice, "10000")
-    path = await webhook_path(alice, account)
+    account, path = await a_webhook_account(alice)
     bracketed = await received(alice, path, "BUY ACME qty 2\nSL 90\nTP 110")
     added = await received(alice, path, "BUY ACME qty 1")
     close = await received(alice, path, "Close ACME")  # closes what the two before it bought, not yet stored
@@ -62,8 +67,7 @@ async def test_one_claim_executes_the_accounts_waiting_signals_in_arrival_order(
 async def test_an_opposite_signal_in_the_same_claim_closes_the_position_bought_before_it(
     market: httpx.AsyncClient, alice: httpx.AsyncClient, app: FastAPI, settings: Settings
 ):
-    account = await open_account(alice, "10000")
-    path = await webhook_path(alice, account)
+    account, path = await a_webhook_account(alice)
     bought = await received(alice, path, "BUY ACME qty 2")
     sold = await received(alice, path, "SELL ACME qty 1")
 
@@ -122,8 +126,7 @@ async def test_a_batch_that_fails_at_its_commit_rejects_only_the_order_that_fail
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ):
-    account = await open_account(alice, "10000")
-    path = await webhook_path(alice, account)
+    account, path = await a_webhook_account(alice)
     first, poisoned, last = [await received(alice, path, f"BUY ACME qty {n}") for n in (1, 2, 3)]
     poisoned_order = (await signal_of(alice, poisoned))["order_id"]
     write_staged = db._write_staged

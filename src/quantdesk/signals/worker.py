@@ -12,6 +12,7 @@ serialised by BEGIN IMMEDIATE, which gives the same guarantee with one worker pe
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -154,7 +155,7 @@ class Reads:
                 self.priced[instrument_id] = unpriced
         found = self.priced[instrument_id]
         if isinstance(found, ValidationFailed):
-            raise ValidationFailed(found.detail)
+            raise dataclasses.replace(found)  # each refused order its own error
         return found
 
     async def position(self, session: AsyncSession, account: Account, instrument: Instrument) -> Position:
