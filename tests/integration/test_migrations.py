@@ -11,6 +11,8 @@ from sqlalchemy import inspect
 
 from quantdesk.core import migrate
 from quantdesk.core.db import create_engine
+from quantdesk.signals.copies import lock_key
+from quantdesk.signals.models import Signal
 from tests.conftest import POSTGRES_URL, drop_postgres_database, recreate_postgres_database
 
 
@@ -76,3 +78,36 @@ def test_0009_keeps_the_first_of_a_users_duplicate_milestone_bonuses(empty_datab
     command.upgrade(config, "0009")
     kept = asyncio.run(run_sql(empty_database, "SELECT id, reason FROM gems ORDER BY id"))
     assert kept == [(1, "trade"), (2, "trade"), (3, "milestone:5"), (5, "milestone:10")]
+
+
+def test_0010_gives_each_accepted_signal_the_key_its_copies_are_read_by(empty_database):
+    """Signals stored before 0010 are found by copies sent after it: accepted ones get the key the
+    application computes; rejected signals and duplicates, which no copy repeats, get none."""
+    config = migrate.alembic_config(empty_database)
+    command.upgrade(config, "0009")
+    at = "'2026-12-01 00:00:00+00'"
+    signals = [(1, "executed", "'tv-1'", "a" * 64), (2, "pending", "NULL", "b" * 64)]
+    signals += [(3, "rejected", "NULL", "c" * 64), (4, "duplicate", "'tv-1'", "d" * 64)]
+    asyncio.run(
+        run_sql(
+            empty_database,
+            f"INSERT INTO users (id, username, username_key, display_name, role, created_at) "
+            f"VALUES (1, 'ann', 'ann', 'Ann', 'trader', {at})",
+            f"INSERT INTO accounts (id, user_id, name, currency, cash, initial_deposit, allow_short, generation, "
+            f"created_at) VALUES (7, 1, 'main', 'USD', 0, 0, false, 1, {at})",
+            *(
+                f"INSERT INTO signals (id, account_id, source, raw_body, body_hash, external_id, status, "
+                f"take_profit, received_at, updated_at) VALUES ({i}, 7, 'api', 'x', '{digest}', {external}, "
+                f"'{status}', '[]', {at}, {at})"
+                for i, status, external, digest in signals
+            ),
+        )
+    )
+    command.upgrade(config, "0010")
+    keys = {row[0]: row[1] for row in asyncio.run(run_sql(empty_database, "SELECT id, copy_key FROM signals"))}
+    expected = {
+        1: lock_key(Signal(account_id=7, external_id="tv-1", body_hash="a" * 64)),
+        2: lock_key(Signal(account_id=7, external_id=None, body_hash="b" * 64)),
+    }
+    assert keys == {**expected, 3: None, 4: None}
+    migrate.check(empty_database)

@@ -1,16 +1,19 @@
 """Signals received together, in one transaction: each gets the receipt it would get alone."""
 
 import json
+from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from quantdesk.accounts import service as accounts
-from quantdesk.core.db import create_sessionmaker, session_scope
+from quantdesk.core.db import create_engine, create_sessionmaker, session_scope
 from quantdesk.core.errors import Forbidden, NotFound, QuantdeskError, TooManyRequests
 from quantdesk.market.models import Instrument
 from quantdesk.signals import intake, tokens, webhook
+from quantdesk.signals.copies import EARLIER_ON_POSTGRES
 from quantdesk.signals.gate import TokenBuckets
 from quantdesk.signals.models import Signal, SignalEvent
 from quantdesk.trading import prices
@@ -96,6 +99,57 @@ async def test_a_signal_repeats_one_accepted_in_an_earlier_transaction(engine, s
         )
     assert (again.outcome, again.signal_id) == ("duplicate", first.signal_id)
     assert other.outcome == "accepted"
+
+
+async def test_copies_are_found_by_id_at_any_age_and_by_body_within_the_window(engine, settings):
+    recipient, _ = await an_account_trading_eurusd(engine)
+    factory = create_sessionmaker(engine)
+
+    async def receive(*bodies: bytes) -> list[intake.Receipt]:
+        async with session_scope(factory, write=True) as session:
+            messages = [intake.Message(recipient, body, "api") for body in bodies]
+            return await intake.receive_many(session, messages, settings)
+
+    async def age_everything(seconds: float) -> None:
+        async with session_scope(factory, write=True) as session:
+            for signal in await session.scalars(select(Signal)):
+                signal.received_at -= timedelta(seconds=seconds)
+
+    with_id, plain, invalid = tradingview("buy", "tv-7"), b"BUY EURUSD qty 1000", b"BUY EURUSD @1.0850\nSL 1.0900"
+    first_with_id, first_plain, rejected = await receive(with_id, plain, invalid)
+    assert (first_with_id.outcome, first_plain.outcome, rejected.outcome) == ("accepted", "accepted", "rejected")
+    await age_everything(settings.signal_dedupe_window_s - 5)
+    inside = await receive(with_id, plain, invalid)
+    assert [(r.outcome, r.signal_id) for r in inside[:2]] == [
+        ("duplicate", first_with_id.signal_id),
+        ("duplicate", first_plain.signal_id),
+    ]
+    assert inside[2].outcome == "rejected"  # a rejected signal is no first copy
+    await age_everything(365 * 24 * 3600)
+    id_again, plain_again = await receive(with_id, plain)
+    assert (id_again.outcome, id_again.signal_id) == ("duplicate", first_with_id.signal_id)
+    assert plain_again.outcome == "accepted"  # the same body, long after the window
+
+
+@pytest.mark.postgres
+async def test_copies_are_looked_up_by_key_even_before_postgresql_has_statistics(postgresql_url):
+    """A new database has no statistics yet; the lookup of earlier copies must still probe the index
+    rather than read the whole table (what a plan made while the table was empty would do)."""
+    engine = create_engine(postgresql_url)
+    sql = str(EARLIER_ON_POSTGRES.compile(dialect=engine.dialect))
+    async with engine.connect() as connection:
+        await connection.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+        await connection.exec_driver_sql(f"PREPARE copies (bigint[], timestamptz[]) AS {sql}")
+        plan = "\n".join(
+            row[0]
+            for row in await connection.exec_driver_sql(
+                "EXPLAIN EXECUTE copies ('{1, 2}', '{2026-12-01 00:00+00, 2026-12-01 00:00+00}')"
+            )
+        )
+        await connection.rollback()
+    await engine.dispose()
+    assert "Index Scan using ix_signals_copies on signals" in plan, plan
+    assert "Seq Scan on signals" not in plan, plan
 
 
 async def test_deliveries_to_unknown_revoked_and_throttled_tokens_are_refused_storing_nothing(engine, settings):

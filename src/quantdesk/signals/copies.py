@@ -5,17 +5,19 @@ Copies arriving together (a sender's retry storm, over several server processes)
 the other: on PostgreSQL a batch first takes a transaction lock on each of its signals' keys, in key
 order (so two batches never wait for each other crosswise), then reads the earlier copies, which a
 concurrent batch holding the same key has committed by then. SQLite's writers are serialised already.
+The same key, kept on each accepted signal (``copy_key``), is what the earlier copies are read by.
 """
 
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ARRAY, BigInteger, and_, bindparam, func, or_, select
+from sqlalchemy import ARRAY, BigInteger, Integer, String, and_, bindparam, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.core.db import dialect_name
+from quantdesk.core.types import UTCTimestamp
 from quantdesk.signals.models import Signal
 
 
@@ -39,17 +41,42 @@ def lock_key(signal: Signal) -> int:
 
 _KEYS = func.unnest(bindparam("keys", type_=ARRAY(BigInteger))).table_valued("key").render_derived("locked")
 _LOCK_KEYS = select(func.pg_advisory_xact_lock(_KEYS.c.key))
-_LIVE = (Signal.status != "rejected", Signal.status != "duplicate")
-_EARLIER = select(
+_NO_FIRST_COPY = ("rejected", "duplicate")  # the statuses of signals that later ones cannot repeat
+_COPY_COLUMNS = {
+    "id": Integer,
+    "account_id": Integer,
+    "token_id": Integer,
+    "external_id": String,
+    "body_hash": String,
+    "received_at": UTCTimestamp,
+}
+# The bound arrays are typed by their casts, which SQLAlchemy adds for asyncpg.
+# One index probe per key: OFFSET 0 keeps the subquery from being merged into a join, which PostgreSQL
+# plans as a scan of the whole table while it has no statistics of it yet (a new database).
+EARLIER_ON_POSTGRES = (
+    text(
+        """
+        SELECT copies.* FROM unnest(:keys, :since) AS wanted(key, since)
+        CROSS JOIN LATERAL (
+            SELECT id, account_id, token_id, external_id, body_hash, received_at FROM signals
+            WHERE copy_key = wanted.key AND received_at >= wanted.since AND status NOT IN ('rejected', 'duplicate')
+            OFFSET 0
+        ) AS copies
+        """
+    )
+    .bindparams(bindparam("keys", type_=ARRAY(BigInteger)), bindparam("since", type_=ARRAY(UTCTimestamp)))
+    .columns(**_COPY_COLUMNS)
+)
+_EARLIER_SQLITE = select(
     Signal.id, Signal.account_id, Signal.token_id, Signal.external_id, Signal.body_hash, Signal.received_at
 ).where(
-    Signal.account_id.in_(bindparam("accounts", expanding=True)),
-    *_LIVE,
+    Signal.status.not_in(_NO_FIRST_COPY),
     or_(
-        Signal.external_id.in_(bindparam("external_ids", expanding=True)),
-        and_(Signal.body_hash.in_(bindparam("hashes", expanding=True)), Signal.received_at >= bindparam("since")),
+        Signal.copy_key.in_(bindparam("id_keys", expanding=True)),
+        and_(Signal.copy_key.in_(bindparam("body_keys", expanding=True)), Signal.received_at >= bindparam("since")),
     ),
 )
+_ANY_TIME = datetime.min.replace(tzinfo=UTC)
 
 
 class Copies:
@@ -65,15 +92,24 @@ class Copies:
         """Lock the keys of ``signals`` (PostgreSQL) and read the earlier copies any of them may repeat."""
         if not signals:
             return cls([], window_s)
+        window = timedelta(seconds=window_s)
+        since = {lock_key(signal): _ANY_TIME for signal in signals if signal.external_id is not None}
+        for signal in signals:
+            if signal.external_id is None:
+                since.setdefault(lock_key(signal), signal.received_at - window)
         if dialect_name(session) == "postgresql":
-            await session.execute(_LOCK_KEYS, {"keys": sorted({lock_key(signal) for signal in signals})})
-        values = {
-            "accounts": sorted({signal.account_id for signal in signals}),
-            "external_ids": sorted({signal.external_id for signal in signals if signal.external_id is not None}),
-            "hashes": sorted({signal.body_hash for signal in signals if signal.external_id is None}),
-            "since": min(signal.received_at for signal in signals) - timedelta(seconds=window_s),
-        }
-        return cls([Copy(*row) for row in await session.execute(_EARLIER, values)], window_s)
+            await session.execute(_LOCK_KEYS, {"keys": sorted(since)})
+            found = await session.execute(EARLIER_ON_POSTGRES, {"keys": list(since), "since": list(since.values())})
+        else:
+            found = await session.execute(
+                _EARLIER_SQLITE,
+                {
+                    "id_keys": [key for key, oldest in since.items() if oldest == _ANY_TIME],
+                    "body_keys": [key for key, oldest in since.items() if oldest != _ANY_TIME],
+                    "since": min(since.values()),
+                },
+            )
+        return cls([Copy(*row) for row in found], window_s)
 
     def first_of(self, signal: Signal) -> Copy | None:
         """The first accepted signal that ``signal`` repeats: the same id on the account, or the same body
@@ -81,7 +117,9 @@ class Copies:
         return next((copy for copy in self._accepted if self._repeats(signal, copy)), None)
 
     def accept(self, signal: Signal) -> None:
-        """``signal`` is accepted in this transaction: later ones of it may repeat it."""
+        """``signal`` is accepted in this transaction: later ones of it may repeat it. It is given the key
+        under which the copies sent after this transaction find it."""
+        signal.copy_key = lock_key(signal)
         self._accepted.append(
             Copy(
                 signal.id,

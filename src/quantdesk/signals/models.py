@@ -3,7 +3,7 @@
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from quantdesk.core.clock import utcnow
@@ -40,8 +40,7 @@ class Signal(Base):
     __table_args__ = (
         CheckConstraint(f"status IN ({', '.join(repr(s) for s in STATUSES)})", name="status"),
         Index("ix_signals_account_received", "account_id", "received_at"),
-        Index("ix_signals_account_body", "account_id", "body_hash"),
-        Index("ix_signals_account_external", "account_id", "external_id"),
+        Index("ix_signals_copies", "copy_key", "received_at"),
         Index("ix_signals_open_trades", "account_id", "instrument_id", "status"),
     )
 
@@ -52,6 +51,8 @@ class Signal(Base):
     raw_body: Mapped[str] = mapped_column(Text)
     body_hash: Mapped[str] = mapped_column(String(64))
     external_id: Mapped[str | None] = mapped_column(String(100))  # the body's own id, for resends
+    # Set when accepted: its account with its id field (or else its body) hashed, under which copies find it.
+    copy_key: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(10))
     reason: Mapped[str | None] = mapped_column(String(300))
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("signals.id", ondelete="SET NULL"))
