@@ -18,7 +18,6 @@ never slows anyone else.
 import asyncio
 import contextlib
 import json
-from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -145,8 +144,8 @@ async def _write(websocket: WebSocket, subscriber: Subscriber, heartbeat_s: floa
                 continue
         else:
             event = subscriber.queue.get_nowait()
-        body = asdict(event)
-        await websocket.send_text(message(body["stream"], body["data"]))
+        # The event's own fields, not dataclasses.asdict: that deep-copies the payload, for every socket.
+        await websocket.send_text(message(event.stream, event.data))
 
 
 @router.websocket("/ws")
