@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quantdesk.accounts import keys
 from quantdesk.accounts.models import Account, ApiKey, LedgerEntry, User
 from quantdesk.core.clock import utcnow
-from quantdesk.core.db import dialect_name, stage
+from quantdesk.core.db import dialect_name, new_row, stage
 from quantdesk.core.errors import (
     Conflict,
     Forbidden,
@@ -235,7 +235,8 @@ def post(
     """Change the account's cash by ``amount`` (signed) and record it: the only way cash changes."""
     amount = quantize(amount)
     account.cash = quantize(account.cash + amount)
-    entry = LedgerEntry(
+    entry = new_row(
+        LedgerEntry,
         account_id=account.id,
         kind=kind,
         amount=amount,

@@ -5,7 +5,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import asyncpg
 from sqlalchemy import Integer, MetaData, Select, Table, bindparam, event, func, insert, inspect, select
@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError, InvalidatePoolError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached
+from sqlalchemy.orm.instrumentation import manager_of_class
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.sql.dml import ReturningInsert
 from sqlalchemy.types import NullType
@@ -204,6 +205,24 @@ async def session_scope(factory: async_sessionmaker[AsyncSession], write: bool =
 # New rows written in bulk -----------------------------------------------------------------------------
 
 _STAGED_KEY = "quantdesk_staged_rows"  # per session: new rows waiting for their bulk INSERT
+
+
+RowT = TypeVar("RowT", bound=Base)
+_ATTRIBUTES: dict[type[Base], frozenset[str]] = {}  # per model: the column attributes a new row may set
+
+
+def new_row(model: type[RowT], **values: Any) -> RowT:
+    """A new row for ``stage``, its values put straight into the instance as SQLAlchemy does with a row it
+    loads. The mapped constructor sets each through the change tracking, several times the cost (21 us
+    against 1.3 us for an order), and a staged row needs none: it is written as it is at the commit."""
+    known = _ATTRIBUTES.get(model)
+    if known is None:
+        known = _ATTRIBUTES[model] = frozenset(inspect(model).column_attrs.keys())
+    if not known.issuperset(values):
+        raise TypeError(f"{model.__name__} has no attribute {', '.join(sorted(values.keys() - known))}")
+    row: RowT = manager_of_class(model).new_instance()
+    row.__dict__.update(values)
+    return row
 
 
 def stage(session: AsyncSession | Session, *rows: Base) -> None:

@@ -5,7 +5,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from quantdesk.core.clock import utcnow
-from quantdesk.core.db import dialect_insert, flush, stage
+from quantdesk.core.db import dialect_insert, flush, new_row, stage
 from quantdesk.gamification.models import MILESTONE, GemEntry
 
 # Per database (one dict in a sessionmaker's info, shared by its sessions): user id -> how many trade
@@ -19,7 +19,7 @@ async def award_trade(
     session: AsyncSession, user_id: int, account_id: int, order_id: int, milestones: dict[int, int]
 ) -> list[GemEntry]:
     """One gem for a filled trade, and the milestone bonus when this is the user's Nth."""
-    earned = [GemEntry(user_id=user_id, account_id=account_id, order_id=order_id, amount=1, reason="trade")]
+    earned = [new_row(GemEntry, user_id=user_id, account_id=account_id, order_id=order_id, amount=1, reason="trade")]
     stage(session, earned[0])
     if not milestones or session.info.get(TRADES_KEY, {}).get(user_id, 0) >= max(milestones):
         return earned

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.core.clock import utcnow
 from quantdesk.core.config import Settings
-from quantdesk.core.db import reserve_ids, stage, take_id
+from quantdesk.core.db import new_row, reserve_ids, stage, take_id
 from quantdesk.core.errors import NotFound, QuantdeskError, ValidationFailed
 from quantdesk.core.money import quantize, text
 from quantdesk.market.models import Instrument
@@ -131,7 +131,8 @@ def _arrived(message: Message, now: datetime) -> tuple[Signal, ParsedSignal | st
     """The signal's row as received, and what its body says (or why it says nothing valid)."""
     # PostgreSQL text cannot hold NUL; it is the one character not kept as received.
     raw = message.body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
-    signal = Signal(
+    signal = new_row(
+        Signal,
         account_id=message.recipient.account_id,
         token_id=message.token_id,
         source=message.source,

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.accounts.models import Account
 from quantdesk.core.clock import utcnow
-from quantdesk.core.db import stage
+from quantdesk.core.db import new_row, stage
 from quantdesk.core.money import quantize, text
 from quantdesk.realtime.events import publish
 from quantdesk.signals.models import Signal, SignalEvent
@@ -52,13 +52,16 @@ def signal_view(signal: Signal) -> dict[str, Any]:
 def record(session: AsyncSession, signal: Signal, status: str, reason: str | None) -> None:
     """The signal's new status, stored with its time and published to its owner."""
     signal.status, signal.reason, signal.updated_at = status, reason, utcnow()
-    stage(session, SignalEvent(signal_id=signal.id, status=status, reason=reason, at=signal.updated_at))
+    stage(session, new_row(SignalEvent, signal_id=signal.id, status=status, reason=reason, at=signal.updated_at))
     publish(session, "signal_updates", {"event": status, "signal": signal_view(signal)}, signal.account_id)
 
 
 def record_received(session: AsyncSession, signal: Signal) -> None:
     """The first status of a signal just added: its event row, published to its owner."""
-    stage(session, SignalEvent(signal_id=signal.id, status=signal.status, reason=signal.reason, at=signal.updated_at))
+    stage(
+        session,
+        new_row(SignalEvent, signal_id=signal.id, status=signal.status, reason=signal.reason, at=signal.updated_at),
+    )
     publish(session, "signal_updates", {"event": signal.status, "signal": signal_view(signal)}, signal.account_id)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from quantdesk.accounts import service as accounts
 from quantdesk.accounts.models import Account
 from quantdesk.core.clock import utcnow
-from quantdesk.core.db import stage, take_id
+from quantdesk.core.db import new_row, stage, take_id
 from quantdesk.core.errors import InsufficientFunds
 from quantdesk.core.money import quantize, text
 from quantdesk.gamification.awards import award_trade
@@ -141,7 +141,8 @@ async def execute(
     )
     if fee:
         accounts.post(session, account, "commission", -fee, order.id, f"commission on order {order.id}")
-    fill = Fill(
+    fill = new_row(
+        Fill,
         id=await take_id(session, Fill),
         order_id=order.id,
         account_id=account.id,

@@ -14,7 +14,7 @@ from quantdesk.accounts.models import Account
 from quantdesk.accounts.service import Principal
 from quantdesk.core.clock import utcnow
 from quantdesk.core.config import Settings
-from quantdesk.core.db import reserve_ids, stage, take_id
+from quantdesk.core.db import new_row, reserve_ids, stage, take_id
 from quantdesk.core.errors import Conflict, Forbidden, NotFound, QuantdeskError, ValidationFailed
 from quantdesk.core.money import text
 from quantdesk.market.models import Instrument
@@ -68,7 +68,8 @@ def _end_of_session(now: datetime) -> datetime:
 def new_order(body: OrderCreate, instrument: Instrument, source: str, generation: int) -> Order:
     """An order of ``body``'s account, in the account's current ``generation`` (bumped by each reset)."""
     now = utcnow()
-    return Order(
+    return new_row(
+        Order,
         account_id=body.account_id,
         instrument_id=instrument.id,
         symbol=instrument.symbol,
@@ -100,7 +101,8 @@ def bracket_legs(body: OrderCreate, entry: Order) -> list[Order]:
         if limit is None and stop is None:
             continue
         legs.append(
-            Order(
+            new_row(
+                Order,
                 account_id=entry.account_id,
                 instrument_id=entry.instrument_id,
                 symbol=entry.symbol,
@@ -130,7 +132,7 @@ async def add_new_order(session: AsyncSession, order: Order, legs: list[Order]) 
         leg.id, leg.parent_id, leg.signal_id = await take_id(session, Order), order.id, order.signal_id
     stage(session, order, *legs)
     for new, reason in [(order, None), *((leg, "held until the entry fills") for leg in legs)]:
-        stage(session, OrderEvent(order_id=new.id, status="new", reason=reason, at=new.created_at))
+        stage(session, new_row(OrderEvent, order_id=new.id, status="new", reason=reason, at=new.created_at))
         announce(session, new)
     return legs
 

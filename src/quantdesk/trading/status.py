@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.core.clock import utcnow
-from quantdesk.core.db import stage
+from quantdesk.core.db import new_row, stage
 from quantdesk.realtime.events import publish
 from quantdesk.trading.models import Order, OrderEvent
 
@@ -64,5 +64,5 @@ def transition(
     order.status, order.updated_at = status, utcnow()
     if reason is not None:
         order.reason = reason
-    stage(session, OrderEvent(order_id=order.id, status=status, reason=reason, at=order.updated_at))
+    stage(session, new_row(OrderEvent, order_id=order.id, status=status, reason=reason, at=order.updated_at))
     announce(session, order, fill)
