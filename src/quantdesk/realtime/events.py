@@ -83,20 +83,41 @@ def _with_owners(session: Session, events: list[Event]) -> list[Event]:
     ]
 
 
+def audience(event: Event) -> str:
+    """Who an event is for, as a payload's first line names it: a user's id, ``*`` (anyone listening to
+    its stream) or the broker queue."""
+    if event.stream == QUEUE_STREAM:
+        return QUEUE_STREAM
+    return "*" if event.user_id is None else str(event.user_id)
+
+
 def payloads(events: list[Event]) -> list[str]:
-    """The events as JSON arrays, each small enough for one NOTIFY."""
+    """The events as NOTIFY payloads, each small enough for one: a first line with the audience of its
+    events (so that a process with no socket of theirs need not read them), then the events as a JSON array."""
     chunks: list[str] = []
     batch: list[str] = []
-    size = 2
-    for item in (json.dumps(_fields(e), separators=(",", ":")) for e in events):
-        if batch and size + len(item) + 1 > NOTIFY_LIMIT:
-            chunks.append("[" + ",".join(batch) + "]")
-            batch, size = [], 2
+    listeners: set[str] = set()
+    size = 2  # the brackets
+    for sent in events:
+        item = json.dumps(_fields(sent), separators=(",", ":"))
+        heard_by = listeners | {audience(sent)}
+        if batch and size + len(item) + 1 + _header_size(heard_by) > NOTIFY_LIMIT:
+            chunks.append(_payload(listeners, batch))
+            batch, listeners, size, heard_by = [], set(), 2, {audience(sent)}
         batch.append(item)
+        listeners = heard_by
         size += len(item) + 1
     if batch:
-        chunks.append("[" + ",".join(batch) + "]")
+        chunks.append(_payload(listeners, batch))
     return chunks
+
+
+def _header_size(listeners: set[str]) -> int:
+    return sum(len(name) + 1 for name in listeners)
+
+
+def _payload(listeners: set[str], items: list[str]) -> str:
+    return ",".join(sorted(listeners)) + "\n[" + ",".join(items) + "]"
 
 
 def _fields(event: Event) -> dict[str, Any]:
@@ -104,8 +125,14 @@ def _fields(event: Event) -> dict[str, Any]:
     return {"stream": event.stream, "data": event.data, "account_id": event.account_id, "user_id": event.user_id}
 
 
-def decode(payload: str) -> list[Event]:
-    return [Event(**item) for item in json.loads(payload)]
+def heard(payload: str) -> tuple[frozenset[str], str]:
+    """A payload's audience (see ``audience``) and its events, not yet decoded."""
+    header, _, events = payload.partition("\n")
+    return frozenset(header.split(",")), events
+
+
+def decode(events: str) -> list[Event]:
+    return [Event(**item) for item in json.loads(events)]
 
 
 # Every payload of a transaction in one statement (a batch of orders has several), in their order: a

@@ -1,6 +1,7 @@
 """This process's sockets and what each listens to; a slow socket is dropped, never waited for."""
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 
 from quantdesk.realtime.events import QUEUE_STREAM, Event
@@ -38,13 +39,31 @@ class Subscriber:
 class Hub:
     def __init__(self) -> None:
         self._subscribers: set[Subscriber] = set()
+        self._sockets_of: Counter[str] = Counter()  # user id (as events' audience names it) -> sockets
         self.work_waiting = asyncio.Event()  # wakes this process's broker worker
 
     def add(self, subscriber: Subscriber) -> None:
-        self._subscribers.add(subscriber)
+        if subscriber not in self._subscribers:
+            self._subscribers.add(subscriber)
+            self._sockets_of[str(subscriber.user_id)] += 1
 
     def remove(self, subscriber: Subscriber) -> None:
-        self._subscribers.discard(subscriber)
+        if subscriber in self._subscribers:
+            self._subscribers.discard(subscriber)
+            self._sockets_of[str(subscriber.user_id)] -= 1
+            if not self._sockets_of[str(subscriber.user_id)]:
+                del self._sockets_of[str(subscriber.user_id)]
+
+    def heard(self, audience: frozenset[str], events: Callable[[], list[Event]]) -> None:
+        """Events from another process (or this one) through PostgreSQL: read (``events``) only when a
+        socket here may want one of them; the broker worker is woken when they say orders are waiting."""
+        if QUEUE_STREAM in audience:
+            self.work_waiting.set()
+        if not self._subscribers:
+            return
+        if "*" in audience or any(name in self._sockets_of for name in audience):
+            for event in events():
+                self.dispatch(event)
 
     @property
     def size(self) -> int:

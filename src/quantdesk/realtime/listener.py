@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from quantdesk.realtime.events import CHANNEL, decode
+from quantdesk.realtime.events import CHANNEL, decode, heard
 from quantdesk.realtime.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -25,8 +25,8 @@ async def listen(database_url: str, hub: Hub, ready: asyncio.Event | None = None
     dsn = asyncpg_dsn(database_url)
 
     def forward(_connection: Any, _pid: int, _channel: str, payload: object) -> None:
-        for event in decode(str(payload)):
-            hub.dispatch(event)
+        audience, events = heard(str(payload))
+        hub.heard(audience, lambda: decode(events))
 
     while True:
         try:

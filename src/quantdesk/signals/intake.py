@@ -121,10 +121,13 @@ async def receive_many(session: AsyncSession, messages: Sequence[Message], setti
         Counter(),
     )
     await reserve_ids(session, {Signal: len(arrived), Order: sum(_orders_needed(reading) for _, reading in parsed)})
-    return [
+    receipts = [
         await _receive_one(session, message, signal, reading, batch, settings)
         for message, (signal, reading) in zip(messages, arrived, strict=True)
     ]
+    if any(receipt.outcome == "accepted" for receipt in receipts):
+        publish(session, QUEUE_STREAM, {})  # wakes the broker workers, once for the orders of the batch
+    return receipts
 
 
 def _arrived(message: Message, now: datetime) -> tuple[Signal, ParsedSignal | str]:
@@ -187,7 +190,6 @@ async def _receive_one(
     if plan.leg == "entry":
         batch.entries[(signal.account_id, plan.instrument.id)] += 1
     lifecycle.record_received(session, signal)
-    publish(session, QUEUE_STREAM, {"order_id": order.id})
     return Receipt("accepted", signal.id, signal.id, signal.reason)
 
 

@@ -1,0 +1,56 @@
+"""NOTIFY payloads: each names who its events are for, so that a process reads only what its sockets want."""
+
+import asyncio
+
+from quantdesk.realtime.events import NOTIFY_LIMIT, QUEUE_STREAM, Event, audience, decode, heard, payloads
+from quantdesk.realtime.hub import Hub, Subscriber
+
+
+def fill(user_id: int | None, n: int = 0) -> Event:
+    return Event("trade_updates", {"event": "fill", "order": {"id": n, "note": "x" * 300}}, 1, user_id)
+
+
+def test_a_payload_names_the_users_of_its_events_then_holds_them_all():
+    events = [fill(7), fill(7), Event("ticks:EURUSD", {"price": "1.08"}), Event(QUEUE_STREAM, {})]
+    (payload,) = payloads(events)
+    names, body = heard(payload)
+    assert names == {"7", "*", QUEUE_STREAM}
+    assert decode(body) == events
+    assert {audience(event) for event in events} == names
+
+
+def test_payloads_split_below_the_notify_limit_each_with_its_own_audience():
+    events = [fill(user_id, n) for n in range(60) for user_id in (1, 2)]
+    chunks = payloads(events)
+    assert len(chunks) > 1
+    assert all(len(chunk.encode()) <= NOTIFY_LIMIT for chunk in chunks)
+    read = [heard(chunk) for chunk in chunks]
+    assert [event for _, body in read for event in decode(body)] == events, "every event once, in order"
+    assert all(names == {audience(event) for event in decode(body)} for names, body in read)
+
+
+def test_a_hub_reads_events_only_when_one_of_its_sockets_may_want_them():
+    async def scenario() -> None:
+        hub, reads = Hub(), []
+
+        def events() -> list[Event]:
+            reads.append(1)
+            return [fill(7)]
+
+        hub.heard(frozenset({"7", QUEUE_STREAM}), events)
+        assert (reads, hub.work_waiting.is_set()) == ([], True), "no socket here: only the queue is heard"
+        mine = Subscriber(7, 10, lambda: None)
+        hub.add(Subscriber(8, 10, lambda: None))
+        hub.heard(frozenset({"7"}), events)
+        assert reads == [], "user 8's socket wants none of user 7's events"
+        hub.add(mine)
+        hub.heard(frozenset({"7"}), events)
+        assert reads == [1]
+        assert mine.queue.qsize() == 1
+        hub.heard(frozenset({"*"}), events)
+        assert reads == [1, 1], "an event for anyone listening is read whenever there is a socket"
+        hub.remove(mine)
+        hub.heard(frozenset({"7"}), events)
+        assert reads == [1, 1]
+
+    asyncio.run(scenario())
