@@ -4,14 +4,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from quantdesk.accounts import service as accounts
 from quantdesk.accounts.models import User
 from quantdesk.core.db import create_sessionmaker, flush, new_row, reserve_ids, session_scope, stage, take_id
 from quantdesk.core.errors import ValidationFailed
+from quantdesk.market.models import Instrument
 from quantdesk.signals.models import Signal, SignalEvent
+from quantdesk.trading.models import Position
 
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
 
@@ -155,3 +157,110 @@ def test_a_new_row_takes_only_the_columns_of_its_model():
     with pytest.raises(TypeError, match="SignalEvent has no attribute signal"):
         new_row(SignalEvent, signal=None)  # a relationship: a new row sets the id column
     assert new_row(Signal, status="pending").status == "pending"
+
+
+class Statements:
+    """The statements a block sends, as the driver receives them."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.sent: list[str] = []
+        self._engine = engine
+
+    def __enter__(self) -> "Statements":
+        event.listen(self._engine.sync_engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        event.remove(self._engine.sync_engine, "before_cursor_execute", self._record)
+
+    def _record(self, _conn: object, _cursor: object, statement: str, *_: object) -> None:
+        self.sent.append(statement)
+
+
+async def test_changes_to_loaded_rows_are_written_at_the_commit_with_the_staged_rows(engine):
+    """On PostgreSQL in the staged rows' statement, one UPDATE per table and set of changed columns;
+    on SQLite by the unit of work. Either way each row gets its own values, composite keys included."""
+    account_id = await an_account(engine)
+    factory = create_sessionmaker(engine)
+    async with session_scope(factory, write=True) as session:
+        await reserve_ids(session, {Signal: 3})
+        ids = [await take_id(session, Signal) for _ in range(3)]
+        stage(session, *(a_signal(signal_id, account_id) for signal_id in ids))
+        instruments = [Instrument(symbol=s, currency="USD", asset_class="fx", fractional=True) for s in ("A", "B")]
+        session.add_all(instruments)
+        await session.flush()
+        session.add_all([Position(account_id=account_id, instrument_id=i.id, quantity=Decimal(1)) for i in instruments])
+    async with session_scope(factory, write=True) as session:
+        signals = {s.id: s for s in await session.scalars(select(Signal))}
+        positions = {p.instrument_id: p for p in await session.scalars(select(Position))}
+        for signal in signals.values():
+            signal.status = "executed"
+        signals[ids[0]].reason = "filled at 1.08"
+        positions[instruments[1].id].quantity = Decimal("2.5")
+        stage(session, new_row(SignalEvent, signal_id=ids[0], status="executed", at=NOW))
+        with Statements(engine) as statements:
+            await session.commit()
+    if engine.dialect.name == "postgresql":
+        (written,) = [sql for sql in statements.sent if sql.startswith("WITH")]
+        assert written.count("UPDATE") == 3, "signals: status; signals: status and reason; positions"
+        assert not [sql for sql in statements.sent if sql.startswith("UPDATE")], "no row written on its own"
+    async with factory() as session:
+        stored = {s.id: (s.status, s.reason) for s in await session.scalars(select(Signal))}
+        assert stored == {
+            ids[0]: ("executed", "filled at 1.08"),
+            ids[1]: ("executed", None),
+            ids[2]: ("executed", None),
+        }
+        quantities = {p.instrument_id: p.quantity for p in await session.scalars(select(Position))}
+        assert quantities == {instruments[0].id: Decimal(1), instruments[1].id: Decimal("2.5")}
+
+
+async def a_stored_signal(engine: AsyncEngine) -> tuple[async_sessionmaker[AsyncSession], int]:
+    """A pending signal committed on a new account, and the sessions to change it in."""
+    account_id = await an_account(engine)
+    factory = create_sessionmaker(engine)
+    async with session_scope(factory, write=True) as session:
+        stage(session, a_signal(signal_id := await take_id(session, Signal), account_id))
+    return factory, signal_id
+
+
+async def test_a_row_changed_again_after_its_change_was_written_is_written_again(engine):
+    factory, signal_id = await a_stored_signal(engine)
+    async with session_scope(factory, write=True) as session:
+        signal = await session.get_one(Signal, signal_id)
+        signal.status = "executed"
+        await flush(session)
+        signal.reason = "and then closed"
+        signal.status = "closed"
+    async with factory() as session:
+        assert (await session.get_one(Signal, signal_id)).status == "closed"
+        assert (await session.get_one(Signal, signal_id)).reason == "and then closed"
+
+
+async def test_changes_beside_new_rows_of_the_session_are_left_to_the_unit_of_work(engine):
+    """A changed row may refer to a row just added to the session, which the unit of work must insert
+    first: then it writes the changes too, in its own order."""
+    factory, signal_id = await a_stored_signal(engine)
+    async with session_scope(factory, write=True) as session:
+        signal = await session.get_one(Signal, signal_id)
+        session.add(Instrument(id=4242, symbol="NEW", currency="USD", asset_class="fx", fractional=True))
+        signal.status, signal.instrument_id = "executed", 4242  # refers to the row not yet inserted
+    async with factory() as session:
+        stored = await session.get_one(Signal, signal_id)
+        assert (stored.status, stored.instrument_id) == ("executed", 4242)
+
+
+async def test_a_change_written_in_a_savepoint_is_undone_with_the_savepoint_around_it(engine):
+    factory, signal_id = await a_stored_signal(engine)
+    async with session_scope(factory, write=True) as session:
+        signal = await session.get_one(Signal, signal_id)
+        outer = await session.begin_nested()
+        inner = await session.begin_nested()
+        signal.status = "executed"
+        await inner.commit()  # the change is written here
+        await outer.rollback()  # and undone here: the row in the session must not keep it
+        assert (await session.get_one(Signal, signal_id)).status == "pending"
+        signal.reason = "changed after the rollback"
+    async with factory() as session:
+        stored = await session.get_one(Signal, signal_id)
+        assert (stored.status, stored.reason) == ("pending", "changed after the rollback")

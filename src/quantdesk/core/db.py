@@ -271,15 +271,42 @@ def _write_staged_into_session(session: Session) -> None:
 _TABLE_ORDER: dict[str, int] = {}
 
 
+_NewRows = dict[tuple[str, bool], list[tuple[Base, dict[str, Any]]]]  # (table, numbered) -> rows, values
+
+
 def _write_staged(session: Session) -> list[Base]:
-    """Write the staged rows, the tables in the order of their foreign keys; return them."""
+    """Write the staged rows, the tables in the order of their foreign keys, and on PostgreSQL the
+    changes of the session's loaded rows with them; return the staged rows."""
     rows: list[Base] = session.info.pop(_STAGED_KEY, [])
-    if not rows:
+    connection = session.connection()
+    postgres = connection.dialect.name == "postgresql"
+    changed = _changed_rows(session) if postgres else {}
+    if not rows and not changed:
         return rows
+    groups, tables = _new_rows_by_table(rows)
+    ordered = sorted(groups, key=lambda group: _TABLE_ORDER[group[0]])
+    for group_rows in [*groups.values(), *changed.values()]:
+        _refuse_nul([values for _, values in group_rows])
+    if postgres:
+        new_ids = _write_all_postgres(
+            connection, [(tables[name], numbered, groups[name, numbered]) for name, numbered in ordered], changed
+        )
+        for state in (inspect(row) for group_rows in changed.values() for row, _ in group_rows):
+            state._commit_all(state.dict, session.identity_map)  # written: no longer changed (as a flush does)
+    else:
+        new_ids = [_insert_returning(connection, tables[name], groups[name, numbered]) for name, numbered in ordered]
+    for group, ids in zip(ordered, new_ids, strict=True):
+        if group[1]:
+            for (row, _), new_id in zip(groups[group], ids, strict=True):
+                row.id = new_id  # type: ignore[attr-defined]
+    return rows
+
+
+def _new_rows_by_table(rows: list[Base]) -> tuple[_NewRows, dict[str, Table]]:
+    """Per table, the rows with an id of their own (reserved) apart from those the database numbers."""
     if not _TABLE_ORDER:
         _TABLE_ORDER.update((table.name, n) for n, table in enumerate(Base.metadata.sorted_tables))
-    # Per table, the rows with an id of their own (reserved) apart from those the database numbers.
-    groups: dict[tuple[str, bool], list[tuple[Base, dict[str, Any]]]] = {}
+    groups: _NewRows = {}
     tables: dict[str, Table] = {}
     for row in rows:
         table = cast(Table, inspect(type(row)).local_table)
@@ -289,21 +316,39 @@ def _write_staged(session: Session) -> list[Base]:
         if numbered:
             del values["id"]
         groups.setdefault((table.name, numbered), []).append((row, values))
-    ordered = sorted(groups, key=lambda group: _TABLE_ORDER[group[0]])
-    for group in ordered:
-        _refuse_nul([values for _, values in groups[group]])
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        new_ids = _insert_all_postgres(
-            connection, [(tables[name], numbered, groups[name, numbered]) for name, numbered in ordered]
-        )
-    else:
-        new_ids = [_insert_returning(connection, tables[name], groups[name, numbered]) for name, numbered in ordered]
-    for group, ids in zip(ordered, new_ids, strict=True):
-        if group[1]:
-            for (row, _), new_id in zip(groups[group], ids, strict=True):
-                row.id = new_id  # type: ignore[attr-defined]
-    return rows
+    return groups, tables
+
+
+_UPDATABLE: dict[type[Base], tuple[Table, dict[str, str], frozenset[str]]] = {}  # per model, see _changed_rows
+
+
+def _changed_rows(session: Session) -> dict[tuple[Table, tuple[str, ...]], list[tuple[Base, dict[str, Any]]]]:
+    """The session's loaded rows whose columns changed, grouped by table and changed columns, each with
+    its primary key and new values (by column): written in one UPDATE per group instead of one per row
+    by the unit of work, whose bookkeeping costs several times the statements. Rows whose change the unit
+    of work must order itself (a new primary key, a relationship, or new rows added to the session that a
+    changed foreign key may refer to) are left to it, and so are the changes made in a savepoint, which
+    it keeps track of to expire them if an enclosing savepoint rolls back."""
+    if session.new or session.in_nested_transaction():
+        return {}
+    groups: dict[tuple[Table, tuple[str, ...]], list[tuple[Base, dict[str, Any]]]] = {}
+    for row in session.dirty:
+        model = type(row)
+        known = _UPDATABLE.get(model)
+        if known is None:
+            mapper = inspect(model)
+            columns = {attribute.key: attribute.columns[0].key for attribute in mapper.column_attrs}
+            primary_key = frozenset(mapper.get_property_by_column(column).key for column in mapper.primary_key)
+            known = _UPDATABLE[model] = (cast(Table, mapper.local_table), columns, primary_key)
+        table, columns, primary_key = known
+        state = inspect(row)
+        changes = sorted(state.manager.keys() - state.unmodified)  # ``unmodified`` is built at each call
+        if not changes or not all(key in columns and key not in primary_key and key in state.dict for key in changes):
+            continue
+        values = {columns[key]: state.dict[key] for key in primary_key}
+        values.update((columns[key], state.dict[key]) for key in changes)
+        groups.setdefault((table, tuple(columns[key] for key in changes)), []).append((row, values))
+    return groups
 
 
 # Built once per table: building a statement and its cache key costs more than running it.
@@ -362,12 +407,42 @@ def _unnest(dialect: Dialect, table: Table, numbered: bool, first_parameter: int
     return found
 
 
-def _insert_all_postgres(
-    connection: Connection, groups: list[tuple[Table, bool, list[tuple[Base, dict[str, Any]]]]]
+def _unnest_update(dialect: Dialect, table: Table, changed: tuple[str, ...], first_parameter: int) -> _Unnest:
+    """A table's UPDATE by primary key from one array per column (PostgreSQL), for a WITH query."""
+    found = _UNNESTS.get((f"{table.name} SET {','.join(changed)}", False, first_parameter))
+    if found is not None:
+        return found
+    quote = dialect.identifier_preparer.quote
+    columns = [*table.primary_key.columns, *(table.columns[name] for name in changed)]
+    arrays: list[str] = []
+    processors: list[tuple[Callable[[Any], Any] | None, bool]] = []
+    for n, column in enumerate(columns, first_parameter):
+        type_ = column.type
+        arrays.append(f"${n}::{type_.compile(dialect=dialect)}[]")
+        processors.append((type_.dialect_impl(dialect).bind_processor(dialect), type_.should_evaluate_none))
+    names = ", ".join(quote(column.name) for column in columns)
+    keys = len(table.primary_key.columns)
+    assignments = ", ".join(f"{quote(column.name)} = changed.{quote(column.name)}" for column in columns[keys:])
+    matches = " AND ".join(f"{quote(table.name)}.{quote(c.name)} = changed.{quote(c.name)}" for c in table.primary_key)
+    sql = (
+        f"UPDATE {quote(table.name)} SET {assignments} FROM unnest({', '.join(arrays)}) AS changed({names}) "  # noqa: S608 - names from the metadata
+        f"WHERE {matches}"
+    )
+    found = _UNNESTS[f"{table.name} SET {','.join(changed)}", False, first_parameter] = _Unnest(
+        sql, [column.key for column in columns], processors
+    )
+    return found
+
+
+def _write_all_postgres(
+    connection: Connection,
+    groups: list[tuple[Table, bool, list[tuple[Base, dict[str, Any]]]]],
+    changed: dict[tuple[Table, tuple[str, ...]], list[tuple[Base, dict[str, Any]]]],
 ) -> list[list[int]]:
-    """Every group's rows in one statement, a data-modifying WITH query per table: one round trip for the
-    rows of a whole transaction. Foreign keys are checked at the end of the statement, so a row may refer
-    to one of another table written in the same statement. The new ids, per group, in the rows' order."""
+    """Every group's rows in one statement, a data-modifying WITH query per table, and the changed rows'
+    UPDATEs with them: one round trip for the rows of a whole transaction. Foreign keys are checked at
+    the end of the statement, so a row may refer to one of another table written in the same statement.
+    The new ids, per group of new rows, in the rows' order."""
     clauses: list[str] = []
     selects: list[str] = []
     parameters: list[list[Any]] = []
@@ -376,16 +451,27 @@ def _insert_all_postgres(
         clauses.append(f"written_{n} AS ({unnest.sql})")
         if numbered:
             selects.append(f"SELECT {n} AS grp, id FROM written_{n}")  # noqa: S608 - no value in the text
-        for column, (process, takes_none) in zip(unnest.columns, unnest.processors, strict=True):
-            given = [values[column] for _, values in group]
-            if process is not None:
-                given = [process(value) if value is not None or takes_none else None for value in given]
-            parameters.append(given)
+        parameters.extend(_arrays(unnest, group))
+    for n, ((table, columns), group) in enumerate(changed.items()):
+        unnest = _unnest_update(connection.dialect, table, columns, len(parameters) + 1)
+        clauses.append(f"changed_{n} AS ({unnest.sql})")
+        parameters.extend(_arrays(unnest, group))
     main = " UNION ALL ".join(selects) or "SELECT NULL AS grp, NULL AS id WHERE false"
     written: list[list[int]] = [[] for _ in groups]
     for grp, new_id in connection.exec_driver_sql(f"WITH {', '.join(clauses)} {main}", tuple(parameters)):
         written[grp].append(new_id)
     return [sorted(ids) for ids in written]
+
+
+def _arrays(unnest: _Unnest, group: list[tuple[Base, dict[str, Any]]]) -> list[list[Any]]:
+    """The group's values, one array per column of ``unnest``, as the columns' types bind them."""
+    arrays = []
+    for column, (process, takes_none) in zip(unnest.columns, unnest.processors, strict=True):
+        given = [values[column] for _, values in group]
+        if process is not None:
+            given = [process(value) if value is not None or takes_none else None for value in given]
+        arrays.append(given)
+    return arrays
 
 
 _COLUMNS: dict[type[Base], list[tuple[str, str, Any]]] = {}  # per model: attribute, column, default
