@@ -487,11 +487,12 @@ def _row_values(row: Base) -> dict[str, Any]:
             for attribute in inspect(type(row)).column_attrs
         ]
     values: dict[str, Any] = {}
+    # Read and completed in the instance's dict, as new_row sets it: a new row has no changes to track.
     given = row.__dict__
     for key, column, default in columns:
         if key not in given:  # every column set on the object: once persistent, none is left to load
-            setattr(row, key, None if default is None else default.arg if default.is_scalar else default.arg(None))
-        values[column] = getattr(row, key)
+            given[key] = None if default is None else default.arg if default.is_scalar else default.arg(None)
+        values[column] = given[key]
     return values
 
 
