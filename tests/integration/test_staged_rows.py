@@ -264,3 +264,18 @@ async def test_a_change_written_in_a_savepoint_is_undone_with_the_savepoint_arou
     async with factory() as session:
         stored = await session.get_one(Signal, signal_id)
         assert (stored.status, stored.reason) == ("pending", "changed after the rollback")
+
+
+async def test_a_change_to_a_row_whose_columns_update_themselves_is_left_to_the_unit_of_work(engine):
+    """An instrument's ``updated_at`` has an onupdate: the unit of work sets it with the change."""
+    factory = create_sessionmaker(engine)
+    async with session_scope(factory, write=True) as session:
+        instrument = Instrument(symbol="ACME", currency="USD", asset_class="stock", updated_at=NOW)
+        session.add(instrument)
+    async with session_scope(factory, write=True) as session:
+        stored = await session.get_one(Instrument, instrument.id)
+        stored.name = "Acme Corp"
+    async with factory() as session:
+        again = await session.get_one(Instrument, instrument.id)
+        assert again.name == "Acme Corp"
+        assert again.updated_at > NOW

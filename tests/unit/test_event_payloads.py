@@ -54,3 +54,11 @@ def test_a_hub_reads_events_only_when_one_of_its_sockets_may_want_them():
         assert reads == [1, 1]
 
     asyncio.run(scenario())
+
+
+def test_a_payload_without_its_first_line_is_read_as_for_anyone():
+    """As a server of an earlier version sends them, during an upgrade."""
+    old = '[{"stream":"trade_updates","data":{},"account_id":1,"user_id":7}]'
+    names, body = heard(old)
+    assert names == {"*", QUEUE_STREAM}
+    assert decode(body) == [Event("trade_updates", {}, 1, 7)]

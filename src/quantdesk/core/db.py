@@ -319,7 +319,9 @@ def _new_rows_by_table(rows: list[Base]) -> tuple[_NewRows, dict[str, Table]]:
     return groups, tables
 
 
-_UPDATABLE: dict[type[Base], tuple[Table, dict[str, str], frozenset[str]]] = {}  # per model, see _changed_rows
+# Per model (see _changed_rows): its table, its column attributes' columns and its key; None for a model
+# whose UPDATE the unit of work completes itself (a column with onupdate, a version counter).
+_UPDATABLE: dict[type[Base], tuple[Table, dict[str, str], frozenset[str]] | None] = {}
 
 
 def _changed_rows(session: Session) -> dict[tuple[Table, tuple[str, ...]], list[tuple[Base, dict[str, Any]]]]:
@@ -334,12 +336,11 @@ def _changed_rows(session: Session) -> dict[tuple[Table, tuple[str, ...]], list[
     groups: dict[tuple[Table, tuple[str, ...]], list[tuple[Base, dict[str, Any]]]] = {}
     for row in session.dirty:
         model = type(row)
-        known = _UPDATABLE.get(model)
+        if model not in _UPDATABLE:
+            _UPDATABLE[model] = _updatable(model)
+        known = _UPDATABLE[model]
         if known is None:
-            mapper = inspect(model)
-            columns = {attribute.key: attribute.columns[0].key for attribute in mapper.column_attrs}
-            primary_key = frozenset(mapper.get_property_by_column(column).key for column in mapper.primary_key)
-            known = _UPDATABLE[model] = (cast(Table, mapper.local_table), columns, primary_key)
+            continue
         table, columns, primary_key = known
         state = inspect(row)
         changes = sorted(state.manager.keys() - state.unmodified)  # ``unmodified`` is built at each call
@@ -405,6 +406,16 @@ def _unnest(dialect: Dialect, table: Table, numbered: bool, first_parameter: int
         sql, [column.key for column in columns], processors
     )
     return found
+
+
+def _updatable(model: type[Base]) -> tuple[Table, dict[str, str], frozenset[str]] | None:
+    mapper = inspect(model)
+    table = cast(Table, mapper.local_table)
+    if mapper.version_id_col is not None or any(c.onupdate or c.server_onupdate for c in table.columns):
+        return None
+    columns = {attribute.key: attribute.columns[0].key for attribute in mapper.column_attrs}
+    primary_key = frozenset(mapper.get_property_by_column(column).key for column in mapper.primary_key)
+    return table, columns, primary_key
 
 
 def _unnest_update(dialect: Dialect, table: Table, changed: tuple[str, ...], first_parameter: int) -> _Unnest:

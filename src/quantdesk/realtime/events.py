@@ -125,8 +125,14 @@ def _fields(event: Event) -> dict[str, Any]:
     return {"stream": event.stream, "data": event.data, "account_id": event.account_id, "user_id": event.user_id}
 
 
+_ANYONE = frozenset({"*", QUEUE_STREAM})
+
+
 def heard(payload: str) -> tuple[frozenset[str], str]:
-    """A payload's audience (see ``audience``) and its events, not yet decoded."""
+    """A payload's audience (see ``audience``) and its events, not yet decoded. A payload without the
+    first line (sent by a server of an earlier version, during an upgrade) may be for anyone."""
+    if payload.startswith("["):
+        return _ANYONE, payload
     header, _, events = payload.partition("\n")
     return frozenset(header.split(",")), events
 
