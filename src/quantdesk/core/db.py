@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import asyncpg
-from sqlalchemy import Integer, MetaData, Select, Table, bindparam, event, func, insert, inspect, select
+from sqlalchemy import Column, Integer, MetaData, Select, Table, bindparam, event, func, insert, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError, InvalidatePoolError
@@ -380,12 +380,11 @@ class _Unnest:
 _UNNESTS: dict[tuple[str, bool, int], _Unnest] = {}
 
 
-def _unnest(dialect: Dialect, table: Table, numbered: bool, first_parameter: int) -> _Unnest:
-    found = _UNNESTS.get((table.name, numbered, first_parameter))
-    if found is not None:
-        return found
-    quote = dialect.identifier_preparer.quote
-    columns = [column for column in table.columns if not (numbered and column.primary_key)]
+def _arrays_of(
+    dialect: Dialect, columns: list[Column[Any]], first_parameter: int
+) -> tuple[list[str], list[tuple[Callable[[Any], Any] | None, bool]]]:
+    """One typed array parameter per column, numbered from ``first_parameter``, with each column's bind
+    processor and whether it takes None too (JSON's null)."""
     arrays: list[str] = []
     processors: list[tuple[Callable[[Any], Any] | None, bool]] = []
     for n, column in enumerate(columns, first_parameter):
@@ -394,6 +393,16 @@ def _unnest(dialect: Dialect, table: Table, numbered: bool, first_parameter: int
             type_ = next(iter(column.foreign_keys)).column.type
         arrays.append(f"${n}::{type_.compile(dialect=dialect)}[]")
         processors.append((type_.dialect_impl(dialect).bind_processor(dialect), type_.should_evaluate_none))
+    return arrays, processors
+
+
+def _unnest(dialect: Dialect, table: Table, numbered: bool, first_parameter: int) -> _Unnest:
+    found = _UNNESTS.get((table.name, numbered, first_parameter))
+    if found is not None:
+        return found
+    quote = dialect.identifier_preparer.quote
+    columns = [column for column in table.columns if not (numbered and column.primary_key)]
+    arrays, processors = _arrays_of(dialect, columns, first_parameter)
     names = ", ".join(quote(column.name) for column in columns)
     # A function scan of arrays yields their elements in order, and ORDER BY makes the ids the sequence
     # hands out follow it: sorted, they are the rows' (what SQLAlchemy's insertmanyvalues counts on too).
@@ -425,12 +434,7 @@ def _unnest_update(dialect: Dialect, table: Table, changed: tuple[str, ...], fir
         return found
     quote = dialect.identifier_preparer.quote
     columns = [*table.primary_key.columns, *(table.columns[name] for name in changed)]
-    arrays: list[str] = []
-    processors: list[tuple[Callable[[Any], Any] | None, bool]] = []
-    for n, column in enumerate(columns, first_parameter):
-        type_ = column.type
-        arrays.append(f"${n}::{type_.compile(dialect=dialect)}[]")
-        processors.append((type_.dialect_impl(dialect).bind_processor(dialect), type_.should_evaluate_none))
+    arrays, processors = _arrays_of(dialect, columns, first_parameter)
     names = ", ".join(quote(column.name) for column in columns)
     keys = len(table.primary_key.columns)
     assignments = ", ".join(f"{quote(column.name)} = changed.{quote(column.name)}" for column in columns[keys:])
