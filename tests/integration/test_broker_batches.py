@@ -7,14 +7,13 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
 from quantdesk.core import db
 from quantdesk.core.config import Settings
 from quantdesk.signals import worker
 from quantdesk.trading.models import Fill
+from tests.conftest import counted_statements
 from tests.integration.signal_helpers import holdings, send, signal_of, webhook_path
 from tests.integration.trading_helpers import books, open_account
 
@@ -83,17 +82,8 @@ async def test_an_opposite_signal_in_the_same_claim_closes_the_position_bought_b
 
 
 async def statements_of_one_claim(app: FastAPI, settings: Settings) -> list[str]:
-    engine: AsyncEngine = app.state.engine
-    sent: list[str] = []
-
-    def note(_conn: object, _cursor: object, statement: str, *_args: Any) -> None:
-        sent.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", note)
-    try:
+    with counted_statements(app.state.engine) as sent:
         assert await worker.execute_next(app.state.sessionmaker, settings) is worker.Outcome.EXECUTED
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", note)
     return sent
 
 

@@ -4,13 +4,11 @@ Both compare the last price with the close before a day began, whatever interval
 read many instruments in a fixed number of queries (a market of hundreds must not cost hundreds).
 """
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 import httpx
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from quantdesk.api.app import create_app
@@ -19,7 +17,7 @@ from quantdesk.core.config import Settings
 from quantdesk.core.db import create_sessionmaker, session_scope
 from quantdesk.market.models import Instrument
 from quantdesk.trading import prices
-from tests.conftest import http_client
+from tests.conftest import counted_statements, http_client
 from tests.integration.trading_helpers import open_account, order
 
 
@@ -34,20 +32,6 @@ def bar(ts: datetime, close: float) -> dict[str, object]:
 async def post_bars(client: httpx.AsyncClient, symbol: str, interval: str, bars: list[dict[str, object]]) -> None:
     response = await client.post(f"/api/v1/instruments/{symbol}/bars?interval={interval}", json=bars)
     assert response.status_code in (200, 201), response.text
-
-
-@contextmanager
-def counted_statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        statements.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", count)
 
 
 async def test_the_day_change_is_measured_from_the_last_close_before_today(market, alice, client):

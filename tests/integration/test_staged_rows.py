@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from quantdesk.accounts import service as accounts
@@ -14,6 +14,7 @@ from quantdesk.core.errors import ValidationFailed
 from quantdesk.market.models import Instrument
 from quantdesk.signals.models import Signal, SignalEvent
 from quantdesk.trading.models import Position
+from tests.conftest import counted_statements
 
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
 
@@ -159,24 +160,6 @@ def test_a_new_row_takes_only_the_columns_of_its_model():
     assert new_row(Signal, status="pending").status == "pending"
 
 
-class Statements:
-    """The statements a block sends, as the driver receives them."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.sent: list[str] = []
-        self._engine = engine
-
-    def __enter__(self) -> "Statements":
-        event.listen(self._engine.sync_engine, "before_cursor_execute", self._record)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        event.remove(self._engine.sync_engine, "before_cursor_execute", self._record)
-
-    def _record(self, _conn: object, _cursor: object, statement: str, *_: object) -> None:
-        self.sent.append(statement)
-
-
 async def test_changes_to_loaded_rows_are_written_at_the_commit_with_the_staged_rows(engine):
     """On PostgreSQL in the staged rows' statement, one UPDATE per table and set of changed columns;
     on SQLite by the unit of work. Either way each row gets its own values, composite keys included."""
@@ -198,12 +181,12 @@ async def test_changes_to_loaded_rows_are_written_at_the_commit_with_the_staged_
         signals[ids[0]].reason = "filled at 1.08"
         positions[instruments[1].id].quantity = Decimal("2.5")
         stage(session, new_row(SignalEvent, signal_id=ids[0], status="executed", at=NOW))
-        with Statements(engine) as statements:
+        with counted_statements(engine) as statements:
             await session.commit()
     if engine.dialect.name == "postgresql":
-        (written,) = [sql for sql in statements.sent if sql.startswith("WITH")]
+        (written,) = [sql for sql in statements if sql.startswith("WITH")]
         assert written.count("UPDATE") == 3, "signals: status; signals: status and reason; positions"
-        assert not [sql for sql in statements.sent if sql.startswith("UPDATE")], "no row written on its own"
+        assert not [sql for sql in statements if sql.startswith("UPDATE")], "no row written on its own"
     async with factory() as session:
         stored = {s.id: (s.status, s.reason) for s in await session.scalars(select(Signal))}
         assert stored == {

@@ -282,11 +282,11 @@ def _write_staged(session: Session) -> list[Base]:
     """Write the staged rows, the tables in the order of their foreign keys, and on PostgreSQL the
     changes of the session's loaded rows with them; return the staged rows."""
     rows: list[Base] = session.info.pop(_STAGED_KEY, [])
-    connection = session.connection()
-    postgres = connection.dialect.name == "postgresql"
+    postgres = session.get_bind().dialect.name == "postgresql"
     changed = _changed_rows(session) if postgres else {}
     if not rows and not changed:
-        return rows
+        return rows  # and no connection asked for: a transaction that wrote nothing needs none
+    connection = session.connection()
     groups, tables = _new_rows_by_table(rows)
     ordered = sorted(groups, key=lambda group: _TABLE_ORDER[group[0]])
     for group_rows in [*groups.values(), *changed.values()]:

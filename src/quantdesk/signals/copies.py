@@ -55,21 +55,20 @@ _COPY_COLUMNS = {
 # plans as a scan of the whole table while it has no statistics of it yet (a new database).
 EARLIER_ON_POSTGRES = (
     text(
-        """
+        f"""
         SELECT copies.* FROM unnest(:keys, :since) AS wanted(key, since)
         CROSS JOIN LATERAL (
-            SELECT id, account_id, token_id, external_id, body_hash, received_at FROM signals
-            WHERE copy_key = wanted.key AND received_at >= wanted.since AND status NOT IN ('rejected', 'duplicate')
+            SELECT {", ".join(_COPY_COLUMNS)} FROM signals
+            WHERE copy_key = wanted.key AND received_at >= wanted.since
+            AND status NOT IN ({", ".join(repr(status) for status in _NO_FIRST_COPY)})
             OFFSET 0
         ) AS copies
-        """
+        """  # noqa: S608 - names and statuses from this module
     )
     .bindparams(bindparam("keys", type_=ARRAY(BigInteger)), bindparam("since", type_=ARRAY(UTCTimestamp)))
     .columns(**_COPY_COLUMNS)
 )
-_EARLIER_SQLITE = select(
-    Signal.id, Signal.account_id, Signal.token_id, Signal.external_id, Signal.body_hash, Signal.received_at
-).where(
+_EARLIER_SQLITE = select(*(getattr(Signal, name) for name in _COPY_COLUMNS)).where(
     Signal.status.not_in(_NO_FIRST_COPY),
     or_(
         Signal.copy_key.in_(bindparam("id_keys", expanding=True)),
