@@ -1,17 +1,22 @@
 """Staged rows (core.db.stage): new rows written in bulk at the commit, as the unit of work would write them."""
 
-from datetime import UTC, datetime
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from quantdesk.accounts import service as accounts
 from quantdesk.accounts.models import User
+from quantdesk.backtest.models import Backtest, SweepRun
 from quantdesk.core.db import create_sessionmaker, flush, new_row, reserve_ids, session_scope, stage, take_id
 from quantdesk.core.errors import ValidationFailed
-from quantdesk.market.models import Instrument
+from quantdesk.market.models import Bar, Instrument
 from quantdesk.signals.models import Signal, SignalEvent
 from quantdesk.trading.models import Position
 from tests.conftest import counted_statements
@@ -262,3 +267,122 @@ async def test_a_change_to_a_row_whose_columns_update_themselves_is_left_to_the_
         again = await session.get_one(Instrument, instrument.id)
         assert again.name == "Acme Corp"
         assert again.updated_at > NOW
+
+
+# Every kind of value a column holds, with the text JSON must escape and the floats it has no number for.
+AWKWARD_TEXT = 'a "quote", a back\\slash, a new\nline, a tab\t, \u2028, 📈 and <&>'
+FLOATS = [0.1, 1e-300, -2.5e300, math.inf, -math.inf]  # and NaN, which SQLite stores as NULL: PostgreSQL only
+
+
+def floats(engine: AsyncEngine) -> list[float]:
+    return FLOATS + ([math.nan] if engine.dialect.name == "postgresql" else [])
+
+
+def a_backtest(instrument_id: int, strategy: str) -> Backtest:
+    return new_row(
+        Backtest,
+        created_at=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+        instrument_id=instrument_id,
+        symbol="ACME",
+        interval="1d",
+        strategy=strategy,
+        params={"fast": 5, "text": AWKWARD_TEXT, "nested": {"none": None, "levels": [1.5, "1.10"]}},
+        settings={},
+        metrics={"sharpe": None},
+        trades=[],
+        equity_curve=bytes(range(256)),
+    )
+
+
+def bars(instrument_id: int, interval: str, values: list[float]) -> list[Bar]:
+    return [
+        new_row(Bar, instrument_id=instrument_id, interval=interval, ts=NOW + timedelta(days=n), open=value,
+                high=value, low=value, close=value, volume=0.0)
+        for n, value in enumerate(values)
+    ]  # fmt: skip
+
+
+def stored_as_text(row: Any, *columns: str) -> tuple[str, ...]:
+    return tuple(repr(getattr(row, column)) for column in columns)
+
+
+async def staged_backtest_and_bars(factory: async_sessionmaker[AsyncSession], engine: AsyncEngine) -> Instrument:
+    """An instrument, then a staged backtest and daily bars of it: every kind of value a column holds."""
+    async with session_scope(factory, write=True) as session:
+        instrument = Instrument(symbol="ACME", currency="USD", asset_class="stock")
+        session.add(instrument)
+    async with session_scope(factory, write=True) as session:
+        stage(session, a_backtest(instrument.id, "staged"), *bars(instrument.id, "1d", floats(engine)))
+    return instrument
+
+
+async def test_staged_values_of_every_column_type_come_back_as_the_unit_of_work_writes_them(engine):
+    """On PostgreSQL staged rows travel as one JSON array per column: decimals, instants to the
+    microsecond, bytes, NaN and the infinities, JSON documents and JSON's null must all arrive as the
+    unit of work's own INSERT stores them."""
+    factory = create_sessionmaker(engine)
+    instrument = await staged_backtest_and_bars(factory, engine)
+    async with session_scope(factory, write=True) as session:
+        stage(session, new_row(SweepRun, instrument_id=instrument.id, symbol="ACME", interval="1d",
+                               strategy="staged", grid={}, settings={}, rank_by="sharpe", results=None))  # fmt: skip
+    async with session_scope(factory, write=True) as session:
+        session.add_all([a_backtest(instrument.id, "added"), *bars(instrument.id, "1h", floats(engine))])
+        session.add(SweepRun(instrument_id=instrument.id, symbol="ACME", interval="1d", strategy="added", grid={},
+                             settings={}, rank_by="sharpe", results=None))  # fmt: skip
+    columns = ("created_at", "params", "settings", "metrics", "trades", "equity_curve")
+    async with factory() as session:
+        backtests = {b.strategy: b for b in await session.scalars(select(Backtest))}
+        assert stored_as_text(backtests["staged"], *columns) == stored_as_text(backtests["added"], *columns)
+        assert backtests["staged"].params["text"] == AWKWARD_TEXT
+        by_interval: dict[str, list[Bar]] = {"1d": [], "1h": []}
+        for bar in await session.scalars(select(Bar).order_by(Bar.ts)):
+            by_interval[bar.interval].append(bar)
+        assert [repr(bar.close) for bar in by_interval["1d"]] == [repr(value) for value in floats(engine)]
+        assert [stored_as_text(b, "ts", "open", "volume") for b in by_interval["1d"]] == [
+            stored_as_text(b, "ts", "open", "volume") for b in by_interval["1h"]
+        ]
+        nulls = await session.execute(text("SELECT strategy, results IS NULL FROM sweeps ORDER BY strategy"))
+        assert sorted(tuple(row) for row in nulls) == [("added", False), ("staged", False)], (
+            "JSON's null, as the ORM writes None"
+        )
+
+
+async def test_changed_values_of_every_column_type_are_written_exactly(engine):
+    factory = create_sessionmaker(engine)
+    await staged_backtest_and_bars(factory, engine)
+    later = datetime(2026, 5, 6, 7, 8, 9, 1, tzinfo=UTC)
+    async with session_scope(factory, write=True) as session:
+        backtest = (await session.scalars(select(Backtest))).one()
+        backtest.created_at, backtest.equity_curve = later, b"\x00\\x'\xff"
+        backtest.metrics, backtest.strategy = {"sharpe": 1.25, "note": AWKWARD_TEXT}, AWKWARD_TEXT[:40]
+        for bar, value in zip(
+            await session.scalars(select(Bar).order_by(Bar.ts)), reversed(floats(engine)), strict=True
+        ):
+            bar.close = value
+    async with factory() as session:
+        again = (await session.scalars(select(Backtest))).one()
+        assert (again.created_at, again.equity_curve) == (later, b"\x00\\x'\xff")
+        assert (again.metrics, again.strategy) == ({"sharpe": 1.25, "note": AWKWARD_TEXT}, AWKWARD_TEXT[:40])
+        closes = [bar.close for bar in await session.scalars(select(Bar).order_by(Bar.ts))]
+        assert [repr(value) for value in closes] == [repr(value) for value in reversed(floats(engine))]
+
+
+async def test_a_staged_value_too_long_for_its_column_fares_as_it_does_through_the_unit_of_work(engine):
+    """PostgreSQL refuses it (SQLite keeps any length): never cut short to fit."""
+    account_id = await an_account(engine)
+    factory = create_sessionmaker(engine)
+
+    async def store(write: Callable[[AsyncSession, Signal], None]) -> str:
+        try:
+            async with session_scope(factory, write=True) as session:
+                signal = a_signal(await take_id(session, Signal), account_id)
+                signal.symbol = "S" * 40  # the column holds 32
+                write(session, signal)
+        except DBAPIError as refused:
+            return type(refused.orig).__name__
+        async with factory() as session:
+            return (await session.get_one(Signal, signal.id)).symbol or ""
+
+    staged, added = await store(stage), await store(lambda session, signal: session.add(signal))
+    assert staged == added
+    assert staged == ("S" * 40 if engine.dialect.name == "sqlite" else added)

@@ -1,8 +1,12 @@
 """NOTIFY payloads: each names who its events are for, so that a process reads only what its sockets want."""
 
 import asyncio
+from datetime import UTC, datetime
+from decimal import Decimal
 
-from quantdesk.realtime.events import NOTIFY_LIMIT, QUEUE_STREAM, Event, audience, decode, heard, payloads
+import pytest
+
+from quantdesk.realtime.events import NOTIFY_LIMIT, QUEUE_STREAM, Event, audience, decode, heard, jsonable, payloads
 from quantdesk.realtime.hub import Hub, Subscriber
 
 
@@ -62,3 +66,23 @@ def test_a_payload_without_its_first_line_is_read_as_for_anyone():
     names, body = heard(old)
     assert names == {"*", QUEUE_STREAM}
     assert decode(body) == [Event("trade_updates", {}, 1, 7)]
+
+
+def test_an_event_carries_decimals_as_the_api_writes_them_and_times_in_iso_8601_on_either_path():
+    """NOTIFY payloads (PostgreSQL) are encoded at the commit; events delivered in the process (SQLite)
+    are made JSON by ``jsonable``: the same values either way."""
+    at = datetime(2026, 12, 4, 5, 6, 7, 89, tzinfo=UTC)
+    event = Event("trade_updates", {"order": {"qty": Decimal("1.5"), "at": at}, "levels": (Decimal(2), None)}, 1, 7)
+    (payload,) = payloads([event])
+    (sent,) = decode(heard(payload)[1])
+    expected = {
+        "order": {"qty": "1.50000000", "at": "2026-12-04T05:06:07.000089+00:00"},
+        "levels": ["2.00000000", None],
+    }
+    assert sent.data == expected
+    assert jsonable(event.data) == expected
+
+
+def test_an_event_refuses_a_value_json_cannot_carry():
+    with pytest.raises(TypeError, match="cannot carry a set"):
+        payloads([Event("trade_updates", {"ids": {1, 2}})])

@@ -1,10 +1,15 @@
 """Engine, sessions and the declarative base: the one place that knows SQLite from PostgreSQL."""
 
+import json
+import math
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import date, datetime
+from datetime import time as time_of_day
+from decimal import Decimal
 from typing import Any, TypeVar, cast
 
 import asyncpg
@@ -18,7 +23,14 @@ from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.instrumentation import ClassManager, manager_of_class
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.sql.dml import ReturningInsert
-from sqlalchemy.types import NullType
+from sqlalchemy.types import (
+    JSON,
+    Float,
+    NullType,
+    String,
+    TypeDecorator,
+    TypeEngine,
+)
 
 from quantdesk.core.config import get_settings, normalise_database_url
 from quantdesk.core.errors import NUL_IN_TEXT, ValidationFailed
@@ -375,12 +387,20 @@ def _insert_returning(connection: Connection, table: Table, group: list[tuple[Ba
 
 @dataclass(frozen=True)
 class _Unnest:
-    """A table's INSERT from one array per column (PostgreSQL), to take its place in a WITH query: its
-    text, with the parameters from ``first_parameter`` on, and the columns with their bind processors."""
+    """A table's INSERT or UPDATE from one array per column (PostgreSQL), to take its place in a WITH
+    query: its text, with the parameters from ``first_parameter`` on, and per column its key and how a
+    value is made ready for the array (its bind processor, then what makes it JSON)."""
 
     sql: str
     columns: list[str]
-    processors: list[tuple[Callable[[Any], Any] | None, bool]]  # and whether it takes None too (JSON's null)
+    encoders: list["_Encoder"]
+
+
+@dataclass(frozen=True)
+class _Encoder:
+    process: Callable[[Any], Any] | None  # the column type's bind processor
+    takes_none: bool  # whether the processor takes None too (JSON's null)
+    floats: bool  # a float column: NaN and the infinities are no JSON numbers
 
 
 _UNNESTS: dict[tuple[str, bool, int], _Unnest] = {}
@@ -388,18 +408,56 @@ _UNNESTS: dict[tuple[str, bool, int], _Unnest] = {}
 
 def _arrays_of(
     dialect: Dialect, columns: list[Column[Any]], first_parameter: int
-) -> tuple[list[str], list[tuple[Callable[[Any], Any] | None, bool]]]:
-    """One typed array parameter per column, numbered from ``first_parameter``, with each column's bind
-    processor and whether it takes None too (JSON's null)."""
-    arrays: list[str] = []
-    processors: list[tuple[Callable[[Any], Any] | None, bool]] = []
+) -> tuple[list[str], list[str], list[_Encoder]]:
+    """One parameter per column, numbered from ``first_parameter``: a JSON array of its values. Typed
+    arrays would say the same, but asyncpg encodes them element by element, checking each for a nested
+    array, at several times what building the JSON costs. Returned: the set-returning calls that read
+    the arrays, the casts that give each element its column's type, and the columns' encoders."""
+    sources: list[str] = []
+    casts: list[str] = []
+    encoders: list[_Encoder] = []
     for n, column in enumerate(columns, first_parameter):
         type_ = column.type
         if isinstance(type_, NullType):  # a foreign key declared without a type has the referred column's
             type_ = next(iter(column.foreign_keys)).column.type
-        arrays.append(f"${n}::{type_.compile(dialect=dialect)}[]")
-        processors.append((type_.dialect_impl(dialect).bind_processor(dialect), type_.should_evaluate_none))
-    return arrays, processors
+        sources.append(f"json_array_elements_text(${n}::json)")
+        impl = type_.dialect_impl(dialect)
+        kind = impl.impl_instance if isinstance(impl, TypeDecorator) else impl  # what the database holds
+        casts.append(_cast_from_text(kind, type_.compile(dialect=dialect)))
+        encoders.append(_Encoder(impl.bind_processor(dialect), type_.should_evaluate_none, isinstance(kind, Float)))
+    return sources, casts, encoders
+
+
+def _cast_from_text(impl: TypeEngine[Any], compiled: str) -> str:
+    """What follows an element (text) to make it the column's value. Text is assigned as it is, so that
+    a value too long for its column is refused as an INSERT of it would be, not cut by a cast."""
+    if isinstance(impl, String):
+        return ""
+    if isinstance(impl, JSON):  # its bind processor gives the document's text
+        return "::json"
+    return f"::{compiled}"
+
+
+def _element_text(value: Any) -> str:
+    """An element that JSON cannot hold, as the text its column reads: a Decimal exactly, an instant in
+    ISO 8601, bytes in bytea's hex form."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date | time_of_day):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return "\\x" + value.hex()
+    raise TypeError(f"a {type(value).__name__} cannot be written in bulk")
+
+
+# Built once: json.dumps with any option builds an encoder per call.
+_ARRAY_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_element_text)
+
+
+def _finite(value: float | None) -> float | str | None:
+    if value is None or math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
 
 
 def _unnest(dialect: Dialect, table: Table, numbered: bool, first_parameter: int) -> _Unnest:
@@ -408,18 +466,17 @@ def _unnest(dialect: Dialect, table: Table, numbered: bool, first_parameter: int
         return found
     quote = dialect.identifier_preparer.quote
     columns = [column for column in table.columns if not (numbered and column.primary_key)]
-    arrays, processors = _arrays_of(dialect, columns, first_parameter)
+    sources, casts, encoders = _arrays_of(dialect, columns, first_parameter)
     names = ", ".join(quote(column.name) for column in columns)
-    # A function scan of arrays yields their elements in order, and ORDER BY makes the ids the sequence
-    # hands out follow it: sorted, they are the rows' (what SQLAlchemy's insertmanyvalues counts on too).
+    values = ", ".join(f"staged.{quote(column.name)}{cast}" for column, cast in zip(columns, casts, strict=True))
+    # A function scan yields the arrays' elements in order, and ORDER BY makes the ids the sequence hands
+    # out follow it: sorted, they are the rows' (what SQLAlchemy's insertmanyvalues counts on too).
     sql = (
-        f"INSERT INTO {quote(table.name)} ({names}) SELECT {names} FROM unnest({', '.join(arrays)}) "  # noqa: S608 - names from the metadata
+        f"INSERT INTO {quote(table.name)} ({names}) SELECT {values} FROM ROWS FROM ({', '.join(sources)}) "  # noqa: S608 - names from the metadata
         f"WITH ORDINALITY AS staged({names}, row_number) ORDER BY row_number"
         + (f" RETURNING {quote(table.name)}.id" if numbered else "")
     )
-    found = _UNNESTS[table.name, numbered, first_parameter] = _Unnest(
-        sql, [column.key for column in columns], processors
-    )
+    found = _UNNESTS[table.name, numbered, first_parameter] = _Unnest(sql, [column.key for column in columns], encoders)
     return found
 
 
@@ -440,17 +497,18 @@ def _unnest_update(dialect: Dialect, table: Table, changed: tuple[str, ...], fir
         return found
     quote = dialect.identifier_preparer.quote
     columns = [*table.primary_key.columns, *(table.columns[name] for name in changed)]
-    arrays, processors = _arrays_of(dialect, columns, first_parameter)
+    sources, casts, encoders = _arrays_of(dialect, columns, first_parameter)
     names = ", ".join(quote(column.name) for column in columns)
+    value = {column.name: f"changed.{quote(column.name)}{cast}" for column, cast in zip(columns, casts, strict=True)}
     keys = len(table.primary_key.columns)
-    assignments = ", ".join(f"{quote(column.name)} = changed.{quote(column.name)}" for column in columns[keys:])
-    matches = " AND ".join(f"{quote(table.name)}.{quote(c.name)} = changed.{quote(c.name)}" for c in table.primary_key)
+    assignments = ", ".join(f"{quote(column.name)} = {value[column.name]}" for column in columns[keys:])
+    matches = " AND ".join(f"{quote(table.name)}.{quote(c.name)} = {value[c.name]}" for c in table.primary_key)
     sql = (
-        f"UPDATE {quote(table.name)} SET {assignments} FROM unnest({', '.join(arrays)}) AS changed({names}) "  # noqa: S608 - names from the metadata
+        f"UPDATE {quote(table.name)} SET {assignments} FROM ROWS FROM ({', '.join(sources)}) AS changed({names}) "  # noqa: S608 - names from the metadata
         f"WHERE {matches}"
     )
     found = _UNNESTS[f"{table.name} SET {','.join(changed)}", False, first_parameter] = _Unnest(
-        sql, [column.key for column in columns], processors
+        sql, [column.key for column in columns], encoders
     )
     return found
 
@@ -466,7 +524,7 @@ def _write_all_postgres(
     The new ids, per group of new rows, in the rows' order."""
     clauses: list[str] = []
     selects: list[str] = []
-    parameters: list[list[Any]] = []
+    parameters: list[str] = []
     for n, (table, numbered, group) in enumerate(groups):
         unnest = _unnest(connection.dialect, table, numbered, len(parameters) + 1)
         clauses.append(f"written_{n} AS ({unnest.sql})")
@@ -484,14 +542,17 @@ def _write_all_postgres(
     return [sorted(ids) for ids in written]
 
 
-def _arrays(unnest: _Unnest, group: list[tuple[Base, dict[str, Any]]]) -> list[list[Any]]:
-    """The group's values, one array per column of ``unnest``, as the columns' types bind them."""
+def _arrays(unnest: _Unnest, group: list[tuple[Base, dict[str, Any]]]) -> list[str]:
+    """The group's values, one JSON array per column of ``unnest``, as the columns' types bind them."""
     arrays = []
-    for column, (process, takes_none) in zip(unnest.columns, unnest.processors, strict=True):
+    for column, encoder in zip(unnest.columns, unnest.encoders, strict=True):
         given = [values[column] for _, values in group]
-        if process is not None:
+        if encoder.process is not None:
+            process, takes_none = encoder.process, encoder.takes_none
             given = [process(value) if value is not None or takes_none else None for value in given]
-        arrays.append(given)
+        if encoder.floats:
+            given = [_finite(value) for value in given]
+        arrays.append(_ARRAY_JSON.encode(given))
     return arrays
 
 
