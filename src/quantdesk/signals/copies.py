@@ -33,7 +33,7 @@ class Copy:
     received_at: datetime
 
 
-def lock_key(signal: Signal) -> int:
+def lock_key(signal: Signal | Copy) -> int:
     """The transaction lock of the signal's copies: its account and its id field, or else its body."""
     digest = hashlib.sha256(f"{signal.account_id}:{signal.external_id or signal.body_hash}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
@@ -80,11 +80,14 @@ _ANY_TIME = datetime.min.replace(tzinfo=UTC)
 
 class Copies:
     """The accepted signals that the signals of one transaction may repeat: those stored before it, and
-    those it accepts itself."""
+    those it accepts itself, by key (a signal can repeat only a copy with its key)."""
 
-    def __init__(self, earlier: list[Copy], window_s: float) -> None:
-        self._accepted = sorted(earlier, key=lambda copy: copy.id)
+    def __init__(self, earlier: list[Copy], window_s: float, keys: dict[Signal, int] | None = None) -> None:
+        self._by_key: dict[int, list[Copy]] = {}
+        for copy in sorted(earlier, key=lambda copy: copy.id):
+            self._by_key.setdefault(lock_key(copy), []).append(copy)
         self._window = timedelta(seconds=window_s)
+        self._keys = keys or {}  # of the signals loaded for: each hashed once
 
     @classmethod
     async def load(cls, session: AsyncSession, signals: Sequence[Signal], window_s: float) -> "Copies":
@@ -92,10 +95,11 @@ class Copies:
         if not signals:
             return cls([], window_s)
         window = timedelta(seconds=window_s)
-        since = {lock_key(signal): _ANY_TIME for signal in signals if signal.external_id is not None}
+        keys = {signal: lock_key(signal) for signal in signals}
+        since = {keys[signal]: _ANY_TIME for signal in signals if signal.external_id is not None}
         for signal in signals:
             if signal.external_id is None:
-                since.setdefault(lock_key(signal), signal.received_at - window)
+                since.setdefault(keys[signal], signal.received_at - window)
         if dialect_name(session) == "postgresql":
             await session.execute(_LOCK_KEYS, {"keys": sorted(since)})
             found = await session.execute(EARLIER_ON_POSTGRES, {"keys": list(since), "since": list(since.values())})
@@ -108,27 +112,26 @@ class Copies:
                     "since": min(since.values()),
                 },
             )
-        return cls([Copy(*row) for row in found], window_s)
+        return cls([Copy(*row) for row in found], window_s, keys)
 
     def first_of(self, signal: Signal) -> Copy | None:
         """The first accepted signal that ``signal`` repeats: the same id on the account, or the same body
         on the same webhook (through the API: on the same account) within the window."""
-        return next((copy for copy in self._accepted if self._repeats(signal, copy)), None)
+        candidates = self._by_key.get(self._key(signal), ())
+        return next((copy for copy in candidates if self._repeats(signal, copy)), None)
 
     def accept(self, signal: Signal) -> None:
         """``signal`` is accepted in this transaction: later ones of it may repeat it. It is given the key
         under which the copies sent after this transaction find it."""
-        signal.copy_key = lock_key(signal)
-        self._accepted.append(
-            Copy(
-                signal.id,
-                signal.account_id,
-                signal.token_id,
-                signal.external_id,
-                signal.body_hash,
-                signal.received_at,
-            )
+        signal.copy_key = self._key(signal)
+        copy = Copy(
+            signal.id, signal.account_id, signal.token_id, signal.external_id, signal.body_hash, signal.received_at
         )
+        self._by_key.setdefault(signal.copy_key, []).append(copy)
+
+    def _key(self, signal: Signal) -> int:
+        key = self._keys.get(signal)
+        return lock_key(signal) if key is None else key
 
     def _repeats(self, signal: Signal, copy: Copy) -> bool:
         if copy.account_id != signal.account_id:

@@ -154,34 +154,43 @@ def parse(body: str | bytes) -> ParsedSignal:
     return signal
 
 
+# Built once: json.loads with an option builds a decoder per call. A bare NaN or Infinity (which
+# TradingView writes for an empty plot value) reads as NaN, refused as not finite.
+_JSON = json.JSONDecoder(parse_constant=lambda name: math.nan)
+
+
 def _json_object(text: str) -> dict[str, Any] | None:
     if not text.startswith("{"):
         return None
     try:
-        data = json.loads(text, parse_constant=lambda name: math.nan)
+        data = _JSON.decode(text)
     except (ValueError, RecursionError):
         return None  # JSON-looking text (a substituted NaN, a stray quote): read it as text
     return data if isinstance(data, dict) else None
 
 
 def _flattened(data: dict[str, Any]) -> dict[str, Any]:
-    """The object's own fields, then those of its known containers (an outer field wins). A level given
-    as an object (Alpaca's ``"stop_loss": {"stop_price": ...}``) is its price."""
-    flat = {key: value for key, value in data.items() if not isinstance(value, dict)}
+    """The object's own fields, then those of its known containers (an outer field wins), by their names
+    in lower case. A level given as an object (Alpaca's ``"stop_loss": {"stop_price": ...}``) is its price."""
+    flat = {str(key).lower(): value for key, value in data.items() if not isinstance(value, dict)}
     for key, value in data.items():
         if isinstance(value, dict) and (str(key).lower() in JSON_STOP_KEYS or str(key).lower() in JSON_TAKE_KEYS):
-            flat[key] = _first(value, LEVEL_PRICE_KEYS)
+            flat[str(key).lower()] = _first(_lowered(value), LEVEL_PRICE_KEYS)
     for key, value in data.items():
         if isinstance(value, dict) and str(key).lower() in JSON_CONTAINERS:
             for inner_key, inner in value.items():
                 if not isinstance(inner, dict):
-                    flat.setdefault(inner_key, inner)
+                    flat.setdefault(str(inner_key).lower(), inner)
     return flat
 
 
+def _lowered(data: dict[str, Any]) -> dict[str, Any]:
+    return {str(key).lower(): value for key, value in data.items()}
+
+
 def _first(data: dict[str, Any], keys: tuple[str, ...]) -> Any:
-    lowered = {str(k).lower(): v for k, v in data.items()}
-    return next((lowered[k] for k in keys if lowered.get(k) not in (None, "")), None)
+    """The first of ``keys`` that ``data`` (its names in lower case) gives a value."""
+    return next((data[key] for key in keys if data.get(key) not in (None, "")), None)
 
 
 def _from_json(data: dict[str, Any]) -> ParsedSignal:
@@ -223,9 +232,8 @@ def _json_levels(data: dict[str, Any], signal: ParsedSignal) -> None:
 
 def _first_level(data: dict[str, Any], keys: dict[str, str]) -> tuple[Any, str]:
     """The value of the first of ``keys`` the object has, with the unit its key names."""
-    lowered = {str(k).lower(): v for k, v in data.items()}
-    found = next((key for key in keys if lowered.get(key) not in (None, "")), None)
-    return (lowered[found], keys[found]) if found is not None else (None, "")
+    found = next((key for key in keys if data.get(key) not in (None, "")), None)
+    return (data[found], keys[found]) if found is not None else (None, "")
 
 
 def _split_unit(raw: str) -> tuple[str, str | None]:
