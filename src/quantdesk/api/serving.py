@@ -31,12 +31,19 @@ def spreads_connections() -> bool:
     return sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT")
 
 
+class CannotListen(Exception):
+    """The address cannot be bound: a program listens on it already, or it is not this machine's."""
+
+
 def check_port_free(host: str, port: int) -> None:
-    """Raise OSError if a program listens on the port already. Bound without SO_REUSEPORT, as uvicorn
-    binds: a second server on a port in use fails, rather than joining the first one's sockets."""
+    """Raise CannotListen if a program listens on the port already. Bound without SO_REUSEPORT, as
+    uvicorn binds: a second server on a port in use fails, rather than joining the first one's sockets."""
     with _socket(host) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((host, port))
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise CannotListen(f"cannot listen on {host}:{port}: {exc}") from exc
 
 
 def reuse_port_socket(host: str, port: int) -> socket.socket:

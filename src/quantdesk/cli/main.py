@@ -52,8 +52,8 @@ def serve(
     configure_logging(settings.log_level, settings.log_format)  # the supervisor's lines; workers set their own
     try:
         serving.serve(host or settings.host, port or settings.port, workers, reload, settings.log_level.lower())
-    except OSError as exc:
-        fail(f"cannot listen on {host or settings.host}:{port or settings.port}: {exc}")
+    except serving.CannotListen as exc:  # only this: an OSError of the running server is a bug to report whole
+        fail(str(exc))
 
 
 @db_app.command("upgrade")
