@@ -25,6 +25,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -33,7 +35,7 @@ import psycopg
 from websockets.asyncio.client import connect
 
 from benchmarks import loadgen
-from benchmarks.common import print_figures, print_table
+from benchmarks.common import cpu_used_s, postgres_cpu_s, print_figures, print_table, tree_cpu_s
 from benchmarks.ingest import drop_postgres, free_port, fresh_postgres, libpq_dsn, wait_until_healthy
 from benchmarks.trading import admin_key
 
@@ -187,20 +189,53 @@ def quantdesk_run(args: argparse.Namespace) -> dict[str, float]:
     command = [sys.executable, "-m", "quantdesk", "serve", "--port", str(port), "--workers", str(args.workers)]
     server = start(command, env, port)
     try:
-        return asyncio.run(_drive_quantdesk(args, url, port, admin))
+        return asyncio.run(_drive_quantdesk(args, url, port, admin, server.pid))
     finally:
         stop(server)
         drop_postgres(DATABASE)
 
 
-async def _drive_quantdesk(args: argparse.Namespace, url: str, port: int, admin: str) -> dict[str, float]:
+@dataclass
+class Metered:
+    """The CPU the server, PostgreSQL and this process (the load generator) spent during a load."""
+
+    load: loadgen.Load
+    server_cpu_s: float
+    postgres_cpu_s: float
+    generator_cpu_s: float
+
+    def figures(self, prefix: str, per: str) -> dict[str, float]:
+        elapsed, answered = self.load.elapsed_s, max(1, self.load.accepted)
+        return {
+            f"{prefix}server_cpu_ms_per_{per}": self.server_cpu_s / answered * 1000,
+            f"{prefix}server_cores_busy": self.server_cpu_s / elapsed,
+            f"{prefix}postgres_cores_busy": self.postgres_cpu_s / elapsed,
+            f"{prefix}generator_cores_busy": self.generator_cpu_s / elapsed,
+        }
+
+
+async def metered(server_pid: int, drive: Awaitable[loadgen.Load]) -> Metered:
+    server, database, generator = tree_cpu_s(server_pid), postgres_cpu_s(), time.process_time()
+    load = await drive
+    return Metered(
+        load,
+        cpu_used_s(server, tree_cpu_s(server_pid)),
+        cpu_used_s(database, postgres_cpu_s()),
+        time.process_time() - generator,
+    )
+
+
+async def _drive_quantdesk(
+    args: argparse.Namespace, url: str, port: int, admin: str, server_pid: int
+) -> dict[str, float]:
     key, path = await prepare(f"http://127.0.0.1:{port}", admin)
     output = Path(tempfile.mkdtemp()) / "fills.txt"
     recorder = start_recorder(f"ws://127.0.0.1:{port}/ws?token={key}", output)
     offset = 10_000_000  # warm-up signals get ids of their own
     warm = await loadgen.run("127.0.0.1", port, path, lambda n: signal_body(offset + n), args.connections, WARM_UP_S)
     settle(url, [json.loads(body)["signal_id"] for body in warm.bodies])
-    load = await loadgen.run("127.0.0.1", port, path, signal_body, args.connections, args.seconds)
+    meter = await metered(server_pid, loadgen.run("127.0.0.1", port, path, signal_body, args.connections, args.seconds))
+    load = meter.load
     acknowledged = [json.loads(body)["signal_id"] for body in load.bodies]
     drain_s = await asyncio.to_thread(settle, url, acknowledged)
     await asyncio.sleep(1.0)  # the last fill events on their way
@@ -227,6 +262,7 @@ async def _drive_quantdesk(args: argparse.Namespace, url: str, port: int, admin:
         "floor_p99_ms": percentile(floor.latencies_s, 0.99) * 1000,
         "floor_new_db_sessions": floor_sessions,
         "socket_dropped": int(dropped),
+        **meter.figures("", "signal"),
         **audit(url, acknowledged),
     }
 
@@ -245,11 +281,13 @@ def bare_run(args: argparse.Namespace) -> dict[str, float]:
     server = start(command, env, port)
     try:
 
-        async def drive() -> loadgen.Load:
+        async def drive() -> Metered:
             await loadgen.run("127.0.0.1", port, "/insert", signal_body, args.connections, WARM_UP_S)
-            return await loadgen.run("127.0.0.1", port, "/insert", signal_body, args.connections, args.seconds)
+            insert = loadgen.run("127.0.0.1", port, "/insert", signal_body, args.connections, args.seconds)
+            return await metered(server.pid, insert)
 
-        load = asyncio.run(drive())
+        meter = asyncio.run(drive())
+        load = meter.load
     finally:
         stop(server)
         drop_postgres(BARE_DATABASE)
@@ -257,6 +295,7 @@ def bare_run(args: argparse.Namespace) -> dict[str, float]:
         "bare_requests_per_s": load.accepted / load.elapsed_s,
         "bare_p50_ms": statistics.median(load.latencies_s) * 1000,
         "bare_p99_ms": percentile(load.latencies_s, 0.99) * 1000,
+        **meter.figures("bare_", "request"),
     }
 
 
@@ -315,6 +354,16 @@ def main() -> None:
         [[figures["acknowledged"], figures["lost"], figures["duplicated"], figures["fill_events_missing"],
           figures["non_2xx"], figures["drain_after_load_s"], figures["worker_signals_per_s"],
           figures["floor_new_db_sessions"]]],
+    )  # fmt: skip
+    print_table(
+        "CPU during the load (server: its workers and supervisor; the generator: this process)",
+        ["endpoint", "server ms per answer", "server cores", "PostgreSQL cores", "generator cores"],
+        [
+            ["bare FastAPI + 1 INSERT", figures["bare_server_cpu_ms_per_request"], figures["bare_server_cores_busy"],
+             figures["bare_postgres_cores_busy"], figures["bare_generator_cores_busy"]],
+            ["POST /webhooks/{token} (with the executions meanwhile)", figures["server_cpu_ms_per_signal"],
+             figures["server_cores_busy"], figures["postgres_cores_busy"], figures["generator_cores_busy"]],
+        ],
     )  # fmt: skip
     print_figures(
         {"seconds": args.seconds, "connections": args.connections, "workers": args.workers}
