@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 
 from quantdesk.core.db import UNREACHABLE, lost_to_a_concurrent_transaction, refers_to_a_deleted_row
 from quantdesk.core.errors import (
@@ -179,6 +180,15 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         f"an unexpected error occurred (incident {incident}); it was logged. Please report it.",
         request_id=REQUEST_ID.get(),
     )
+
+
+async def error_response(request: Request, exc: Exception) -> Response:
+    """The answer the application's error table gives ``exc``, as its middleware would, for code that
+    runs outside it (``signals.direct``): the handler of the nearest class in the exception's MRO."""
+    handlers: dict[Any, Any] = request.app.exception_handlers
+    handler = next(handlers[cls] for cls in type(exc).__mro__ if cls in handlers)  # Exception has one
+    response: Response = await handler(request, exc)
+    return response
 
 
 def install_error_handlers(app: FastAPI) -> None:

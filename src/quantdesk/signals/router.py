@@ -206,7 +206,10 @@ async def revoke_webhook(session: SessionDep, caller: CurrentUser, account_id: R
 async def receive_webhook(token: str, request: Request, settings: SettingsDep) -> JSONResponse:
     """TradingView's alert webhook: no header needed, the token in the URL names the account. Answers 202
     with the signal id as soon as the signal and its order are stored; the broker executes it next.
-    Signals arriving together are stored together, in one transaction (``app.state.signal_desk``)."""
+    Signals arriving together are stored together, in one transaction (``app.state.signal_desk``).
+
+    Served by ``signals.direct``, which calls this function without FastAPI's routing: its parameters
+    are all it may take."""
     gate.check_address(request, settings.webhook_allowed_ips, settings.trusted_proxies)
     body = await gate.read_body(request, int(settings.webhook_max_body_kb * 1024))
     desk: GroupCommit[webhook.Delivery, Receipt] = request.app.state.signal_desk
