@@ -7,6 +7,7 @@ a literal would quietly fall back to reading every such order. These tests ask e
 plan of the statements the server really sends (on PostgreSQL, the generic plan of a prepared
 statement, as asyncpg runs them)."""
 
+import json
 from typing import Any
 
 import httpx
@@ -113,3 +114,50 @@ async def test_day_orders_due_to_expire_are_found_through_their_partial_index(
     assert len(sent) == 1, sent
     plan = await query_plan(engine, *sent[0])
     assert "ix_orders_expiring" in plan, plan
+
+
+def _scanned_orders(plan: Any) -> list[int]:
+    """The rows each scan of ``orders`` in an EXPLAIN (ANALYZE, FORMAT JSON) plan read."""
+    found = [plan["Actual Rows"]] if plan.get("Relation Name") == "orders" else []
+    for child in plan.get("Plans", []):
+        found.extend(_scanned_orders(child))
+    return found
+
+
+async def claim_reads(engine: AsyncEngine, planning: str | None) -> list[int]:
+    statement = str(worker._CLAIM.compile(engine.sync_engine, compile_kwargs={"literal_binds": True}))
+    async with engine.connect() as connection:
+        if planning is not None:
+            await connection.exec_driver_sql(planning)
+        rows = await connection.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}")
+        plan = rows.scalar_one()
+        await connection.rollback()
+    return _scanned_orders((plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"])
+
+
+async def test_the_claim_reads_only_the_oldest_orders_of_a_queue_the_statistics_do_not_know(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient, app: FastAPI
+):
+    """A burst on a new database: PostgreSQL's statistics say the queue is nearly empty while thousands
+    of orders wait. The worker's claim must still read the queue's index in order and stop after the few
+    orders it looks at, not read every waiting order and sort them."""
+    engine: AsyncEngine = app.state.engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite plans without statistics of this kind; its claim is tested above")
+    async with engine.begin() as connection:
+        # What a new database has: indexes built on an empty table (as the migrations build them) and no
+        # statistics of its columns (the fixture's TRUNCATE has reset the table's own size).
+        await connection.exec_driver_sql("REINDEX TABLE orders")
+        await connection.exec_driver_sql("DELETE FROM pg_statistic WHERE starelid = 'orders'::regclass")
+    path = await webhook_path(alice, await open_account(alice))
+    assert (await send(alice, path, "BUY ACME")).status_code == 202
+    async with engine.begin() as connection:
+        waiting = (await connection.execute(select(Order.__table__))).mappings().one()
+        row = {**waiting, "client_order_id": None}
+        del row["id"]
+        await connection.execute(insert(Order), [row] * 15_000)  # the burst
+
+    planning = worker.QUEUE_PLANNING.text
+    assert max(await claim_reads(engine, planning)) <= worker.CLAIM_SCAN
+    # The condition is real: left to those statistics, the planner reads the whole queue.
+    assert max(await claim_reads(engine, None)) > 15_000
