@@ -1,6 +1,6 @@
 """Signals through the webhook on PostgreSQL with 2 server workers, and a bare FastAPI INSERT beside it.
 
-    .venv/bin/python -m benchmarks.signals [--seconds 15] [--connections 32] [--workers 2]
+    .venv/bin/python -m benchmarks.signals [--seconds 15] [--connections 32] [--workers 2] [--receive-only]
 
 A load generator on loopback keeps ``--connections`` keep-alive connections posting distinct TradingView
 JSON signals (each with its own id) to one webhook for ``--seconds``; a WebSocket client of the account
@@ -14,6 +14,9 @@ Targets: accepted signals/s at least half the bare endpoint's requests/s, answer
 fill-to-WebSocket p99 under 50 ms, no lost or duplicated orders. Last, the same server is driven for a few
 seconds at an unknown token: a 404 after routing, the middleware, a session and one query, which is what
 quantdesk costs per request before a signal is stored.
+
+``--receive-only`` runs the servers without their broker workers: what receiving a signal costs alone
+(each acknowledged signal is checked to be stored with its order, waiting), next to the same peer.
 """
 
 import argparse
@@ -182,6 +185,7 @@ def quantdesk_run(args: argparse.Namespace) -> dict[str, float]:
         "QUANTDESK_DATABASE_URL": url,
         "QUANTDESK_LOG_LEVEL": "WARNING",
         "QUANTDESK_WEBHOOK_RATE_PER_S": "0",
+        "QUANTDESK_BROKER_WORKER": "false" if args.receive_only else "true",
     }
     subprocess.run([sys.executable, "-m", "quantdesk", "db", "upgrade"], env=env, check=True, capture_output=True)
     admin = admin_key(env)
@@ -189,7 +193,8 @@ def quantdesk_run(args: argparse.Namespace) -> dict[str, float]:
     command = [sys.executable, "-m", "quantdesk", "serve", "--port", str(port), "--workers", str(args.workers)]
     server = start(command, env, port)
     try:
-        return asyncio.run(_drive_quantdesk(args, url, port, admin, server.pid))
+        drive = _receive_only if args.receive_only else _drive_quantdesk
+        return asyncio.run(drive(args, url, port, admin, server.pid))
     finally:
         stop(server)
         drop_postgres(DATABASE)
@@ -267,6 +272,29 @@ async def _drive_quantdesk(
     }
 
 
+async def _receive_only(args: argparse.Namespace, url: str, port: int, admin: str, server_pid: int) -> dict[str, float]:
+    _, path = await prepare(f"http://127.0.0.1:{port}", admin)
+    offset = 10_000_000  # warm-up signals get ids of their own
+    await loadgen.run("127.0.0.1", port, path, lambda n: signal_body(offset + n), args.connections, WARM_UP_S)
+    meter = await metered(server_pid, loadgen.run("127.0.0.1", port, path, signal_body, args.connections, args.seconds))
+    acknowledged = [json.loads(body)["signal_id"] for body in meter.load.bodies]
+    with psycopg.connect(libpq_dsn(url)) as connection:
+        waiting = connection.execute(
+            "SELECT count(*) FROM signals s JOIN orders o ON o.id = s.order_id "
+            "WHERE s.id = ANY(%s) AND s.status = 'pending' AND o.status = 'new'",
+            (acknowledged,),
+        ).fetchone()
+    return {
+        "accepted_per_s": meter.load.accepted / meter.load.elapsed_s,
+        "answer_p50_ms": statistics.median(meter.load.latencies_s) * 1000,
+        "answer_p99_ms": percentile(meter.load.latencies_s, 0.99) * 1000,
+        "non_2xx": sum(n for status, n in meter.load.statuses.items() if status >= 300) + meter.load.errors,
+        "acknowledged": len(acknowledged),
+        "lost": len(acknowledged) - (waiting[0] if waiting else 0),
+        **meter.figures("", "signal"),
+    }
+
+
 def bare_run(args: argparse.Namespace) -> dict[str, float]:
     url = fresh_postgres(BARE_DATABASE)
     dsn = libpq_dsn(url)
@@ -304,6 +332,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--receive-only", action="store_true", help="the servers without their broker workers")
     parser.add_argument("--record-fills", metavar="WS_URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.record_fills:
@@ -311,6 +340,9 @@ def main() -> None:
         return
     figures = bare_run(args) | quantdesk_run(args)
     figures["ratio_vs_bare"] = figures["accepted_per_s"] / figures["bare_requests_per_s"]
+    if args.receive_only:
+        print_receiving(args, figures)
+        return
     print_table(
         f"webhook signals on PostgreSQL, {args.workers} server workers, {args.connections} connections, "
         f"{args.seconds:g} s",
@@ -367,6 +399,30 @@ def main() -> None:
     )  # fmt: skip
     print_figures(
         {"seconds": args.seconds, "connections": args.connections, "workers": args.workers}
+        | {k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}
+    )
+
+
+def print_receiving(args: argparse.Namespace, figures: dict[str, float]) -> None:
+    print_table(
+        f"receiving only (no broker workers), PostgreSQL, {args.workers} server workers, "
+        f"{args.connections} connections, {args.seconds:g} s",
+        ["endpoint", "requests/s", "p50 ms", "p99 ms", "server ms per answer", "server cores", "PostgreSQL cores"],
+        [
+            ["bare FastAPI + 1 INSERT", figures["bare_requests_per_s"], figures["bare_p50_ms"], figures["bare_p99_ms"],
+             figures["bare_server_cpu_ms_per_request"], figures["bare_server_cores_busy"],
+             figures["bare_postgres_cores_busy"]],
+            ["POST /webhooks/{token}", figures["accepted_per_s"], figures["answer_p50_ms"], figures["answer_p99_ms"],
+             figures["server_cpu_ms_per_signal"], figures["server_cores_busy"], figures["postgres_cores_busy"]],
+        ],
+    )  # fmt: skip
+    print_table(
+        "every acknowledged signal",
+        ["acknowledged", "not stored waiting", "non-2xx"],
+        [[figures["acknowledged"], figures["lost"], figures["non_2xx"]]],
+    )
+    print_figures(
+        {"seconds": args.seconds, "connections": args.connections, "workers": args.workers, "receive_only": True}
         | {k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}
     )
 
