@@ -253,10 +253,7 @@ async def _drive_quantdesk(
     floor_sessions = database_sessions(url) - sessions_before - 1  # not the counting connection itself
     to_socket = [fills[signal_id] for signal_id in acknowledged if signal_id in fills]
     return {
-        "accepted_per_s": load.accepted / load.elapsed_s,
-        "answer_p50_ms": statistics.median(load.latencies_s) * 1000,
-        "answer_p99_ms": percentile(load.latencies_s, 0.99) * 1000,
-        "non_2xx": sum(count for status, count in load.statuses.items() if status >= 300) + load.errors,
+        **answered(load),
         "acknowledged": len(acknowledged),
         "drain_after_load_s": drain_s,
         "fill_to_ws_p50_ms": percentile(to_socket, 0.50) * 1000,
@@ -278,21 +275,32 @@ async def _receive_only(args: argparse.Namespace, url: str, port: int, admin: st
     await loadgen.run("127.0.0.1", port, path, lambda n: signal_body(offset + n), args.connections, WARM_UP_S)
     meter = await metered(server_pid, loadgen.run("127.0.0.1", port, path, signal_body, args.connections, args.seconds))
     acknowledged = [json.loads(body)["signal_id"] for body in meter.load.bodies]
-    with psycopg.connect(libpq_dsn(url)) as connection:
-        waiting = connection.execute(
-            "SELECT count(*) FROM signals s JOIN orders o ON o.id = s.order_id "
-            "WHERE s.id = ANY(%s) AND s.status = 'pending' AND o.status = 'new'",
-            (acknowledged,),
-        ).fetchone()
     return {
-        "accepted_per_s": meter.load.accepted / meter.load.elapsed_s,
-        "answer_p50_ms": statistics.median(meter.load.latencies_s) * 1000,
-        "answer_p99_ms": percentile(meter.load.latencies_s, 0.99) * 1000,
-        "non_2xx": sum(n for status, n in meter.load.statuses.items() if status >= 300) + meter.load.errors,
+        **answered(meter.load),
         "acknowledged": len(acknowledged),
-        "lost": len(acknowledged) - (waiting[0] if waiting else 0),
+        "lost": len(acknowledged) - stored_waiting(url, acknowledged),
         **meter.figures("", "signal"),
     }
+
+
+def answered(load: loadgen.Load) -> dict[str, float]:
+    return {
+        "accepted_per_s": load.accepted / load.elapsed_s,
+        "answer_p50_ms": statistics.median(load.latencies_s) * 1000,
+        "answer_p99_ms": percentile(load.latencies_s, 0.99) * 1000,
+        "non_2xx": sum(count for status, count in load.statuses.items() if status >= 300) + load.errors,
+    }
+
+
+def stored_waiting(url: str, signal_ids: list[int]) -> int:
+    """How many of the signals are stored pending, with their order waiting for a broker worker."""
+    with psycopg.connect(libpq_dsn(url)) as connection:
+        found = connection.execute(
+            "SELECT count(*) FROM signals s JOIN orders o ON o.id = s.order_id "
+            "WHERE s.id = ANY(%s) AND s.status = 'pending' AND o.status = 'new'",
+            (signal_ids,),
+        ).fetchone()
+    return int(found[0]) if found else 0
 
 
 def bare_run(args: argparse.Namespace) -> dict[str, float]:
