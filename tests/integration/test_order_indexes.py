@@ -8,15 +8,16 @@ plan of the statements the server really sends (on PostgreSQL, the generic plan 
 statement, as asyncpg runs them)."""
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event, insert, select
+from sqlalchemy import Table, event, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from quantdesk.core.config import Settings
+from quantdesk.core.db import _unnest_update
 from quantdesk.signals import worker
 from quantdesk.trading.models import Order
 from tests.integration.signal_helpers import send, webhook_path
@@ -135,18 +136,11 @@ async def claim_reads(engine: AsyncEngine, planning: str | None) -> list[int]:
     return _scanned_orders((plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"])
 
 
-async def test_the_claim_reads_only_the_oldest_orders_of_a_queue_the_statistics_do_not_know(
-    market: httpx.AsyncClient, alice: httpx.AsyncClient, app: FastAPI
-):
-    """A burst on a new database: PostgreSQL's statistics say the queue is nearly empty while thousands
-    of orders wait. The worker's claim must still read the queue's index in order and stop after the few
-    orders it looks at, not read every waiting order and sort them."""
-    engine: AsyncEngine = app.state.engine
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite plans without statistics of this kind; its claim is tested above")
+async def burst_unknown_to_the_statistics(engine: AsyncEngine, alice: httpx.AsyncClient, orders: int) -> None:
+    """What a new database taking a burst looks like to PostgreSQL's planner: indexes built on an empty
+    table (as the migrations build them), no statistics of its columns (the fixture's TRUNCATE has reset
+    the table's own size), and then ``orders`` + 1 signal orders waiting."""
     async with engine.begin() as connection:
-        # What a new database has: indexes built on an empty table (as the migrations build them) and no
-        # statistics of its columns (the fixture's TRUNCATE has reset the table's own size).
         await connection.exec_driver_sql("REINDEX TABLE orders")
         await connection.exec_driver_sql("DELETE FROM pg_statistic WHERE starelid = 'orders'::regclass")
     path = await webhook_path(alice, await open_account(alice))
@@ -155,9 +149,50 @@ async def test_the_claim_reads_only_the_oldest_orders_of_a_queue_the_statistics_
         waiting = (await connection.execute(select(Order.__table__))).mappings().one()
         row = {**waiting, "client_order_id": None}
         del row["id"]
-        await connection.execute(insert(Order), [row] * 15_000)  # the burst
+        await connection.execute(insert(Order), [row] * orders)
+
+
+async def test_the_claim_reads_only_the_oldest_orders_of_a_queue_the_statistics_do_not_know(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient, app: FastAPI
+):
+    """The worker's claim must read the queue's index in order and stop after the few orders it looks
+    at, not read every waiting order and sort them."""
+    engine: AsyncEngine = app.state.engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite plans without statistics of this kind; its claim is tested above")
+    await burst_unknown_to_the_statistics(engine, alice, 15_000)
 
     planning = worker.QUEUE_PLANNING.text
     assert max(await claim_reads(engine, planning)) <= worker.CLAIM_SCAN
     # The condition is real: left to those statistics, the planner reads the whole queue.
     assert max(await claim_reads(engine, None)) > 15_000
+
+
+async def update_reads(engine: AsyncEngine, sql: str, ids: list[int]) -> list[int]:
+    parameters = (json.dumps(ids), json.dumps(["canceled"] * len(ids)))
+    async with engine.connect() as connection:
+        rows = await connection.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", parameters)
+        plan = rows.scalar_one()
+        await connection.rollback()
+    return _scanned_orders((plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"])
+
+
+async def test_the_bulk_update_of_changed_rows_reads_only_those_rows_of_a_table_the_statistics_do_not_know(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient, app: FastAPI
+):
+    """The changes of a transaction's loaded rows go in one UPDATE per table from one array per column
+    (core.db); the broker's batch changes 16 orders, and the UPDATE must find them by key however large
+    the planner believes the table to be."""
+    engine: AsyncEngine = app.state.engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the bulk UPDATE is PostgreSQL's; SQLite's changes go through the unit of work")
+    await burst_unknown_to_the_statistics(engine, alice, 15_000)
+    async with engine.connect() as connection:
+        ids = list((await connection.execute(select(Order.id).order_by(Order.id).limit(16))).scalars())
+    update = _unnest_update(engine.dialect, cast(Table, Order.__table__), ("status",), 1).sql
+
+    assert max(await update_reads(engine, update, ids)) <= len(ids)
+    # The condition is real: joined to the arrays alone, the planner reads the whole table.
+    joined_only = update.partition(" AND orders.id = ANY(")[0]
+    assert joined_only != update
+    assert max(await update_reads(engine, joined_only, ids)) > 15_000

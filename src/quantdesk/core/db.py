@@ -503,9 +503,18 @@ def _unnest_update(dialect: Dialect, table: Table, changed: tuple[str, ...], fir
     keys = len(table.primary_key.columns)
     assignments = ", ".join(f"{quote(column.name)} = {value[column.name]}" for column in columns[keys:])
     matches = " AND ".join(f"{quote(table.name)}.{quote(c.name)} = {value[c.name]}" for c in table.primary_key)
+    # The rows by their keys, again, as an array the primary key's index is probed with. Joined to the
+    # arrays alone, the table is read whole whenever the planner thinks it small, as it does of a table
+    # its statistics have not seen grow (a new database taking a burst), and a prepared statement keeps
+    # that plan: the broker's UPDATE of 16 orders read all 10,755 orders of such a table (2.3 ms of
+    # PostgreSQL's CPU; 0.35 ms by the index).
+    probes = " AND ".join(
+        f"{quote(table.name)}.{quote(column.name)} = ANY(ARRAY(SELECT {source}{cast}))"
+        for column, source, cast in zip(columns[:keys], sources, casts, strict=False)
+    )
     sql = (
         f"UPDATE {quote(table.name)} SET {assignments} FROM ROWS FROM ({', '.join(sources)}) AS changed({names}) "  # noqa: S608 - names from the metadata
-        f"WHERE {matches}"
+        f"WHERE {matches} AND {probes}"
     )
     found = _UNNESTS[f"{table.name} SET {','.join(changed)}", False, first_parameter] = _Unnest(
         sql, [column.key for column in columns], encoders
