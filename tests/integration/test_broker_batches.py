@@ -1,6 +1,7 @@
 """The broker worker executes an account's waiting signals together: one claim, one transaction, each
 order seeing what the ones before it did, and as many statements for many orders as for one."""
 
+import asyncio
 from decimal import Decimal
 from typing import Any
 
@@ -139,3 +140,29 @@ async def test_a_batch_that_fails_at_its_commit_rejects_only_the_order_that_fail
     state = await books(alice, account)
     assert holdings(state) == {"ACME": "4.00000000"}
     assert Decimal(state["cash"]) == Decimal("9600")
+
+
+async def test_a_batch_lets_the_tasks_waiting_meanwhile_run_between_its_orders(
+    market: httpx.AsyncClient,
+    alice: httpx.AsyncClient,
+    app: FastAPI,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """One transaction, but not one stretch of the event loop: a request that arrives while a batch
+    executes is taken up after the order in hand, not after the whole batch (whose orders, reading what
+    the batch read once, need no database on their own)."""
+    _, path = await a_webhook_account(alice)
+    for quantity in (1, 2, 3):
+        await received(alice, path, f"BUY ACME qty {quantity}")
+    timeline: list[str] = []
+    execute = worker.execute
+
+    async def noted(*args: Any, **kwargs: Any) -> None:
+        timeline.append("order")
+        await execute(*args, **kwargs)
+        asyncio.get_running_loop().call_soon(timeline.append, "waiting task")  # ready once the order is done
+
+    monkeypatch.setattr(worker, "execute", noted)
+    assert await worker.execute_next(app.state.sessionmaker, settings) is worker.Outcome.EXECUTED
+    assert timeline == ["order", "waiting task"] * 3

@@ -202,6 +202,12 @@ async def execute_next(factory: async_sessionmaker[AsyncSession], settings: Sett
                 await execute(session, order, account, settings, reads)
                 executed.append(order.id)
                 executing = None
+                # The orders of a batch read nothing of their own, so without this the batch held the
+                # event loop from its first order to its commit (about 10 ms of CPU for 16), and the
+                # webhook requests arriving meanwhile waited for all of it. In four alternating runs of
+                # benchmarks/signals.py: answer p99 44-59 ms against 52-62, fill-to-WebSocket p99 31-38
+                # ms against 26-27 (a fill is announced at its batch's commit, which now comes later).
+                await asyncio.sleep(0)
         return Outcome.EXECUTED
     except Exception as failure:
         if (executing is None and not executed) or connection_lost(failure):
