@@ -101,7 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPIOffline(title="quantdesk", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.add_middleware(BodySizeLimit, max_bytes=lambda: app.state.settings.max_upload_bytes)
-    app.add_middleware(WebhookDirect)  # the webhook's own body limit, in front of FastAPI's routing
+    app.add_middleware(WebhookDirect)  # in front of the routing (and of BodySizeLimit: it has its own limit)
     app.add_middleware(RequestContext)  # added last: the outermost, so it times and logs everything
     install_error_handlers(app)
     # FastAPI tries the included routers in order, each route twice: the hot paths come first, which

@@ -510,7 +510,7 @@ def _unnest_update(dialect: Dialect, table: Table, changed: tuple[str, ...], fir
     # PostgreSQL's CPU; 0.35 ms by the index).
     probes = " AND ".join(
         f"{quote(table.name)}.{quote(column.name)} = ANY(ARRAY(SELECT {source}{cast}))"
-        for column, source, cast in zip(columns[:keys], sources, casts, strict=False)
+        for column, source, cast in zip(columns[:keys], sources[:keys], casts[:keys], strict=True)
     )
     sql = (
         f"UPDATE {quote(table.name)} SET {assignments} FROM ROWS FROM ({', '.join(sources)}) AS changed({names}) "  # noqa: S608 - names from the metadata
