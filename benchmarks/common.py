@@ -1,13 +1,13 @@
 """Helpers shared by the benchmark scripts: timing, tables, the closing JSON line."""
 
+import contextlib
 import json
-import os
 import statistics
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
+import psutil
 from rich.console import Console
 from rich.table import Table
 
@@ -47,48 +47,32 @@ def print_figures(figures: dict[str, Any]) -> None:
     print(json.dumps(figures, sort_keys=True), flush=True)
 
 
-_TICKS_PER_S = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def _cpu_s(pid: int) -> float:
-    """User and system CPU seconds of one process, from /proc (0 once it has gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_S  # utime and stime: fields 14 and 15
-
-
-def _tree(pid: int) -> Iterator[int]:
-    yield pid
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        for child in task.read_text().split():
-            yield from _tree(int(child))
+def _cpu_s(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
 
 
 def tree_cpu_s(pid: int) -> dict[int, float]:
-    """CPU seconds so far of a process and its descendants (a server's supervisor and workers), by pid;
-    empty where /proc is not there. Subtract two readings to meter a stretch of time."""
-    if not Path("/proc").is_dir():
-        return {}
+    """CPU seconds so far of a process and its descendants (a server's supervisor and workers), by pid.
+    Subtract two readings to meter a stretch of time."""
+    found: dict[int, float] = {}
     try:
-        return {each: _cpu_s(each) for each in _tree(pid)}
-    except OSError:  # the tree changed while read
-        return {}
+        root = psutil.Process(pid)
+        for process in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                found[process.pid] = _cpu_s(process)
+    except psutil.NoSuchProcess:
+        pass
+    return found
 
 
 def postgres_cpu_s() -> dict[int, float]:
     """CPU seconds so far of every PostgreSQL process of this machine (its backends among them), by pid."""
-    if not Path("/proc").is_dir():
-        return {}
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() in ("postgres", "postmaster"):
-                    found[int(entry.name)] = _cpu_s(int(entry.name))
-            except OSError:
-                continue
+    found: dict[int, float] = {}
+    for process in psutil.process_iter(["name"]):
+        if process.info["name"] in ("postgres", "postmaster"):
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                found[process.pid] = _cpu_s(process)
     return found
 
 
