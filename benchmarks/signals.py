@@ -210,9 +210,9 @@ class Metered:
     generator_cpu_s: float
 
     def figures(self, prefix: str, per: str) -> dict[str, float]:
-        elapsed, answered = self.load.elapsed_s, max(1, self.load.accepted)
+        elapsed, accepted = self.load.elapsed_s, max(1, self.load.accepted)
         return {
-            f"{prefix}server_cpu_ms_per_{per}": self.server_cpu_s / answered * 1000,
+            f"{prefix}server_cpu_ms_per_{per}": self.server_cpu_s / accepted * 1000,
             f"{prefix}server_cores_busy": self.server_cpu_s / elapsed,
             f"{prefix}postgres_cores_busy": self.postgres_cpu_s / elapsed,
             f"{prefix}generator_cores_busy": self.generator_cpu_s / elapsed,
@@ -405,10 +405,7 @@ def main() -> None:
              figures["server_cores_busy"], figures["postgres_cores_busy"], figures["generator_cores_busy"]],
         ],
     )  # fmt: skip
-    print_figures(
-        {"seconds": args.seconds, "connections": args.connections, "workers": args.workers}
-        | {k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}
-    )
+    print_closing(args, figures)
 
 
 def print_receiving(args: argparse.Namespace, figures: dict[str, float]) -> None:
@@ -429,8 +426,14 @@ def print_receiving(args: argparse.Namespace, figures: dict[str, float]) -> None
         ["acknowledged", "not stored waiting", "non-2xx"],
         [[figures["acknowledged"], figures["lost"], figures["non_2xx"]]],
     )
+    print_closing(args, figures)
+
+
+def print_closing(args: argparse.Namespace, figures: dict[str, float]) -> None:
+    run = {"seconds": args.seconds, "connections": args.connections, "workers": args.workers}
     print_figures(
-        {"seconds": args.seconds, "connections": args.connections, "workers": args.workers, "receive_only": True}
+        run
+        | {"receive_only": args.receive_only}
         | {k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}
     )
 

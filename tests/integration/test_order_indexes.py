@@ -20,6 +20,7 @@ from quantdesk.core.config import Settings
 from quantdesk.core.db import _unnest_update
 from quantdesk.signals import worker
 from quantdesk.trading.models import Order
+from tests.conftest import counted_statements
 from tests.integration.signal_helpers import send, webhook_path
 from tests.integration.trading_helpers import open_account, order
 
@@ -125,15 +126,17 @@ def _scanned_orders(plan: Any) -> list[int]:
     return found
 
 
-async def claim_reads(engine: AsyncEngine, planning: str | None) -> list[int]:
-    statement = str(worker._CLAIM.compile(engine.sync_engine, compile_kwargs={"literal_binds": True}))
+async def orders_read(
+    engine: AsyncEngine, statement: str, parameters: tuple[Any, ...] = (), planning: str | None = None
+) -> int:
+    """The most rows any scan of ``orders`` read when ``statement`` ran (rolled back), after ``planning``."""
     async with engine.connect() as connection:
         if planning is not None:
             await connection.exec_driver_sql(planning)
-        rows = await connection.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}")
+        rows = await connection.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", parameters)
         plan = rows.scalar_one()
         await connection.rollback()
-    return _scanned_orders((plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"])
+    return max(_scanned_orders((plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"]))
 
 
 async def burst_unknown_to_the_statistics(engine: AsyncEngine, alice: httpx.AsyncClient, orders: int) -> None:
@@ -157,7 +160,7 @@ async def burst_unknown_to_the_statistics(engine: AsyncEngine, alice: httpx.Asyn
 
 
 async def test_the_claim_reads_only_the_oldest_orders_of_a_queue_the_statistics_do_not_know(
-    market: httpx.AsyncClient, alice: httpx.AsyncClient, app: FastAPI
+    market: httpx.AsyncClient, alice: httpx.AsyncClient, app: FastAPI, settings: Settings
 ):
     """The worker's claim must read the queue's index in order and stop after the few orders it looks
     at, not read every waiting order and sort them."""
@@ -165,20 +168,17 @@ async def test_the_claim_reads_only_the_oldest_orders_of_a_queue_the_statistics_
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite plans without statistics of this kind; its claim is tested above")
     await burst_unknown_to_the_statistics(engine, alice, 15_000)
-
+    claim = str(worker._CLAIM.compile(engine.sync_engine, compile_kwargs={"literal_binds": True}))
     planning = worker.QUEUE_PLANNING.text
-    assert max(await claim_reads(engine, planning)) <= worker.CLAIM_SCAN
+
+    assert await orders_read(engine, claim, planning=planning) <= worker.CLAIM_SCAN
     # The condition is real: left to those statistics, the planner reads the whole queue.
-    assert max(await claim_reads(engine, None)) > 15_000
-
-
-async def update_reads(engine: AsyncEngine, sql: str, ids: list[int]) -> list[int]:
-    parameters = (json.dumps(ids), json.dumps(["canceled"] * len(ids)))
-    async with engine.connect() as connection:
-        rows = await connection.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", parameters)
-        plan = rows.scalar_one()
-        await connection.rollback()
-    return _scanned_orders((plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"])
+    assert await orders_read(engine, claim) > 15_000
+    # And the worker's transaction does plan its claim that way.
+    with counted_statements(engine) as sent:
+        assert await worker.execute_next(app.state.sessionmaker, settings) is worker.Outcome.EXECUTED
+    claimed = next(n for n, statement in enumerate(sent) if "FOR NO KEY UPDATE OF accounts SKIP LOCKED" in statement)
+    assert planning in sent[:claimed]
 
 
 async def test_the_bulk_update_of_changed_rows_reads_only_those_rows_of_a_table_the_statistics_do_not_know(
@@ -194,9 +194,10 @@ async def test_the_bulk_update_of_changed_rows_reads_only_those_rows_of_a_table_
     async with engine.connect() as connection:
         ids = list((await connection.execute(select(Order.id).order_by(Order.id).limit(16))).scalars())
     update = _unnest_update(engine.dialect, cast(Table, Order.__table__), ("status",), 1).sql
+    parameters = (json.dumps(ids), json.dumps(["canceled"] * len(ids)))
 
-    assert max(await update_reads(engine, update, ids)) <= len(ids)
+    assert await orders_read(engine, update, parameters) <= len(ids)
     # The condition is real: joined to the arrays alone, the planner reads the whole table.
     joined_only = update.partition(" AND orders.id = ANY(")[0]
     assert joined_only != update
-    assert max(await update_reads(engine, joined_only, ids)) > 15_000
+    assert await orders_read(engine, joined_only, parameters) > 15_000
