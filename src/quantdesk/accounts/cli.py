@@ -55,6 +55,7 @@ def new_key(username: str, label: Annotated[str, typer.Option(help="What the key
 
 @users.command("list")
 def list_users() -> None:
+    """List every user with their role and whether they are disabled."""
     from quantdesk.accounts import service
 
     async def work(session):  # type: ignore[no-untyped-def]
@@ -103,6 +104,7 @@ def open_account(
 
 @accounts.command("list")
 def list_accounts(username: Annotated[str | None, typer.Option("--user", help="Only this user's")] = None) -> None:
+    """List paper accounts with their owner and cash."""
     from quantdesk.accounts import service
     from quantdesk.accounts.service import Principal
 
@@ -135,12 +137,20 @@ def _cash_change(account_id: int, amount_text: str, withdraw: bool) -> None:
 
 
 @accounts.command("deposit")
-def deposit(account_id: int, amount: str) -> None:
+def deposit(
+    account_id: Annotated[int, typer.Argument(help="Account id (see `accounts list`)")],
+    amount: Annotated[str, typer.Argument(help="Amount in the account's currency, e.g. 500 or 12.50")],
+) -> None:
+    """Add cash to an account (a ledger row)."""
     _cash_change(account_id, amount, withdraw=False)
 
 
 @accounts.command("withdraw")
-def withdraw(account_id: int, amount: str) -> None:
+def withdraw(
+    account_id: Annotated[int, typer.Argument(help="Account id (see `accounts list`)")],
+    amount: Annotated[str, typer.Argument(help="Amount in the account's currency; at most the free cash")],
+) -> None:
+    """Take cash out of an account (a ledger row); refused if it would overdraw."""
     _cash_change(account_id, amount, withdraw=True)
 
 

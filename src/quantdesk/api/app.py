@@ -30,6 +30,7 @@ from quantdesk.gamification.awards import TRADES_KEY
 from quantdesk.gamification.router import router as leaderboard_router
 from quantdesk.market.providers.router import router as providers_router
 from quantdesk.market.router import router as market_router
+from quantdesk.models import load_all_models
 from quantdesk.realtime.events import HUB_KEY, OWNERS_KEY
 from quantdesk.realtime.hub import Hub
 from quantdesk.realtime.listener import listen
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     than most tests)."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_format)
+    load_all_models()  # before any mapper is configured: relationships are named by string across domains
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -13,8 +13,13 @@ from quantdesk.core.config import get_settings
 from quantdesk.core.logging import configure_logging
 from quantdesk.forecast import cli as forecast_cli
 from quantdesk.market import cli as market_cli
+from quantdesk.models import load_all_models
 from quantdesk.reports import cli as reports_cli
 from quantdesk.trading import cli as trading_cli
+
+# Every table's class must be known before the ORM configures its mappers: a command that imports only
+# the models it uses would fail on a relationship named by string (Order -> 'Signal') in a fresh process.
+load_all_models()
 
 app = typer.Typer(
     help="quantdesk: self-hosted market data, research and paper trading.",
