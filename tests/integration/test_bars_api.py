@@ -230,3 +230,38 @@ async def test_regression_an_invalid_symbol_to_create_is_422_not_500(client: htt
     response = await client.post("/api/v1/instruments/A%20B/bars?create=true&interval=1d", json=[bar_row()])
     assert response.status_code == 422
     assert "symbol 'A B' is not valid" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("path", ["bars", "stats", "enriched", "chart.png"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "end=9999-12-31T23:59:59-01:00",
+        "start=0001-01-01T00:00:00%2B01:00",
+        "start=0001-01-01T00:30:00%2B01:00&end=9999-12-31T23:00:00-01:00",
+    ],
+)
+async def test_regression_bounds_past_the_years_1_to_9999_in_utc_bound_nothing(
+    client: httpx.AsyncClient, anonymous: httpx.AsyncClient, path: str, query: str
+):
+    await make_instrument(client)
+    await client.post("/api/v1/instruments/ACME/bars", json=bars_as_json(make_bars(60)))
+    response = await anonymous.get(f"/api/v1/instruments/ACME/{path}?{query}")
+    assert response.status_code == 200, response.text
+
+
+async def test_regression_a_bar_on_the_last_representable_day_is_stored(client: httpx.AsyncClient):
+    await make_instrument(client)
+    last_day = [bar_row(ts="9999-12-31")]
+    response = await client.post("/api/v1/instruments/ACME/bars?interval=1d", json=last_day)
+    assert response.status_code in (200, 201), response.text
+    assert (await stored(client))[0]["timestamp"].startswith("9999-12-31")
+
+
+@pytest.mark.parametrize("value", [1e300, 1e20])
+async def test_regression_prices_beyond_the_columns_are_refused_by_name(client: httpx.AsyncClient, value: float):
+    await make_instrument(client)
+    row = bar_row(o=value, h=value, lo=value, c=value)
+    response = await client.post("/api/v1/instruments/ACME/bars?interval=1d", json=[row])
+    assert response.status_code == 422, response.text
+    assert "must stay below 10^20" in response.json()["detail"]

@@ -106,3 +106,18 @@ async def test_delete_removes_the_instrument_and_its_bars(client: httpx.AsyncCli
     assert (await client.get("/api/v1/instruments/ACME")).status_code == 404
     await client.post("/api/v1/instruments", json=ACME)
     assert (await client.get("/api/v1/instruments/ACME")).json()["series"] == []
+
+
+async def test_regression_text_that_is_not_unicode_is_a_422(client: httpx.AsyncClient):
+    await client.post("/api/v1/instruments", json={"symbol": "ACME"})
+    lone_surrogate = b'{"symbol": "\\ud800"}'  # JSON may escape one; no UTF-8 text can hold it
+    headers = {"content-type": "application/json"}
+    for method, path in (("POST", "/api/v1/instruments"), ("PATCH", "/api/v1/instruments/ACME")):
+        response = await client.request(method, path, content=lone_surrogate, headers=headers)
+        assert response.status_code == 422, response.text
+        assert "symbol '\\\\ud800' is not valid" in response.text
+    named = await client.request(
+        "PATCH", "/api/v1/instruments/ACME", content=b'{"name": "Acme \\udfff"}', headers=headers
+    )
+    assert named.status_code == 422, named.text
+    assert (await client.get("/api/v1/instruments/ACME")).json()["name"] is None

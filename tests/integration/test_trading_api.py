@@ -6,6 +6,7 @@ import random
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import httpx
 import pytest
 from fastapi import FastAPI
 
@@ -370,3 +371,40 @@ async def test_random_operations_keep_cash_positions_and_fills_consistent(market
         held = sum((Decimal(o["filled_quantity"]) * (1 if o["side"] == "buy" else -1) for o in orders), Decimal(0))
         quantity = Decimal(state["positions"][0]["quantity"]) if state["positions"] else Decimal(0)
         assert quantity == held
+
+
+async def test_regression_an_order_worth_10_to_the_20_is_refused_by_name_and_changes_nothing(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient
+):
+    huge = await market.post("/api/v1/assets", json={"symbol": "HUGE", "price": "999999999999"})
+    assert huge.status_code == 201, huge.text
+    account = await open_account(alice, "999999999999")
+    before = await books(alice, account)
+    for fields in (
+        {"quantity": "999999999"},
+        {"type": "limit", "limit_price": "999999999999", "quantity": "99999999999"},
+    ):
+        refused = await order(alice, account, symbol="HUGE", **fields)
+        assert refused.status_code == 422, refused.text
+        assert "must stay below 10^20" in refused.json()["detail"]
+    assert await books(alice, account) == before
+    assert (await order(alice, account, symbol="HUGE")).status_code == 201
+
+
+async def test_regression_times_without_an_offset_are_read_as_utc(market: httpx.AsyncClient, alice: httpx.AsyncClient):
+    account = await open_account(alice)
+    assert (await order(alice, account)).status_code == 201
+    for path, expected in (
+        ("/api/v1/orders?since=2020-01-01", 1),
+        ("/api/v1/orders?since=2020-01-01T00:00:00&until=9999-12-31T23:59:59", 1),
+        ("/api/v1/orders?since=9999-01-01T00:00", 0),
+        ("/api/v1/signals?since=2020-01-01", 0),
+    ):
+        response = await alice.get(path)
+        assert response.status_code == 200, (path, response.text)
+        assert len(response.json()) == expected, (path, response.json())
+    analytics = await alice.get("/api/v1/analytics/trading?start=2020-01-01&end=2030-01-01T12:00")
+    assert analytics.status_code == 200, analytics.text
+    too_late = await alice.get("/api/v1/orders?since=9999-12-31T23:59:59-01:00")
+    assert too_late.status_code == 422
+    assert "outside years 1 to 9999 in UTC" in too_late.text

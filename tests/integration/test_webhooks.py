@@ -71,6 +71,8 @@ async def test_invalid_signals_are_answered_422_and_kept_as_rejected_with_their_
     path = await webhook_path(alice, account)
     bodies = {
         "BUY {{ticker}}": "placeholder",
+        "}} BUY ACME {{": "broken placeholder",
+        '{"strategy":{"order":{"action":"buy"}},"ticker":"{{ticker"}': "broken placeholder",
         "BUY SELL ACME": "exactly one side",
         "BUY EURUSD": "no instrument 'EURUSD'",
         "BUY ACME @100 SL 105": "below the entry",
@@ -113,6 +115,21 @@ async def test_garbage_never_gets_a_5xx(market: httpx.AsyncClient, alice: httpx.
     for body in bodies:
         received = await alice.post(path, content=body, headers={"content-type": "application/json"})
         assert received.status_code < 500, (body[:60], received.text)
+
+
+async def test_a_broken_template_is_a_422_on_every_path_that_reads_signals(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient, anonymous: httpx.AsyncClient
+):
+    await open_account(alice)
+    for body in ("}} BUY ACME {{", '{"strategy":{"order":{"action":"buy"}},"ticker":"{{ticker"}'):
+        dry_run = await alice.post("/api/v1/signals/parse", content=body)
+        assert (dry_run.status_code, "broken placeholder" in dry_run.text) == (422, True), dry_run.text
+        sent = await alice.post("/api/v1/signals", content=body)
+        assert sent.status_code == 422, sent.text
+        stored = (await alice.get(f"/api/v1/signals/{sent.json()['signal_id']}")).json()
+        assert stored["status"] == "rejected"
+        tester = await anonymous.post("/dashboard/signals", data={"message": body})
+        assert (tester.status_code, "broken placeholder" in tester.text) == (422, True)
 
 
 async def test_resends_within_the_window_and_repeated_ids_make_one_signal(

@@ -298,6 +298,8 @@ REJECTED = [
     ("BUY @ 1.0850", "no symbol"),
     ('{"action": "{{strategy.order.action}}", "ticker": "{{ticker}}"}', "placeholder"),
     ("BUY {{ticker}} @ {{close}}", "placeholder"),
+    ("}} BUY ACME {{", "broken placeholder at character 13"),
+    ('{"strategy":{"order":{"action":"buy"}},"ticker":"{{ticker"}', "broken placeholder"),
     ("BUY EURUSD @1.0850 SL 1.0900", "must be below the entry"),
     ("BUY EURUSD @1.0850 TP 1.0800", "must be above the entry"),
     ("SELL EURUSD @1.0850 SL 1.0800", "must be above the entry"),

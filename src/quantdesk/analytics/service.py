@@ -114,9 +114,9 @@ async def _history(
     warmup: int,
     frequency: Frequency | None,
 ) -> pd.DataFrame:
-    if not warmup or not request.start:
+    start_us = range_bounds(request.start, None)[0] if warmup and request.start else None
+    if start_us is None:  # no start, or one before anything storable: nothing comes before it
         return pd.DataFrame()
-    start_us = range_bounds(request.start, None)[0] or 0
     per_period = max(1, PERIOD_MICROS[frequency] // interval.micros) if frequency else 1
     before = await market_service.bars_before(session, instrument, interval, start_us, warmup * per_period)
     return before.to_frame()

@@ -40,6 +40,8 @@ def parse_axis(name: str, spec: object) -> list[float]:
             start, stop, step = (float(part) for part in spec.split(":"))
         except ValueError:
             raise ValidationFailed(f"{name}='{spec}' is not start:stop:step, e.g. 5:100:5") from None
+        if not all(math.isfinite(part) for part in (start, stop, step)):
+            raise ValidationFailed(f"{name}='{spec}': start, stop and step must be finite numbers, e.g. 5:100:5")
         if step <= 0 or stop < start:
             raise ValidationFailed(f"{name}='{spec}': step must be positive and stop at least start")
         count = math.floor((stop - start) / step + 1e-9) + 1
@@ -48,9 +50,12 @@ def parse_axis(name: str, spec: object) -> list[float]:
         return [start + i * step for i in range(count)]
     values = spec if isinstance(spec, list) else [spec]
     try:
-        return [float(v) for v in values]  # type: ignore[arg-type]
+        numbers = [float(v) for v in values]  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ValidationFailed(f"{name}: {spec!r} is not a number, a list of numbers or start:stop:step") from None
+        numbers = [math.nan]
+    if not all(math.isfinite(number) for number in numbers):
+        raise ValidationFailed(f"{name}: {spec!r} is not a number, a list of finite numbers or start:stop:step")
+    return numbers
 
 
 def build_sweep(name: str, grid: Mapping[str, object]) -> Sweep:

@@ -12,9 +12,12 @@ from pydantic import Field, PlainSerializer
 from sqlalchemy import Dialect, Numeric, String
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from quantdesk.core.errors import ValidationFailed
+
 PLACES = 8  # cash, prices and quantities: satoshi precision
 STEP = Decimal(1).scaleb(-PLACES)
 MAX_DIGITS = 20  # up to 10^12 with 8 decimal places
+MONEY_CONTEXT_DIGITS = 28  # Decimal's default precision, in which amounts are computed
 
 # Input: a positive decimal string or number with at most 8 decimals; output: a decimal string.
 Positive = Annotated[
@@ -23,8 +26,21 @@ Positive = Annotated[
 ]
 
 
+# What the columns hold: NUMERIC(30, 10) on PostgreSQL, and Decimal's 28 significant digits with 8 of
+# them after the point. An amount that reaches it (a price times a quantity, a balance) is refused.
+LIMIT = Decimal(10) ** (MONEY_CONTEXT_DIGITS - PLACES)
+LIMIT_TEXT = "10^20"
+
+
 def quantize(value: Decimal) -> Decimal:
-    """Rounded half to even to 8 decimal places (banker's rounding: no drift over many fills)."""
+    """Rounded half to even to 8 decimal places (banker's rounding: no drift over many fills).
+
+    An amount of 10^20 or more cannot be stored: it is refused (a 422 naming the limit), never a 500."""
+    if not value.is_finite() or abs(value) >= LIMIT:
+        raise ValidationFailed(
+            f"the amount {value:.6g} is beyond what quantdesk stores: amounts (prices, quantities, their "
+            f"products and balances) must stay below {LIMIT_TEXT}"
+        )
     return value.quantize(STEP, rounding=ROUND_HALF_EVEN)
 
 

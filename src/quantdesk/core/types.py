@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, cast
 
 import annotated_types
+from pydantic import AfterValidator, Field
 from sqlalchemy import BigInteger, DateTime, Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -14,6 +15,24 @@ RowId = Annotated[int, annotated_types.Ge(1), annotated_types.Le(MAX_ROW_ID)]
 """The id of a stored row, as a request names it: anything else is a 422, not a database error."""
 MIN_EPOCH_US = -62_135_596_800_000_000
 MAX_EPOCH_US = 253_402_300_799_999_999
+
+
+def as_utc(value: datetime) -> datetime:
+    """``value`` in UTC; a time written without an offset is taken as UTC (as the bar endpoints read it)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00-01:00 is in the year 10000 in UTC
+        raise ValueError(f"{value.isoformat()} is outside years 1 to 9999 in UTC") from None
+
+
+UtcInstant = Annotated[
+    datetime,
+    AfterValidator(as_utc),
+    Field(description="ISO 8601 date or datetime; without an offset it is read as UTC."),
+]
+"""An instant a client sends (query or body): always aware UTC afterwards, a 422 when it cannot be."""
 
 
 def to_epoch_us(value: datetime) -> int:

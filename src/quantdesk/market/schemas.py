@@ -15,7 +15,10 @@ SYMBOL_RULE = "letters, digits and . _ - ^ = ! : (no spaces or slashes), 1 to 32
 
 def _check_symbol(value: str) -> str:
     if not re.fullmatch(SYMBOL_PATTERN, value):
-        raise ValueError(f"symbol '{value}' is not valid: use {SYMBOL_RULE}, e.g. AAPL, BTCUSD or ^GSPC")
+        # Quoted by repr: a value that is no text at all (a lone surrogate, "\ud800") is shown escaped,
+        # as the message itself must encode.
+        shown = f"'{value}'" if value.isprintable() else ascii(value)
+        raise ValueError(f"symbol {shown} is not valid: use {SYMBOL_RULE}, e.g. AAPL, BTCUSD or ^GSPC")
     return value
 
 

@@ -142,16 +142,31 @@ def parse(body: str | bytes) -> ParsedSignal:
     text = text.strip().lstrip("\ufeff")
     if not text:
         raise InvalidSignal("the signal is empty")
-    if "{{" in text and "}}" in text:
-        start = text.index("{{")
-        raise InvalidSignal(
-            f"the message still holds a placeholder ({text[start : text.index('}}', start) + 2]}): "
-            "TradingView fills those only in matching alerts; check the alert's message"
-        )
+    _refuse_placeholders(text)
     data = _json_object(text)
     signal = _from_json(_flattened(data)) if data is not None else _from_text(text)
     _check(signal)
     return signal
+
+
+_PLACEHOLDER = re.compile(r"\{\{[^{}]{0,64}\}\}")
+
+
+def _refuse_placeholders(text: str) -> None:
+    """TradingView fills ``{{...}}`` only in alerts that know the variable; one left in the message, or a
+    broken one (``{{ticker`` with no end), means the alert's template is wrong, not that a trade was meant."""
+    found = _PLACEHOLDER.search(text)
+    if found is not None:
+        raise InvalidSignal(
+            f"the message still holds a placeholder ({found.group()}): "
+            "TradingView fills those only in matching alerts; check the alert's message"
+        )
+    if "{{" in text:  # (a lone "}}" is nested JSON's ending)
+        at = text.index("{{")
+        raise InvalidSignal(
+            f"the message holds a broken placeholder at character {at + 1} ({text[at : at + 24]!r}): "
+            "write TradingView variables as {{ticker}}, with both pairs of braces"
+        )
 
 
 # Built once: json.loads with an option builds a decoder per call. A bare NaN or Infinity (which

@@ -1,6 +1,5 @@
 """Signals over HTTP: the TradingView webhook, the authenticated API, webhook tokens and analytics."""
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
@@ -12,7 +11,7 @@ from quantdesk.accounts.auth import CurrentUser
 from quantdesk.api.deps import SessionDep, SettingsDep
 from quantdesk.core.group_commit import GroupCommit
 from quantdesk.core.money import Amount
-from quantdesk.core.types import RowId
+from quantdesk.core.types import RowId, UtcInstant
 from quantdesk.signals import analytics, gate, intake, tokens, webhook
 from quantdesk.signals import service as signals
 from quantdesk.signals.intake import Receipt
@@ -118,7 +117,7 @@ async def list_signals(
     caller: CurrentUser,
     account_id: RowId | None = None,
     status: str | None = Query(default=None, description="pending, executed, closed, rejected, cancelled, duplicate"),
-    since: datetime | None = None,
+    since: UtcInstant | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[Signal]:
     return await signals.list_signals(session, caller, account_id, status, since, limit)
@@ -225,8 +224,8 @@ async def trading_stats(
     caller: CurrentUser,
     account: Annotated[RowId | None, Query(description="One account; default: all of yours")] = None,
     symbol: str | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: UtcInstant | None = None,
+    end: UtcInstant | None = None,
 ) -> dict[str, Any]:
     """Signals received, rejected and duplicated; closed trades with win rate, average win and loss,
     profit factor and total P&L, overall and by symbol, for signals received in [start, end)."""

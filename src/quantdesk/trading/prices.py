@@ -14,7 +14,7 @@ from quantdesk.core.config import Settings
 from quantdesk.core.db import dialect_insert
 from quantdesk.core.errors import NotFound, QuantdeskError, ValidationFailed
 from quantdesk.core.money import quantize
-from quantdesk.core.types import from_epoch_us
+from quantdesk.core.types import from_epoch_us, to_epoch_us
 from quantdesk.market import repository
 from quantdesk.market.models import Instrument
 from quantdesk.realtime.events import publish
@@ -153,7 +153,10 @@ async def _first_price(
 async def note_bar(session: AsyncSession, instrument: Instrument, closed_us: int, close: float) -> None:
     """Called after bars are stored: the newest bar's close becomes the last price unless the current
     price is newer than the bar's end (a day's bar ends at midnight; a bar still open ends now)."""
-    await set_price(session, instrument, Decimal(repr(close)), "bar", min(from_epoch_us(closed_us), utcnow()))
+    now = utcnow()
+    # Compared in microseconds: the end of a bar on 9999-12-31 is not a datetime.
+    at = now if closed_us >= to_epoch_us(now) else from_epoch_us(closed_us)
+    await set_price(session, instrument, Decimal(repr(close)), "bar", at)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,5 @@
 """HTTP endpoints of orders, the portfolio, assets and price ticks."""
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -9,7 +8,7 @@ from quantdesk.accounts import service as accounts
 from quantdesk.accounts.auth import AdminUser, BearerKey, CurrentUser, public_read
 from quantdesk.api.deps import SessionDep, SettingsDep
 from quantdesk.core.group_commit import GroupCommit
-from quantdesk.core.types import RowId
+from quantdesk.core.types import RowId, UtcInstant
 from quantdesk.market import service as market_service
 from quantdesk.market.models import Instrument
 from quantdesk.market.schemas import InstrumentCreate, InstrumentUpdate
@@ -60,8 +59,8 @@ async def list_orders(
     caller: CurrentUser,
     account_id: RowId | None = None,
     status_: Annotated[OrderStatusFilter, Query(alias="status")] = "all",
-    since: Annotated[datetime | None, Query(description="Created at or after (ISO 8601, UTC)")] = None,
-    until: Annotated[datetime | None, Query(description="Created before")] = None,
+    since: Annotated[UtcInstant | None, Query(description="Created at or after (ISO 8601; UTC if no offset)")] = None,
+    until: Annotated[UtcInstant | None, Query(description="Created before (ISO 8601; UTC if no offset)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[Order]:
     return await service.list_orders(session, caller, account_id, status_, since, until, limit)
