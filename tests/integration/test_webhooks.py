@@ -132,6 +132,19 @@ async def test_a_broken_template_is_a_422_on_every_path_that_reads_signals(
         assert (tester.status_code, "broken placeholder" in tester.text) == (422, True)
 
 
+async def test_take_profit_levels_are_bounded_and_what_is_acknowledged_executes(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient
+):
+    account = await open_account(alice)
+    path = await webhook_path(alice, account)
+    too_many = await send(alice, path, "BUY ACME TP " + " ".join(f"{101 + n / 100:.2f}" for n in range(1400)))
+    assert too_many.status_code == 422, too_many.text
+    assert "1400 take-profit levels; at most 10" in too_many.json()["detail"]
+    ten = await send(alice, path, "BUY ACME qty 10 TP " + " ".join(str(101 + n) for n in range(10)))
+    assert ten.status_code == 202, ten.text
+    assert (await settled(alice, ten.json()["signal_id"]))["status"] == "executed"
+
+
 async def test_resends_within_the_window_and_repeated_ids_make_one_signal(
     market: httpx.AsyncClient, alice: httpx.AsyncClient
 ):

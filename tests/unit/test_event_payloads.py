@@ -33,6 +33,17 @@ def test_payloads_split_below_the_notify_limit_each_with_its_own_audience():
     assert all(names == {audience(event) for event in decode(body)} for names, body in read)
 
 
+def test_an_event_too_large_for_one_notify_goes_as_its_outline_with_the_ids_to_read_it_by():
+    signal = {"id": 9, "symbol": "ACME", "take_profit": [Decimal(100 + n) for n in range(2000)]}
+    huge = Event("signal_updates", {"event": "executed", "signal": signal, "reason": "y" * 9000}, 1, 7)
+    events = [fill(7, 1), huge, fill(7, 2)]
+    chunks = payloads(events)
+    assert all(len(chunk.encode()) <= NOTIFY_LIMIT for chunk in chunks)
+    sent = [event for chunk in chunks for event in decode(heard(chunk)[1])]
+    assert [sent[0], sent[2]] == [events[0], events[2]], "events that fit go whole"
+    assert sent[1] == Event("signal_updates", {"outline": True, "event": "executed", "signal": {"id": 9}}, 1, 7)
+
+
 def test_a_hub_reads_events_only_when_one_of_its_sockets_may_want_them():
     async def scenario() -> None:
         hub, reads = Hub(), []

@@ -299,6 +299,7 @@ REJECTED = [
     ('{"action": "{{strategy.order.action}}", "ticker": "{{ticker}}"}', "placeholder"),
     ("BUY {{ticker}} @ {{close}}", "placeholder"),
     ("}} BUY ACME {{", "broken placeholder at character 13"),
+    ("BUY ACME @100 TP " + " ".join(str(101 + n) for n in range(11)), "11 take-profit levels; at most 10"),
     ('{"strategy":{"order":{"action":"buy"}},"ticker":"{{ticker"}', "broken placeholder"),
     ("BUY EURUSD @1.0850 SL 1.0900", "must be below the entry"),
     ("BUY EURUSD @1.0850 TP 1.0800", "must be above the entry"),

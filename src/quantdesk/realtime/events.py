@@ -114,6 +114,8 @@ def payloads(events: list[Event]) -> list[str]:
     size = 2  # the brackets
     for sent in events:
         item = _EVENT_JSON.encode(_fields(sent))
+        if len(item) > NOTIFY_LIMIT - 200:  # the header names at most a few audiences
+            item = _EVENT_JSON.encode(_fields(sent) | {"data": outline(sent.data)})
         heard_by = listeners | {audience(sent)}
         if batch and size + len(item) + 1 + _header_size(heard_by) > NOTIFY_LIMIT:
             chunks.append(_payload(listeners, batch))
@@ -124,6 +126,20 @@ def payloads(events: list[Event]) -> list[str]:
     if batch:
         chunks.append(_payload(listeners, batch))
     return chunks
+
+
+def outline(data: dict[str, Any]) -> dict[str, Any]:
+    """An event too large for one NOTIFY, reduced to what names it: its kind, its scalar fields of up to
+    64 characters and the ids of the rows it shows, marked ``"outline": true``. Whoever receives it reads
+    the rest (``GET /api/v1/orders/{id}``, ``/signals/{id}``): nothing is lost, and no size of a stored row
+    can make a transaction's NOTIFY fail."""
+    kept: dict[str, Any] = {"outline": True}
+    for name, value in data.items():
+        if isinstance(value, dict) and "id" in value:
+            kept[name] = {"id": value["id"]}
+        elif isinstance(value, (int, float, Decimal, datetime, bool)) or (isinstance(value, str) and len(value) <= 64):
+            kept[name] = value
+    return kept
 
 
 def _header_size(listeners: set[str]) -> int:

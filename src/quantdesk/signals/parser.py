@@ -489,7 +489,13 @@ def _strategy_default(words: list[str]) -> ParsedSignal:
     return signal
 
 
+MAX_TAKE_PROFITS = 10  # each is a leg order; chat signals rarely give more than five
+
+
 def _check(signal: ParsedSignal) -> None:
+    targets = len(signal.take_profit) + len(signal.take_profit_distances)
+    if targets > MAX_TAKE_PROFITS:
+        raise InvalidSignal(f"the signal has {targets} take-profit levels; at most {MAX_TAKE_PROFITS} are taken")
     if signal.order_type == "stop" and signal.entry is None:
         raise InvalidSignal(f"a {signal.side} stop order needs the price that triggers it, e.g. @ 1.0900")
     if signal.side == "close" or signal.entry is None:
