@@ -7,7 +7,9 @@
 - sharpe: the closed trades' returns in the window (realised P&L over the cost of what was closed), mean
   over standard deviation times the square root of their number (a per-trade Sharpe ratio); null below
   two closed trades.
-Ranks are standard competition ranks (1, 2, 2, 4) by the chosen column, ties listed by username.
+Ranks are standard competition ranks (1, 2, 2, 4) by the chosen column, ties listed by username. Admins
+and users without a paper account are not listed; a ratio with no defined value (a zero or negative
+denominator) is null, never an error.
 """
 
 import math
@@ -68,10 +70,11 @@ async def _tallies(session: AsyncSession, since: datetime | None) -> dict[int, _
         tally = tallies[user_id]
         tally.trades += 1
         tally.pnl += realized - commission
-        if realized != 0:
-            # The cost of what was closed: a sell closes a long bought for (price - P&L per unit), a buy
-            # covers a short sold for (price + P&L per unit).
-            basis = quantity * price - realized if side == "sell" else quantity * price + realized
+        # The cost of what was closed: a sell closes a long bought for (price - P&L per unit), a buy
+        # covers a short sold for (price + P&L per unit). A cost of zero or less (bought for nothing)
+        # has no return to speak of: the trade counts, its ratio does not.
+        basis = quantity * price - realized if side == "sell" else quantity * price + realized
+        if realized != 0 and basis > 0:
             tally.returns.append(float(realized / basis))
     capital = select(Account.user_id, LedgerEntry.amount).join(Account, Account.id == LedgerEntry.account_id)
     for user_id, contribution in await session.execute(capital.where(LedgerEntry.kind.in_(CAPITAL_KINDS))):
@@ -100,7 +103,12 @@ def _metric(row: Row, by: str) -> float | None:
 
 async def leaderboard(session: AsyncSession, by: str, window: str, top: int) -> list[Row]:
     tallies = await _tallies(session, since_of(window))
-    users = await session.scalars(select(User).where(User.disabled_at.is_(None)))
+    # Competitors: traders with a paper account (admins run the desk; a user without an account has
+    # nothing to rank).
+    with_account = select(Account.user_id)
+    users = await session.scalars(
+        select(User).where(User.disabled_at.is_(None), User.role != "admin", User.id.in_(with_account))
+    )
     rows = []
     for user in users:
         tally = tallies.get(user.id, _Tally())

@@ -122,6 +122,13 @@ async def set_price(
     from quantdesk.trading.resting import on_price  # resting imports the broker, which needs prices
 
     at = at or utcnow()
+    if quantize(price) <= 0:
+        # A price of 0 fills any quantity for free (and divides returns by zero): no trading at it.
+        taken = "a bar's close" if source == "bar" else "a price"
+        raise ValidationFailed(
+            f"{taken} of {price:f} for {instrument.symbol} rounds to 0 at 8 decimal places, and quantdesk does "
+            "not trade at a price of 0; quote the instrument in a smaller unit (e.g. per 1,000,000) instead"
+        )
     current = await session.get(Price, instrument.id) or await _first_price(session, instrument, price, source, at)
     if source == "bar" and at < current.at:
         return 0
