@@ -1,7 +1,10 @@
 """chart.png: a valid, non-blank PNG of the asked size, the same bytes for the same input."""
 
+import asyncio
 import io
+import threading
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -9,7 +12,10 @@ import pytest
 from matplotlib.image import imread
 from typer.testing import CliRunner
 
+from quantdesk.analytics import charts
+from quantdesk.analytics.charts_spec import ChartSpec
 from quantdesk.cli.main import app
+from quantdesk.market.intervals import Interval
 from tests.factories import bars_as_csv, bars_as_json, make_bars
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -86,3 +92,37 @@ def test_chart_command_writes_the_png(use_database: str, engine, tmp_path: Path)
     bad = runner.invoke(app, ["chart", "ACME", "-o", str(out), "--lower", "candles"])
     assert bad.exit_code == 1
     assert "returns or volatility" in bad.output
+
+
+async def test_a_long_fine_range_is_drawn_from_coarser_bars_while_small_charts_go_on(
+    acme: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+):
+    """12,000 one-minute bars are drawn as 5-minute bars (at most 5,000 points, the title says so), and a
+    small chart asked for while that one is still rendering answers first: renders share no lock."""
+    await acme.post("/api/v1/instruments", json={"symbol": "BIG", "asset_class": "crypto"})
+    stored = await acme.post("/api/v1/instruments/BIG/bars", json=bars_as_json(make_bars(12_000, Interval.m1)))
+    assert stored.status_code in (200, 201), stored.text
+    big_started, small_answered = threading.Event(), threading.Event()
+    drawn: dict[str, tuple[str, int]] = {}
+    render = charts.render_chart
+
+    def render_holding_the_big_one(bars: Any, spec: ChartSpec) -> bytes:
+        symbol = spec.title.split()[0]
+        drawn[symbol] = (spec.title, len(bars) - spec.first_row)
+        if symbol == "BIG":
+            big_started.set()
+            assert small_answered.wait(30), "the small chart never answered while the big one rendered"
+        return render(bars, spec)
+
+    monkeypatch.setattr(charts, "render_chart", render_holding_the_big_one)
+    big = asyncio.create_task(acme.get("/api/v1/instruments/BIG/chart.png"))
+    assert await asyncio.to_thread(big_started.wait, 30), "the big chart never started rendering"
+    small = await asyncio.wait_for(acme.get("/api/v1/instruments/ACME/chart.png?width=400&height=300"), 30)
+    assert small.status_code == 200
+    assert not big.done(), "the big chart waits for the small one's answer"
+    small_answered.set()
+    assert (await big).status_code == 200
+    title, points = drawn["BIG"]
+    assert "5m (from 1m bars)" in title
+    assert 2_000 < points <= 5_000
+    assert "from" not in drawn["ACME"][0]  # 400 daily bars are drawn as they are

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from quantdesk.analytics.enriched import IndicatorRequest
 
 MAX_CANDLES = 300  # beyond this, candles are too thin to read and a close line says more
+MAX_LINE_POINTS = 5_000  # a longer range is drawn from coarser bars (a 1200-px chart shows no more)
 OVERLAY_KINDS = ("sma", "ema", "bollinger")
 
 

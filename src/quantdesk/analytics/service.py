@@ -1,16 +1,15 @@
 """Analyses of stored bars: load through the market service, compute with the pure core."""
 
-import threading
 from dataclasses import dataclass, replace
 
 import anyio
 import pandas as pd
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quantdesk.analytics.charts_spec import OVERLAY_KINDS, ChartSpec
+from quantdesk.analytics.charts_spec import MAX_LINE_POINTS, OVERLAY_KINDS, ChartSpec
 from quantdesk.analytics.enriched import EnrichOptions, check_windows, enrich, parse_indicators
 from quantdesk.analytics.periods import DEFAULT_CALENDARS, MarketCalendar, periods_per_year
-from quantdesk.analytics.resample import Frequency, parse_frequency, resample
+from quantdesk.analytics.resample import Frequency, coarsen, parse_frequency, resample
 from quantdesk.analytics.stats import Summary, summarize
 from quantdesk.core.config import Settings
 from quantdesk.core.errors import NotFound, ValidationFailed
@@ -164,16 +163,13 @@ async def enriched_table(
     return EnrichedResult(loaded, enrich(loaded.bars, options, first_row=loaded.history_rows))
 
 
-# Matplotlib's object API keeps no per-figure global state, but fonts and caches are shared: one
-# render at a time per process, in a worker thread so the event loop keeps serving.
-_render_lock = threading.Lock()
-
-
-def _render_locked(bars: pd.DataFrame, spec: ChartSpec) -> bytes:
+def _render(bars: pd.DataFrame, spec: ChartSpec) -> bytes:
+    """In a worker thread, so the event loop keeps serving. Renders run side by side: matplotlib's object
+    API keeps its state per figure, and its font cache is kept per thread (a slow chart never holds up
+    a small one; a test checks it)."""
     from quantdesk.analytics.charts import render_chart  # matplotlib loads on the first chart only
 
-    with _render_lock:
-        return render_chart(bars, spec)
+    return render_chart(bars, spec)
 
 
 async def chart_png(
@@ -198,6 +194,11 @@ async def chart_png(
     check_windows(len(loaded.bars), needs)
     period = loaded.frequency.value if loaded.frequency else loaded.interval.value
     first, last = loaded.in_range.index[0], loaded.in_range.index[-1]
+    # Drawing costs time per point, and no chart shows more than a few thousand: a long fine range is
+    # drawn from coarser bars, and the title says so.
+    bars, first_row, coarser = coarsen(loaded.bars, loaded.history_rows, MAX_LINE_POINTS)
+    if coarser is not None:
+        period = f"{coarser} (from {period} bars)"
     spec = ChartSpec(
         title=f"{loaded.instrument.symbol}  {period}  {first:%Y-%m-%d} – {last:%Y-%m-%d}",
         width_px=width,
@@ -206,6 +207,6 @@ async def chart_png(
         lower_panel=lower_panel,
         volatility_window=volatility_window,
         periods_per_year=loaded.periods_per_year,
-        first_row=loaded.history_rows,
+        first_row=first_row,
     )
-    return await anyio.to_thread.run_sync(_render_locked, loaded.bars, spec)
+    return await anyio.to_thread.run_sync(_render, bars, spec)
