@@ -1,6 +1,8 @@
 """POST /api/v1/instruments/{symbol}/bars/csv with real export layouts and broken files."""
 
 import asyncio
+import threading
+from typing import Any
 
 import httpx
 import pytest
@@ -207,3 +209,34 @@ async def test_regression_concurrent_uploads_all_succeed(client: httpx.AsyncClie
     )
     assert [r.status_code for r in responses] == [200] * len(symbols)
     assert all(r.json()["inserted"] == 5_000 for r in responses)
+
+
+async def test_a_header_of_a_hundred_thousand_columns_is_refused_at_once(acme: httpx.AsyncClient):
+    wide = ",".join(f"c{n}" for n in range(100_000)) + "\n" + ",".join("1" for _ in range(100_000)) + "\n"
+    response = await acme.post(URL, content=wide, headers=CSV)
+    assert response.status_code == 422, response.text
+    assert "100,000 fields; a bar file has at most 64 columns" in response.json()["detail"]
+
+
+async def test_the_server_answers_while_an_upload_is_parsed(
+    acme: httpx.AsyncClient, anonymous: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+):
+    """Parsing runs off the event loop: held in the middle of a parse, the upload keeps nobody waiting."""
+    from quantdesk.market import ingest
+
+    parsing, health_answered = threading.Event(), threading.Event()
+    parse = ingest.parse_csv
+
+    def slow_parse(data: bytes) -> Any:
+        parsing.set()
+        assert health_answered.wait(30), "/health did not answer while a file was parsed"
+        return parse(data)
+
+    monkeypatch.setattr(ingest, "parse_csv", slow_parse)
+    upload = asyncio.create_task(acme.post(URL, content=bars_as_csv(make_bars(50)), headers=CSV))
+    assert await asyncio.to_thread(parsing.wait, 30)
+    health = await asyncio.wait_for(anonymous.get("/health"), 30)
+    assert health.status_code == 200
+    assert not upload.done()
+    health_answered.set()
+    assert (await upload).status_code in (200, 201)

@@ -9,6 +9,7 @@ import csv
 import io
 import re
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -124,12 +125,20 @@ def _looks_numeric(value: str) -> bool:
     return True
 
 
+MAX_COLUMNS = 64  # the widest known layout (Binance klines) has 12
+
+
 def parse_csv(data: bytes) -> ParsedCsv:
     """Detect the layout of ``data`` and return its bars (unvalidated) with their row numbers."""
     text = decode_text(data)
     first_line = next(line for line in text.splitlines() if line.strip())
     delimiter = _sniff_delimiter(first_line)
     first_fields = next(csv.reader([first_line], delimiter=delimiter))
+    if len(first_fields) > MAX_COLUMNS:
+        raise ValidationFailed(
+            f"the first line has {len(first_fields):,} fields; a bar file has at most {MAX_COLUMNS} columns "
+            "(time, open, high, low, close, volume and a few extra): check the delimiter and the file"
+        )
     if all(_looks_numeric(f) for f in first_fields if f.strip()):
         return _parse_headerless(text, delimiter, first_fields)
     columns = [_normalise(f) for f in first_fields]
@@ -268,7 +277,7 @@ def _map_columns(columns: list[str], fmt: str) -> dict[str, str]:
 
 
 def _parse_with_header(text: str, delimiter: str, columns: list[str]) -> ParsedCsv:
-    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    duplicated = sorted(name for name, count in Counter(columns).items() if count > 1)
     if duplicated:
         raise ValidationFailed(f"column(s) named twice in the header: {', '.join(duplicated)}")
     fmt = _detect_format(columns)

@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC
 
+import anyio
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -106,7 +107,8 @@ async def ingest_csv(
 ) -> IngestReport:
     """Detect the CSV layout, parse, validate and store; the report names the layout and interval."""
     instrument = await _target(session, symbol, create)
-    parsed = parse_csv(data)
+    # Parsing a large file takes CPU for a while: in a worker thread, so the server keeps answering.
+    parsed = await anyio.to_thread.run_sync(parse_csv, data)
     chosen = interval if interval is not None else infer_interval(parsed.bars.ts)
     parsed = adjust_for_interval(parsed, chosen)
     report = await store_bars(
