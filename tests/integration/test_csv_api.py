@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from quantdesk.market import csv_formats
 from quantdesk.market.intervals import Interval
 from tests.factories import bars_as_csv, make_bars
 from tests.unit.test_csv_formats import (
@@ -222,17 +223,14 @@ async def test_the_server_answers_while_an_upload_is_parsed(
     acme: httpx.AsyncClient, anonymous: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ):
     """Parsing runs off the event loop: held in the middle of a parse, the upload keeps nobody waiting."""
-    from quantdesk.market import ingest
-
     parsing, health_answered = threading.Event(), threading.Event()
-    parse = ingest.parse_csv
 
     def slow_parse(data: bytes) -> Any:
         parsing.set()
         assert health_answered.wait(30), "/health did not answer while a file was parsed"
-        return parse(data)
+        return csv_formats.parse_csv(data)
 
-    monkeypatch.setattr(ingest, "parse_csv", slow_parse)
+    monkeypatch.setattr("quantdesk.market.ingest.parse_csv", slow_parse)
     upload = asyncio.create_task(acme.post(URL, content=bars_as_csv(make_bars(50)), headers=CSV))
     assert await asyncio.to_thread(parsing.wait, 30)
     health = await asyncio.wait_for(anonymous.get("/health"), 30)
