@@ -1,5 +1,6 @@
 """Users, keys, accounts and the ledger. Every change of cash goes through ``post``."""
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,7 +23,9 @@ from quantdesk.core.errors import (
     ValidationFailed,
 )
 from quantdesk.core.money import quantize, text
-from quantdesk.realtime.events import publish
+from quantdesk.realtime.events import ACCESS_STREAM, publish
+
+log = logging.getLogger(__name__)
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,39}$")
 LAST_USED_EVERY = timedelta(minutes=1)  # last-used times are kept to the minute, not written per request
@@ -151,7 +154,10 @@ async def list_users(session: AsyncSession) -> list[User]:
 
 
 async def set_disabled(session: AsyncSession, user: User, disabled: bool) -> User:
+    """Disable (or enable) a user; a disabled user's sockets close on every server when this commits."""
     user.disabled_at = utcnow() if disabled else None
+    if disabled:
+        publish(session, ACCESS_STREAM, {"reason": "the user was disabled"}, user_id=user.id)
     return user
 
 
@@ -165,6 +171,12 @@ async def revoke_key(session: AsyncSession, key_id: int, caller: Principal) -> A
         raise NotFound(f"no API key {key_id}")
     if row.revoked_at is None:
         row.revoked_at = utcnow()
+        # Sockets opened with the key close on every server when this commits.
+        publish(session, ACCESS_STREAM, {"reason": "the API key was revoked", "key_id": row.id}, user_id=row.user_id)
+        if row.user_id != caller.user_id:  # an admin acting on a leaked key: worth a line in the log
+            log.warning(
+                "admin %s revoked API key %s… (id %s) of user %s", caller.username, row.prefix, row.id, row.user_id
+            )
     return row
 
 

@@ -30,6 +30,7 @@ HUB_KEY = "quantdesk_hub"
 OWNERS_KEY = "quantdesk_account_owners"
 NOTIFY_LIMIT = 7_000  # PostgreSQL refuses payloads from 8,000 bytes
 QUEUE_STREAM = "queue"  # internal: signal orders are waiting for a broker worker
+ACCESS_STREAM = "access"  # internal: a key was revoked or a user disabled; their sockets close
 
 
 @dataclass(frozen=True)
@@ -74,11 +75,18 @@ def _as_json(value: Any) -> Any:
 _EVENT_JSON = json.JSONEncoder(separators=(",", ":"), default=_as_json)
 
 
-def publish(session: AsyncSession | Session, stream: str, data: dict[str, Any], account_id: int | None = None) -> None:
+def publish(
+    session: AsyncSession | Session,
+    stream: str,
+    data: dict[str, Any],
+    account_id: int | None = None,
+    user_id: int | None = None,
+) -> None:
     """``data`` is sent as it is at the commit: made JSON then, where it is written to PostgreSQL's
-    NOTIFY, or where it is delivered in this process (SQLite)."""
+    NOTIFY, or where it is delivered in this process (SQLite). It is for the owner of ``account_id``,
+    or for ``user_id``, or (neither) for anyone listening to ``stream``."""
     pending: list[Event] = session.info.setdefault(PENDING_KEY, [])
-    pending.append(Event(stream, data, account_id))
+    pending.append(Event(stream, data, account_id, user_id))
 
 
 def _with_owners(session: Session, events: list[Event]) -> list[Event]:

@@ -4,7 +4,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable
 
-from quantdesk.realtime.events import QUEUE_STREAM, Event
+from quantdesk.realtime.events import ACCESS_STREAM, QUEUE_STREAM, Event
 
 OWN_STREAMS = ("trade_updates", "account_updates", "signal_updates")
 DEFAULT_STREAMS = frozenset(OWN_STREAMS)
@@ -13,12 +13,28 @@ DEFAULT_STREAMS = frozenset(OWN_STREAMS)
 class Subscriber:
     """One socket: its owner, its streams and a bounded queue of events not yet sent."""
 
-    def __init__(self, user_id: int, limit: int, on_overflow: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        user_id: int,
+        limit: int,
+        on_overflow: Callable[[], None],
+        key_id: int | None = None,
+        on_revoked: Callable[[str], None] = lambda _why: None,
+    ) -> None:
         self.user_id = user_id
+        self.key_id = key_id  # the API key the socket signed in with
         self.streams: frozenset[str] = DEFAULT_STREAMS
         self.queue: asyncio.Queue[Event] = asyncio.Queue(limit)
         self.dropped = False
+        self.revoked: str | None = None  # why the socket may no longer hear anything
         self._on_overflow = on_overflow
+        self._on_revoked = on_revoked
+
+    def revoke(self, why: str) -> None:
+        """Its key was revoked or its user disabled: it hears nothing more, and its socket is closed."""
+        if self.revoked is None:
+            self.revoked = why
+            self._on_revoked(why)
 
     def wants(self, event: Event) -> bool:
         if event.stream not in self.streams:
@@ -27,7 +43,7 @@ class Subscriber:
         return event.user_id == self.user_id if event.stream in OWN_STREAMS else True
 
     def offer(self, event: Event) -> None:
-        if self.dropped:
+        if self.dropped or self.revoked:
             return
         try:
             self.queue.put_nowait(event)
@@ -73,6 +89,15 @@ class Hub:
         if event.stream == QUEUE_STREAM:
             self.work_waiting.set()
             return
+        if event.stream == ACCESS_STREAM:
+            self._revoke(event)
+            return
         for subscriber in list(self._subscribers):
             if subscriber.wants(event):
                 subscriber.offer(event)
+
+    def _revoke(self, event: Event) -> None:
+        key_id = event.data.get("key_id")  # None: the user was disabled, every key of theirs
+        for subscriber in list(self._subscribers):
+            if subscriber.user_id == event.user_id and (key_id is None or subscriber.key_id == key_id):
+                subscriber.revoke(str(event.data.get("reason", "access was revoked")))

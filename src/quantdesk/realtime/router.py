@@ -83,7 +83,8 @@ def key_in(request: Any) -> str | None:
     return key if isinstance(key, str) and key else None
 
 
-async def _authenticate(websocket: WebSocket, token: str | None) -> Principal | None:
+async def _authenticate(websocket: WebSocket, token: str | None) -> tuple[Principal, str] | None:
+    """The caller and the key they signed in with, or None (told so)."""
     key = token or _dashboard_key(websocket)
     if key is None:
         try:
@@ -93,7 +94,7 @@ async def _authenticate(websocket: WebSocket, token: str | None) -> Principal | 
     principal = await _principal(websocket, key) if key else None
     status = "authorized" if principal is not None else "unauthorized"
     await websocket.send_text(message("authorization", {"status": status, "action": "authenticate"}))
-    return principal
+    return (principal, key) if principal is not None and key else None
 
 
 def chosen_streams(data: Any) -> frozenset[str]:
@@ -154,32 +155,51 @@ async def stream(websocket: WebSocket, token: str | None = None) -> None:
     hub: Hub = websocket.app.state.hub
     await websocket.accept()
     try:
-        principal = await _authenticate(websocket, token)
+        signed_in = await _authenticate(websocket, token)
     except WebSocketDisconnect:
         return
-    if principal is None:
+    if signed_in is None:
         await websocket.close(POLICY_VIOLATION, "a valid API key is needed")
         return
+    principal, key = signed_in
     writer: asyncio.Task[None] | None = None
 
-    def overflow() -> None:
+    def stop_writing(_why: str = "") -> None:
         if writer is not None:
             writer.cancel()
 
-    subscriber = Subscriber(principal.user_id, settings.websocket_queue, overflow)
+    subscriber = Subscriber(principal.user_id, settings.websocket_queue, stop_writing, principal.key_id, stop_writing)
     hub.add(subscriber)
     reader = asyncio.create_task(_read(websocket, subscriber))
     writer = asyncio.create_task(_write(websocket, subscriber, settings.websocket_heartbeat_s))
+    watcher = asyncio.create_task(_still_allowed(websocket, subscriber, key, settings.websocket_heartbeat_s))
     try:
-        await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({reader, writer, watcher}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         hub.remove(subscriber)
-        for task in (reader, writer):
+        for task in (reader, writer, watcher):
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
-            await asyncio.gather(reader, writer, return_exceptions=True)
-        if subscriber.dropped and websocket.application_state == WebSocketState.CONNECTED:
-            # A client that reads nothing never takes the close frame either: then the connection ends
-            # when the handler returns, after the bytes already buffered for it.
-            with contextlib.suppress(RuntimeError, WebSocketDisconnect, TimeoutError):
-                await asyncio.wait_for(websocket.close(TRY_AGAIN_LATER, "too slow: events were dropped"), 1.0)
+            await asyncio.gather(reader, writer, watcher, return_exceptions=True)
+        if subscriber.revoked:
+            await _close(websocket, POLICY_VIOLATION, subscriber.revoked)
+        elif subscriber.dropped:
+            await _close(websocket, TRY_AGAIN_LATER, "too slow: events were dropped")
+
+
+async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+    # A client that reads nothing never takes the close frame either: then the connection ends when the
+    # handler returns, after the bytes already buffered for it.
+    if websocket.application_state == WebSocketState.CONNECTED:
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect, TimeoutError):
+            await asyncio.wait_for(websocket.close(code, reason), 1.0)
+
+
+async def _still_allowed(websocket: WebSocket, subscriber: Subscriber, key: str, every_s: float) -> None:
+    """Checks the socket's key again now and then. A revocation is an event that closes the socket at
+    once on every server (``Hub``); this catches one made where no event reaches this process (the
+    command line on SQLite, which has no NOTIFY)."""
+    while subscriber.revoked is None:
+        await asyncio.sleep(every_s)
+        if await _principal(websocket, key) is None:
+            subscriber.revoke("the API key was revoked or its user disabled")
