@@ -51,6 +51,9 @@ async def test_a_text_signal_opens_a_trade_that_its_take_profit_closes(
     [
         ("60123456789,buy,ACME,risk=1,sl_points=5,tp_pct=7.5,betrigger=10", "95.00000000", "107.50000000"),
         ('{"action": "buy", "ticker": "ACME", "sl": "2%", "tp_pips": 20000}', "98.00000000", "102.00000000"),
+        # The unit as a word of its own: 5 points under the price, never a stop at 5.
+        ("BUY ACME SL 5 points TP 2 %", "95.00000000", "102.00000000"),
+        ("BUY ACME SL: 3 pts TP 4 pts", "97.00000000", "104.00000000"),
     ],
 )
 async def test_distances_become_bracket_prices_from_the_last_price(

@@ -13,6 +13,15 @@ from quantdesk.signals.parser import Distance, InvalidSignal, normalise_symbol, 
 
 # (message, expected fields); unlisted fields are not checked.
 CORPUS: list[tuple[str, dict[str, Any]]] = [
+    # A unit written as its own word makes the number a distance from the entry, never a price.
+    ("BUY ACME SL 5 points", {"stop_loss": None, "stop_loss_distance": Distance(D(5), "points")}),
+    ("BUY EURUSD SL 20 pips", {"stop_loss": None, "stop_loss_distance": Distance(D(20), "pips")}),
+    ("BUY ACME SL 2 %", {"stop_loss": None, "stop_loss_distance": Distance(D(2), "percent")}),
+    ("BUY ACME SL: 5 pts", {"stop_loss": None, "stop_loss_distance": Distance(D(5), "points")}),
+    (
+        "SELL XAUUSD SL 30 pips TP 20 pips 40 pips",
+        {"take_profit": [], "take_profit_distances": [Distance(D(20), "pips"), Distance(D(40), "pips")]},
+    ),
     # The seed's format, with and without entry.
     (
         "BUY EURUSD @1.0850\nSL 1.0800\nTP 1.0900",

@@ -285,7 +285,7 @@ def _words(text: str) -> list[str]:
     cleaned = cleaned.replace("@", " @ ")
     words: list[str] = []
     for raw in cleaned.split():
-        word = _trimmed(raw)
+        word = "%" if raw == "%" else _trimmed(raw)
         if word.startswith("$") and word[1:2].isdigit():
             word = word[1:]  # a price in dollars, "$189.50" ("$TSLA" is a ticker)
         if word in COMPOUND_COMMANDS:
@@ -301,14 +301,19 @@ def _words(text: str) -> list[str]:
         if len(parts) > 1 and all(_is_number(part) for part in parts):
             words.extend(" / ".join(parts).split())  # levels "2040/2043"; a pair "EUR/USD" stays a word
             continue
-        if not word or not any(ch.isalnum() or ch in "@/" for ch in word):
-            continue
-        joined = TWO_WORD_LABELS.get((words[-1], word)) if words else None
-        if joined:
-            words[-1] = joined
-        else:
-            words.append(word)
+        if word and any(ch.isalnum() or ch in "@/%" for ch in word):
+            _append_word(words, word)
     return words
+
+
+def _append_word(words: list[str], word: str) -> None:
+    joined = TWO_WORD_LABELS.get((words[-1], word)) if words else None
+    if joined:
+        words[-1] = joined
+    elif word in DISTANCE_UNITS and words and _is_number(words[-1]) and _split_unit(words[-1])[1] is None:
+        words[-1] += word  # "SL 5 points", "SL 2 %": a distance, never the price 5 or 2
+    elif word != "%":
+        words.append(word)
 
 
 def _without_exchange(token: str) -> str:
