@@ -118,12 +118,19 @@ async def test_an_opposite_signal_closes_the_long_and_opens_no_short_on_a_long_o
     assert long["status"] == "executed"
     await tick(market, "ACME", "104")
     short = await settled(alice, (await send(alice, path, "SELL ACME")).json()["signal_id"])
-    assert short["status"] == "executed", short
+    # It closed the long and can do nothing more: it ends closed, with no P&L of its own (the trade it
+    # closed has it), and is neither an open trade nor something to close.
+    assert (short["status"], short["realized_pnl"]) == ("closed", None), short
     assert "opened no short" in short["reason"]
     assert short["close_order_id"] is not None
     trade = await signal_of(alice, long["id"])
     assert (trade["status"], trade["realized_pnl"]) == ("closed", "8.00000000")
     assert holdings(await books(alice, account)) == {}
+    stats = (await alice.get(f"/api/v1/analytics/trading?account_id={account}")).json()
+    assert (stats["open_trades"], stats["closed_trades"], stats["wins"]) == (0, 1, 1), stats
+    again = await alice.post(f"/api/v1/signals/{short['id']}/close")
+    assert again.status_code == 409, again.text
+    assert "only an executed signal's open trade can be closed" in again.json()["detail"]
 
 
 async def test_an_opposite_signal_reverses_an_account_that_may_sell_short(

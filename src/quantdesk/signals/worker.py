@@ -308,8 +308,11 @@ async def _close_first(
         transition(session, order, "canceled", "it closed the long position; short selling is off, so no short opens")
         await _end_legs(session, order)
         if signal is not None:
+            # It did all it could do: close. Its trade is the one it closed (whose P&L that trade has), so
+            # it ends closed, is no open trade in the analytics, and has nothing left to close.
+            signal.closed_at = utcnow()
             lifecycle.record(
-                session, signal, "executed", "closed the long position; opened no short (short selling is off)"
+                session, signal, "closed", "closed the long position; opened no short (short selling is off)"
             )
         return False
     return True
