@@ -408,3 +408,37 @@ async def test_regression_times_without_an_offset_are_read_as_utc(market: httpx.
     too_late = await alice.get("/api/v1/orders?since=9999-12-31T23:59:59-01:00")
     assert too_late.status_code == 422
     assert "outside years 1 to 9999 in UTC" in too_late.text
+
+
+async def test_short_sales_and_withdrawals_keep_half_the_short_value_as_equity(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient
+):
+    """Reg T's 150%: the proceeds and half as much again of the account's own equity."""
+    account = await open_account(alice, "10000", allow_short=True)
+    assert (await order(alice, account, side="sell", quantity="100")).status_code == 201  # short 10,000
+    too_much = await order(alice, account, side="sell", quantity="150")  # short 25,000 against equity 10,000
+    assert too_much.status_code == 422, too_much.text
+    assert "at least 50% of the short market value" in too_much.json()["detail"]
+    assert (await order(alice, account, side="sell", quantity="100")).status_code == 201  # short 20,000: just
+    before = await books(alice, account)
+    assert before["cash"] == "30000.00000000"
+    withdrawal = await alice.post(f"/api/v1/accounts/{account}/withdraw", json={"amount": "1"})
+    assert withdrawal.status_code == 422, withdrawal.text
+    assert "need equity of 10000.00000000" in withdrawal.json()["detail"]
+    assert await books(alice, account) == before
+    assert (await order(alice, account, side="buy", quantity="200")).status_code == 201  # covered
+    assert (await alice.post(f"/api/v1/accounts/{account}/withdraw", json={"amount": "10000"})).status_code == 200
+
+
+async def test_regression_a_huge_short_cannot_leave_equity_below_zero(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient
+):
+    account = await open_account(alice, "1000", allow_short=True)
+    huge = await order(alice, account, side="sell", quantity="9999999999")
+    assert huge.status_code == 422, huge.text
+    short = await order(alice, account, side="sell", quantity="10")
+    assert short.status_code == 201
+    withdrawal = await alice.post(f"/api/v1/accounts/{account}/withdraw", json={"amount": "1999"})
+    assert withdrawal.status_code == 422
+    account_row = (await alice.get(f"/api/v1/accounts/{account}")).json()
+    assert account_row["equity"] == "1000.00000000"

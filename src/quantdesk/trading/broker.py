@@ -23,6 +23,7 @@ from quantdesk.core.money import quantize, text
 from quantdesk.gamification.awards import award_trade
 from quantdesk.market.models import Instrument
 from quantdesk.signals import lifecycle
+from quantdesk.trading import margin
 from quantdesk.trading.matching import Costs, apply_fill
 from quantdesk.trading.models import OPEN_STATUSES, Fill, Order, Position
 from quantdesk.trading.status import transition
@@ -92,7 +93,18 @@ async def check_affordable(
     ``execute`` checks first): a new order is refused before anything of it is stored."""
     position, _ = await position_of(session, account, instrument)
     notional = quantize(order.quantity * price)
-    _check_affordable(order, account, position, price, notional, terms.costs.commission(notional))
+    fee = terms.costs.commission(notional)
+    _check_affordable(order, account, position, price, notional, fee)
+    await _check_margin(session, order, account, position, price, notional - fee)
+
+
+async def _check_margin(
+    session: AsyncSession, order: Order, account: Account, position: Position, price: Decimal, proceeds: Decimal
+) -> None:
+    """A sale that opens or adds to a short must leave the equity the margin rule asks for."""
+    after = position.quantity - order.quantity
+    if order.side == "sell" and after < 0:
+        await margin.check_short_sale(session, account, position.instrument_id, after, price, account.cash + proceeds)
 
 
 def _check_affordable(
@@ -129,6 +141,7 @@ async def execute(
     notional = quantize(order.quantity * price)
     fee = terms.costs.commission(notional)
     _check_affordable(order, account, position, price, notional, fee)
+    await _check_margin(session, order, account, position, price, notional - fee)
     if not stored:
         session.add(position)
     holding = apply_fill(position.quantity, position.avg_cost, order.side, order.quantity, price)
