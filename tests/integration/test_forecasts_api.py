@@ -112,6 +112,12 @@ async def test_a_model_saved_under_other_library_versions_must_be_retrained(
         ({"horizon": 5}, 422, "give a symbol"),
         ({"model_id": 999}, 404, "no forecast model 999"),
         ({"symbol": "NOPE"}, 404, "NOPE"),
+        (
+            {"symbol": "ACME", "model": "gradient_boosting", "horizon": 201},
+            422,
+            "costs 2,010 (horizon x 10); this server makes forecasts of up to 2,000 (QUANTDESK_MAX_FORECAST_COST): "
+            "ask for at most 200 bars",
+        ),
     ],
 )
 async def test_bad_forecasts_are_refused_and_store_nothing(
@@ -130,6 +136,14 @@ async def test_an_origin_inside_the_training_window_is_refused(acme: httpx.Async
     assert "would have seen the future" in response.json()["detail"]
     assert (await acme.get("/api/v1/forecasts/12345")).status_code == 404
     assert (await acme.get("/api/v1/forecasts/models/12345")).status_code == 404
+
+
+async def test_a_stored_models_forecast_is_capped_by_its_kind(acme: httpx.AsyncClient):
+    model = (await acme.post("/api/v1/forecasts/models", json={"symbol": "ACME", "model": "gradient_boosting"})).json()
+    over = await acme.post("/api/v1/forecasts", json={"model_id": model["id"], "horizon": 250})
+    assert over.status_code == 422
+    assert "QUANTDESK_MAX_FORECAST_COST" in over.json()["detail"]
+    assert (await acme.post("/api/v1/forecasts", json={"model_id": model["id"], "horizon": 200})).status_code == 201
 
 
 def test_forecast_commands(use_database: str, engine, tmp_path):

@@ -123,6 +123,89 @@ async def test_a_sweep_is_claimed_by_exactly_one_runner(
     assert await sweeps.claim(factory, first["id"]) is None
 
 
+async def queued_sweep_of(client: httpx.AsyncClient, session: AsyncSession) -> int:
+    """A sweep of the client's, left queued (in these tests a sweep runs to its end inside the request)."""
+    done = (await client.post("/api/v1/sweeps", json={"symbol": "ACME", "grid": GRID})).json()
+    run = await session.get(SweepRun, done["id"])
+    assert run is not None
+    run.status, run.results, run.completed, run.finished_at, run.heartbeat_at = "queued", None, 0, None, utcnow()
+    await session.commit()
+    return int(done["id"])
+
+
+async def test_a_sweep_over_the_cost_cap_is_refused_with_its_cost(acme: httpx.AsyncClient, settings: Settings):
+    settings.max_sweep_cost = 2_999  # GRID: 6 combinations x 500 bars = 3,000
+    response = await acme.post("/api/v1/sweeps", json={"symbol": "ACME", "grid": GRID})
+    assert response.status_code == 422
+    assert "would cost 3,000 (6 combinations x 500 bars)" in response.json()["detail"]
+    assert "up to 2,999 (QUANTDESK_MAX_SWEEP_COST)" in response.json()["detail"]
+    settings.max_sweep_cost = 3_000
+    accepted = await acme.post("/api/v1/sweeps", json={"symbol": "ACME", "grid": GRID})
+    assert (accepted.status_code, accepted.json()["cost"]) == (202, 3_000)
+
+
+async def test_a_user_with_their_share_of_active_sweeps_gets_429_until_one_ends(
+    acme: httpx.AsyncClient, alice: httpx.AsyncClient, bob: httpx.AsyncClient, session: AsyncSession, settings: Settings
+):
+    settings.max_jobs_per_user = 2
+    first, second = await queued_sweep_of(alice, session), await queued_sweep_of(alice, session)
+    third = await alice.post("/api/v1/sweeps", json={"symbol": "ACME", "grid": GRID})
+    assert third.status_code == 429, third.text
+    assert third.headers["retry-after"] == "10"
+    assert "2 sweep(s) queued or running" in third.json()["detail"]
+    assert (await bob.post("/api/v1/sweeps", json={"symbol": "ACME", "grid": GRID})).status_code == 202
+
+    assert (await bob.post(f"/api/v1/sweeps/{first}/cancel")).status_code == 403  # not bob's
+    cancelled = await alice.post(f"/api/v1/sweeps/{first}/cancel")
+    assert (cancelled.status_code, cancelled.json()["status"]) == (200, "cancelled")
+    assert (await alice.post(f"/api/v1/sweeps/{first}/cancel")).status_code == 409
+    assert (await alice.post("/api/v1/sweeps", json={"symbol": "ACME", "grid": GRID})).status_code == 202
+
+    jobs = (await alice.get("/api/v1/jobs")).json()
+    assert [(job["id"], job["status"]) for job in jobs][-2:] == [(second, "queued"), (first, "cancelled")]
+    assert {job["kind"] for job in jobs} == {"sweep"}
+    assert all(job["url"] == f"/api/v1/sweeps/{job['id']}" for job in jobs)
+    assert len((await bob.get("/api/v1/jobs")).json()) == 1  # each sees their own
+
+
+async def test_a_running_sweep_stops_after_the_batch_in_which_it_was_cancelled(
+    acme: httpx.AsyncClient,
+    session: AsyncSession,
+    engine: AsyncEngine,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    sweep_id = await queued_sweep_of(acme, session)
+    factory = create_sessionmaker(engine)
+    store = sweeps._store_progress
+    reports: list[int] = []
+
+    async def cancel_at_the_first_report(factory_: object, sweep_id_: int, done: int) -> bool:
+        reports.append(done)
+        if len(reports) == 1:
+            async with factory() as other, other.begin():
+                run = await other.get(SweepRun, sweep_id)
+                assert run is not None
+                run.status = "cancelled"
+        return await store(factory, sweep_id_, done)
+
+    monkeypatch.setattr(sweeps, "_store_progress", cancel_at_the_first_report)
+    await sweeps.execute_sweep(factory, sweep_id, settings)
+    stopped = (await acme.get(f"/api/v1/sweeps/{sweep_id}")).json()
+    assert (stopped["status"], stopped["completed"], reports) == ("cancelled", 0, [1])
+    assert (await acme.get(f"/api/v1/sweeps/{sweep_id}/results.csv")).status_code == 409
+
+
+async def test_a_finished_sweep_exports_every_row_as_csv(acme: httpx.AsyncClient):
+    done = (await acme.post("/api/v1/sweeps", json={"symbol": "ACME", "grid": GRID})).json()
+    exported = await acme.get(f"/api/v1/sweeps/{done['id']}/results.csv")
+    assert exported.status_code == 200
+    assert exported.headers["content-type"].startswith("text/csv")
+    lines = exported.text.strip().splitlines()
+    assert lines[0].startswith("fast,slow,")
+    assert len(lines) == 1 + 6
+
+
 def test_sweep_command_prints_the_best_rows_and_writes_the_heatmap(use_database: str, engine, tmp_path: Path):
     path = tmp_path / "acme.csv"
     path.write_text(bars_as_csv(make_bars(300)))

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, LargeBinary, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from quantdesk.core.clock import utcnow
@@ -32,6 +32,7 @@ class SweepRun(Base):
     """A parameter sweep: queued, running (with progress), done with its table, or failed with a reason."""
 
     __tablename__ = "sweeps"
+    __table_args__ = (Index("ix_sweeps_owner_status", "owner_id", "status"),)  # a user's active jobs
 
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCTimestamp, default=utcnow)
@@ -43,7 +44,11 @@ class SweepRun(Base):
     grid: Mapped[dict[str, Any]] = mapped_column(JSON)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON)
     rank_by: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued, running, done, failed
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued, running, done, failed, cancelled
+    # Who asked for it (None: the command line's operator, or a sweep from before owners were kept), and
+    # what it costs: combinations x bars, the unit of the server's cap (QUANTDESK_MAX_SWEEP_COST).
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    cost: Mapped[int] = mapped_column(BigInteger, default=0)
     # Refreshed when the sweep is claimed and after every batch: a queued or running sweep whose heartbeat
     # is stale was abandoned (its server stopped) and any server may claim and rerun it.
     heartbeat_at: Mapped[datetime] = mapped_column(UTCTimestamp, default=utcnow, index=True)

@@ -102,10 +102,26 @@ class SweepRead(BaseModel):
     strategy: str
     grid: dict[str, Any]
     rank_by: str
-    status: Literal["queued", "running", "done", "failed"]
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
     progress_pct: float
+    cost: int = Field(description="Combinations x bars: what the server's cap counts.")
     total: int
     completed: int
     error: str | None
     best_params: dict[str, float] | None
     rows: list[dict[str, Any]] = Field(description="Combinations ranked best first, up to the `rows` asked for.")
+
+
+class JobRead(BaseModel):
+    """A research job of the caller's: a sweep today (walk-forwards and portfolio runs will join it)."""
+
+    id: int
+    kind: Literal["sweep"]
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
+    progress_pct: float
+    cost: int
+    created_at: datetime
+    heartbeat_at: datetime
+    finished_at: datetime | None
+    error: str | None
+    url: str = Field(description="Where the job's results are read.")

@@ -1,14 +1,17 @@
 """HTTP endpoints of parameter sweeps under /api/v1/sweeps."""
 
+import io
 from typing import Annotated
 
 import anyio
+import pandas as pd
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
 
+from quantdesk.accounts.auth import CurrentUser
 from quantdesk.api.deps import SessionDep, SettingsDep
 from quantdesk.backtest import sweeps
 from quantdesk.backtest.models import SweepRun
-from quantdesk.backtest.schemas import SweepCreate, SweepRead
+from quantdesk.backtest.schemas import JobRead, SweepCreate, SweepRead
 from quantdesk.core.errors import ValidationFailed
 from quantdesk.core.types import RowId
 
@@ -29,6 +32,7 @@ def sweep_read(run: SweepRun, rows: int) -> SweepRead:
         rank_by=run.rank_by,
         status=run.status,
         progress_pct=run.completed / run.total * 100 if run.total else 0.0,
+        cost=run.cost,
         total=run.total,
         completed=run.completed,
         error=run.error,
@@ -39,12 +43,66 @@ def sweep_read(run: SweepRun, rows: int) -> SweepRead:
 
 @router.post("", response_model=SweepRead, status_code=status.HTTP_202_ACCEPTED)
 async def create_sweep(
-    request: Request, session: SessionDep, settings: SettingsDep, body: SweepCreate, background: BackgroundTasks
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: CurrentUser,
+    body: SweepCreate,
+    background: BackgroundTasks,
 ) -> SweepRead:
-    """Queue a grid of backtests; it runs in the background: poll GET /api/v1/sweeps/{id} for progress."""
-    run = await sweeps.create_sweep(session, body, settings)
+    """Queue a grid of backtests; it runs in the background: poll GET /api/v1/sweeps/{id} for progress.
+    A sweep may cost at most QUANTDESK_MAX_SWEEP_COST (combinations x bars: 422 above), and a user may have
+    QUANTDESK_MAX_JOBS_PER_USER queued or running at once (429 with Retry-After above)."""
+    run = await sweeps.create_sweep(session, body, settings, caller)
     background.add_task(sweeps.execute_sweep, request.app.state.sessionmaker, run.id, settings)
     return sweep_read(run, 0)
+
+
+@router.post("/{sweep_id}/cancel", response_model=SweepRead)
+async def cancel_sweep(session: SessionDep, caller: CurrentUser, sweep_id: RowId) -> SweepRead:
+    """Stop a queued or running sweep (yours, or any as an admin); a running one stops after its batch."""
+    return sweep_read(await sweeps.cancel_sweep(session, sweep_id, caller), 0)
+
+
+@router.get("/{sweep_id}/results.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+async def get_results_csv(session: SessionDep, sweep_id: RowId) -> Response:
+    """Every combination of a finished sweep, best first, as CSV."""
+    run = await sweeps.get_sweep(session, sweep_id)
+    rows = sweeps.require_done(run)
+    out = io.StringIO()
+    pd.DataFrame.from_records(rows).to_csv(out, index=False, na_rep="")
+    filename = f"sweep-{run.id}-{run.symbol}-{run.strategy}.csv"
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+jobs = APIRouter(prefix="/api/v1/jobs", tags=["backtests"])
+
+
+@jobs.get("", response_model=list[JobRead])
+async def list_jobs(
+    session: SessionDep, caller: CurrentUser, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[JobRead]:
+    """Your research jobs (sweeps), newest first: status, progress and cost."""
+    return [job_read(run) for run in await sweeps.list_jobs(session, caller, limit)]
+
+
+def job_read(run: SweepRun) -> JobRead:
+    return JobRead(
+        id=run.id,
+        kind="sweep",
+        status=run.status,
+        progress_pct=run.completed / run.total * 100 if run.total else 0.0,
+        cost=run.cost,
+        created_at=run.created_at,
+        heartbeat_at=run.heartbeat_at,
+        finished_at=run.finished_at,
+        error=run.error,
+        url=f"/api/v1/sweeps/{run.id}",
+    )
 
 
 @router.get("/{sweep_id}", response_model=SweepRead)

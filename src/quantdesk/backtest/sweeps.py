@@ -13,10 +13,12 @@ from typing import Any
 
 import anyio
 import pandas as pd
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import defer
 
+from quantdesk.accounts.models import User
+from quantdesk.accounts.service import Principal
 from quantdesk.analytics import service as analytics_service
 from quantdesk.backtest import sweep
 from quantdesk.backtest.models import SweepRun
@@ -24,8 +26,8 @@ from quantdesk.backtest.schemas import SweepCreate
 from quantdesk.backtest.service import costs_of
 from quantdesk.core.clock import utcnow
 from quantdesk.core.config import Settings
-from quantdesk.core.db import session_scope
-from quantdesk.core.errors import Conflict, NotFound, ValidationFailed
+from quantdesk.core.db import dialect_name, session_scope
+from quantdesk.core.errors import Conflict, Forbidden, NotFound, TooManyRequests, ValidationFailed
 
 BATCHES = 50  # progress granularity: about 2% per update
 # A live server refreshes a running sweep's heartbeat after every batch, far more often than this.
@@ -41,9 +43,15 @@ def series_request(body: SweepCreate) -> analytics_service.SeriesRequest:
     )
 
 
-async def create_sweep(session: AsyncSession, body: SweepCreate, settings: Settings) -> SweepRun:
-    """Check everything that can be checked before running, then queue the sweep."""
+async def create_sweep(
+    session: AsyncSession, body: SweepCreate, settings: Settings, owner: Principal | None = None
+) -> SweepRun:
+    """Check everything that can be checked before running, then queue the sweep. A sweep a user asks
+    for (``owner``) must fit the server's cost cap and the user's number of active jobs; the command
+    line's operator (no owner) runs on their own machine's time."""
     plan = sweep.build_sweep(body.strategy, body.grid)
+    if owner is not None:
+        await _check_active_jobs(session, owner, settings)
     loaded = await analytics_service.load_series(session, series_request(body), settings)
     needed = max(plan.strategy.warmup(p) for p in plan.combinations) + 1
     if len(loaded.bars) < needed:
@@ -51,7 +59,16 @@ async def create_sweep(session: AsyncSession, body: SweepCreate, settings: Setti
             f"the longest windows of the grid need {needed} bars; the range has {len(loaded.bars)}: "
             "widen the range or shorten the windows"
         )
+    cost = len(plan.combinations) * len(loaded.bars)
+    if owner is not None and cost > settings.max_sweep_cost:
+        raise ValidationFailed(
+            f"the sweep would cost {cost:,} ({len(plan.combinations):,} combinations x {len(loaded.bars):,} bars); "
+            f"this server runs sweeps of up to {settings.max_sweep_cost:,} (QUANTDESK_MAX_SWEEP_COST): "
+            "narrow the grid, shorten the range or resample to a coarser interval"
+        )
     run = SweepRun(
+        owner_id=owner.user_id if owner is not None else None,
+        cost=cost,
         instrument_id=loaded.instrument.id,
         symbol=loaded.instrument.symbol,
         interval=loaded.interval.value,
@@ -64,6 +81,46 @@ async def create_sweep(session: AsyncSession, body: SweepCreate, settings: Setti
     session.add(run)
     await session.flush()
     return run
+
+
+ACTIVE = ("queued", "running")
+RETRY_ACTIVE_S = 10.0
+
+
+async def _check_active_jobs(session: AsyncSession, owner: Principal, settings: Settings) -> None:
+    """429 when the owner already has their share of queued or running sweeps. On PostgreSQL the owner's
+    row is locked first, so that two requests at once cannot both see one job too few (SQLite's writers
+    take turns anyway)."""
+    if dialect_name(session) == "postgresql":
+        await session.execute(select(User.id).where(User.id == owner.user_id).with_for_update())
+    active = await session.scalar(
+        select(func.count()).where(SweepRun.owner_id == owner.user_id, SweepRun.status.in_(ACTIVE))
+    )
+    limit = settings.max_jobs_per_user
+    if (active or 0) >= limit:
+        raise TooManyRequests(
+            f"you have {active} sweep(s) queued or running, and this server runs at most {limit} per user at "
+            "once (QUANTDESK_MAX_JOBS_PER_USER): wait for one to finish, or cancel one with "
+            "POST /api/v1/sweeps/{id}/cancel",
+            retry_after_s=RETRY_ACTIVE_S,
+        )
+
+
+async def cancel_sweep(session: AsyncSession, sweep_id: int, caller: Principal) -> SweepRun:
+    """Stop a queued or running sweep (its owner, or an admin): a running one stops after its batch."""
+    run = await get_sweep(session, sweep_id)
+    if not (caller.is_admin or run.owner_id == caller.user_id):
+        raise Forbidden(f"sweep {sweep_id} is not yours to cancel")
+    if run.status not in ACTIVE:
+        raise Conflict(f"sweep {sweep_id} is {run.status}; only a queued or running sweep can be cancelled")
+    run.status, run.finished_at = "cancelled", utcnow()
+    return run
+
+
+async def list_jobs(session: AsyncSession, caller: Principal, limit: int = 100) -> list[SweepRun]:
+    """The caller's research jobs (sweeps), newest first, without their result tables."""
+    mine = select(SweepRun).options(defer(SweepRun.results)).where(SweepRun.owner_id == caller.user_id)
+    return list(await session.scalars(mine.order_by(SweepRun.id.desc()).limit(limit)))
 
 
 def rank(table: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -146,19 +203,29 @@ async def execute_sweep(factory: async_sessionmaker[AsyncSession], sweep_id: int
         portal = anyio.from_thread
 
         def report(done: int, total: int) -> None:
-            portal.run(_store_progress, factory, sweep_id, done)
+            if not portal.run(_store_progress, factory, sweep_id, done):
+                raise SweepCancelled  # between batches: the thread stops here
 
         table = await anyio.to_thread.run_sync(run_in_batches, loaded.bars, plan, body, loaded.periods_per_year, report)
         await _finish(factory, sweep_id, "done", records(table), None)
+    except SweepCancelled:
+        log.info("sweep %s was cancelled while it ran", sweep_id)
     except Exception as exc:
         await _finish(factory, sweep_id, "failed", None, f"{type(exc).__name__}: {exc}"[:500])
 
 
-async def _store_progress(factory: async_sessionmaker[AsyncSession], sweep_id: int, done: int) -> None:
+class SweepCancelled(Exception):
+    """Raised in the sweep's thread when its row says it was cancelled."""
+
+
+async def _store_progress(factory: async_sessionmaker[AsyncSession], sweep_id: int, done: int) -> bool:
+    """Store how far the sweep got; False when it should stop (cancelled, or gone)."""
     async with session_scope(factory, write=True) as session:
-        run = await session.get(SweepRun, sweep_id)
-        if run is not None:
-            run.completed, run.heartbeat_at = done, utcnow()
+        run = await session.get(SweepRun, sweep_id, with_for_update=dialect_name(session) == "postgresql")
+        if run is None or run.status != "running":
+            return False
+        run.completed, run.heartbeat_at = done, utcnow()
+        return True
 
 
 async def _finish(
@@ -169,8 +236,8 @@ async def _finish(
     error: str | None,
 ) -> None:
     async with session_scope(factory, write=True) as session:
-        run = await session.get(SweepRun, sweep_id)
-        if run is not None:
+        run = await session.get(SweepRun, sweep_id, with_for_update=dialect_name(session) == "postgresql")
+        if run is not None and run.status == "running":  # a cancelled sweep stays cancelled
             run.status, run.results, run.error, run.finished_at = status, results, error, utcnow()
             if status == "done":
                 run.completed = run.total

@@ -47,6 +47,19 @@ class Settings(BaseSettings):
         default=20.0, gt=0, description="Largest CSV or JSON body accepted by ingest endpoints."
     )
     max_bars_per_page: int = Field(default=100_000, gt=0)
+    max_sweep_cost: int = Field(
+        default=2_000_000_000,
+        gt=0,
+        description="Largest sweep a user may start, in combinations x bars (about 5 minutes of one core).",
+    )
+    max_forecast_cost: int = Field(
+        default=2_000,
+        gt=0,
+        description="Largest forecast: horizon x the model's weight (gradient_boosting 10, others 1).",
+    )
+    max_jobs_per_user: int = Field(
+        default=2, ge=1, description="Sweeps one user may have queued or running at once; more answer 429."
+    )
 
     trading_days: dict[str, float] = Field(
         default_factory=lambda: {"stock": 252.0, "index": 252.0, "commodity": 252.0, "fx": 260.0, "crypto": 365.0},

@@ -70,7 +70,7 @@ def predict_command(
     )
 
     async def work(session):  # type: ignore[no-untyped-def]
-        forecast = await service.create_forecast(session, body, get_settings())
+        forecast = await service.create_forecast(session, body, get_settings(), capped=False)
         return forecast.id
 
     show_command(run_in_session(work, write=True))

@@ -114,9 +114,36 @@ async def _model_for(session: AsyncSession, body: ForecastCreate, settings: Sett
     return model
 
 
-async def create_forecast(session: AsyncSession, body: ForecastCreate, settings: Settings) -> Forecast:
-    """Predict the ``horizon`` bars after ``as_of`` with a stored model (or one fitted for the purpose)."""
+# What one step of a forecast costs, relative to a linear model's: gradient boosting predicts each step
+# through hundreds of trees (about 0.1 s a step on the demo's daily bars).
+STEP_WEIGHTS = {"gradient_boosting": 10}
+
+
+def forecast_cost(kind: str, horizon: int) -> int:
+    return horizon * STEP_WEIGHTS.get(kind, 1)
+
+
+def _check_cost(kind: str, horizon: int, settings: Settings) -> None:
+    cost = forecast_cost(kind, horizon)
+    if cost > settings.max_forecast_cost:
+        most = settings.max_forecast_cost // STEP_WEIGHTS.get(kind, 1)
+        raise ValidationFailed(
+            f"a {kind} forecast of {horizon} bars costs {cost:,} (horizon x {STEP_WEIGHTS.get(kind, 1)}); this "
+            f"server makes forecasts of up to {settings.max_forecast_cost:,} (QUANTDESK_MAX_FORECAST_COST): "
+            f"ask for at most {most} bars, or use a lighter model"
+        )
+
+
+async def create_forecast(
+    session: AsyncSession, body: ForecastCreate, settings: Settings, capped: bool = True
+) -> Forecast:
+    """Predict the ``horizon`` bars after ``as_of`` with a stored model (or one fitted for the purpose).
+    ``capped``: refuse forecasts above the server's cost cap (the command line's operator is not)."""
+    if capped and body.model_id is None:
+        _check_cost(body.model, body.horizon, settings)  # before fitting a model for it
     model = await _model_for(session, body, settings)
+    if capped:
+        _check_cost(model.kind, body.horizon, settings)
     forecaster = load_forecaster(model)
     request = analytics_service.SeriesRequest(model.symbol, model.interval, None, body.as_of)
     loaded = await analytics_service.load_series(session, request, settings)

@@ -116,7 +116,7 @@ async def run_sweep(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    _member: Member,
+    member: Member,
     fields: Form,
     background: BackgroundTasks,
 ) -> Response:
@@ -126,7 +126,7 @@ async def run_sweep(
         if not data["grid"]:
             raise ValidationFailed("grid: give each parameter a range, for example fast=5:50:5 slow=20:200:20")
         data["allow_short"] = fields.get("allow_short") == "on"
-        run = await sweeps.create_sweep(session, build(SweepCreate, data), settings)
+        run = await sweeps.create_sweep(session, build(SweepCreate, data), settings, member)
     except QuantdeskError as problem:
         return await _backtest_page(request, session, fields, problem.detail, 422)
     background.add_task(sweeps.execute_sweep, request.app.state.sessionmaker, run.id, settings)
