@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from quantdesk.backtest import display
 from quantdesk.cli.runner import console, fail, run_in_session
 from quantdesk.core.config import get_settings
 
@@ -75,9 +76,10 @@ def backtest_command(
     if as_json:
         console.print_json(json.dumps({"id": backtest_id, "params": params, "metrics": metrics}))
         return
-    table = Table("metric", "value", title=f"backtest {backtest_id}: {symbol.upper()} {strategy} {params}")
+    title = f"backtest {backtest_id}: {symbol.upper()} {strategy} {display.params(params)}".rstrip()
+    table = Table("metric", "value", title=title)
     for key, value in metrics.items():
-        table.add_row(key, f"{value:,.4g}" if isinstance(value, float) else str(value))
+        table.add_row(key, display.metric(key, value))
     console.print(table)
 
 
@@ -147,7 +149,7 @@ def sweep_command(
     run_in_session(store, write=True)
     shown = Table(*table.columns, title=f"sweep {run.id}: best {min(top, len(rows))} by {rank_by}")
     for row in rows[:top]:
-        shown.add_row(*(f"{v:,.4g}" if isinstance(v, float) else str(v) for v in row.values()))
+        shown.add_row(*(display.row_value(name, value, set(axes)) for name, value in row.items()))
     console.print(shown)
     if heatmap is not None:
         if len(axes) != 2:
