@@ -41,8 +41,15 @@ def create_user(
     console.print(f"API key (shown once): {key}", highlight=False, soft_wrap=True)
 
 
+QUIET = typer.Option("--quiet", "-q", help="Print only the value, for a script: KEY=$(quantdesk ...)")
+
+
 @users.command("key")
-def new_key(username: str, label: Annotated[str, typer.Option(help="What the key is for")] = "cli") -> None:
+def new_key(
+    username: str,
+    label: Annotated[str, typer.Option(help="What the key is for")] = "cli",
+    quiet: Annotated[bool, QUIET] = False,
+) -> None:
     """Issue another API key for a user and print it (shown once)."""
     from quantdesk.accounts import service
 
@@ -50,7 +57,8 @@ def new_key(username: str, label: Annotated[str, typer.Option(help="What the key
         _, key = await service.issue_key(session, await service.user_by_name(session, username), label)
         return key
 
-    console.print(f"API key for {username} (shown once): {run_in_session(work, write=True)}", soft_wrap=True)
+    key = run_in_session(work, write=True)
+    console.print(key if quiet else f"API key for {username} (shown once): {key}", soft_wrap=True, highlight=False)
 
 
 @users.command("list")
@@ -88,8 +96,9 @@ def open_account(
     deposit: Annotated[str, typer.Option(help="Starting deposit")] = "10000",
     currency: Annotated[str, typer.Option(help="Base currency")] = "USD",
     allow_short: Annotated[bool, typer.Option(help="Allow short selling")] = False,
+    quiet: Annotated[bool, QUIET] = False,
 ) -> None:
-    """Open a paper account for a user with a starting deposit."""
+    """Open a paper account for a user with a starting deposit; prints its id."""
     from quantdesk.accounts import service
 
     amount = money(deposit)
@@ -99,7 +108,8 @@ def open_account(
         account = await service.open_account(session, owner, name, currency, amount, allow_short)
         return account.id
 
-    console.print(f"opened account {run_in_session(work, write=True)} for {username} with {amount} {currency}")
+    account_id = run_in_session(work, write=True)
+    console.print(account_id if quiet else f"opened account {account_id} for {username} with {amount} {currency}")
 
 
 @accounts.command("list")

@@ -189,7 +189,9 @@ async def chart_png(
         raise ValidationFailed(
             f"{', '.join(not_overlays)} cannot be drawn over prices; chart overlays are {', '.join(OVERLAY_KINDS)}"
         )
-    needs = EnrichOptions(window=1, volatility_window=volatility_window, indicators=requested)
+    # The volatility window matters only when its panel is drawn: a short range still has a returns panel.
+    drawn_window = volatility_window if lower_panel == "volatility" else 1
+    needs = EnrichOptions(window=1, volatility_window=drawn_window, indicators=requested)
     loaded = await load_series(session, request, settings, warmup=needs.warmup() * WARMUP_FACTOR)
     check_windows(len(loaded.bars), needs)
     period = loaded.frequency.value if loaded.frequency else loaded.interval.value

@@ -138,7 +138,11 @@ def demo_command(
     except ValueError:
         fail(f"--end '{end}' is not an ISO date such as 2025-01-31")
     if if_empty and not run_in_session(demo.is_empty):
-        console.print("demo: the database already has instruments; nothing loaded")
+        console.print(
+            "demo: the database already has instruments; nothing loaded. API keys are shown once: issue "
+            "another with `.venv/bin/quantdesk users key alice` (or admin, bob)",
+            highlight=False,
+        )
         return
     total_bars = len(demo.DEMO_SET) * demo.YEARS * 300 + (525_600 if minutes else 0)
     with _progress() as progress:
