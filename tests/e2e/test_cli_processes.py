@@ -94,6 +94,13 @@ def test_each_subcommand_does_its_job_in_a_fresh_process(shell: Shell, tmp_path:
 
     assert "sharpe" in shell("backtest", "ACME", "--fast", "10", "--slow", "30").lower()
     assert "sharpe" in shell("sweep", "ACME", "--fast", "5:20:5", "--slow", "30:60:10").lower()
+    # Bad input is a one-line error, not a traceback (Shell checks), wherever it is found.
+    assert "sizing: Input should be" in shell("sweep", "ACME", "--fast", "5", "--slow", "20", "--sizing", "x", expect=1)
+    unaffordable = ("BTCUSD", "--fast", "5", "--slow", "20", "--cash", "100")  # a bitcoin costs more than 100
+    assert "not one whole unit of BTCUSD" in shell("backtest", *unaffordable, expect=1)
+    assert "--fractional" in shell("sweep", *unaffordable, expect=1)
+    assert "trades" in shell("backtest", *unaffordable, "--fractional")
+    assert "horizon" in shell("forecast", "predict", "ACME", "--horizon", "0", expect=1)
     shell("report", "backtest", "1", "-o", str(tmp_path / "backtest.json"))
     assert (tmp_path / "backtest.json").read_text().startswith("{")
     shell("forecast", "train", "ACME")

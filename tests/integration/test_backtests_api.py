@@ -186,3 +186,18 @@ async def test_equity_chart_is_a_png_of_the_asked_size(acme: httpx.AsyncClient):
     assert distinct_colours(chart.content) > 20
     assert (await acme.get("/api/v1/backtests/999/equity.png")).status_code == 404
     assert (await acme.get(f"/api/v1/backtests/{run['id']}/equity.png?width=10")).status_code == 422
+
+
+async def test_a_run_that_cannot_buy_one_whole_unit_says_so_instead_of_trading_nothing(client: httpx.AsyncClient):
+    await client.post("/api/v1/instruments", json={"symbol": "PRICY"})
+    rows = [row | {k: row[k] * 1000 for k in ("open", "high", "low", "close")} for row in bars_as_json(make_bars(300))]
+    assert (await client.post("/api/v1/instruments/PRICY/bars", json=rows)).status_code in (200, 201)
+    body = {"symbol": "PRICY", "params": {"fast": 5, "slow": 20}, "cash": 100}
+    refused = await client.post("/api/v1/backtests", json=body)
+    assert refused.status_code == 422, refused.text
+    assert "not one whole unit of PRICY can be bought" in refused.json()["detail"]
+    sweep = await client.post("/api/v1/sweeps", json={**body, "grid": {"fast": [5, 10], "slow": [20]}})
+    assert sweep.status_code == 422
+    fractional = await client.post("/api/v1/backtests", json={**body, "fractional": True})
+    assert fractional.status_code == 201, fractional.text
+    assert fractional.json()["metrics"]["trades"] > 0

@@ -8,8 +8,14 @@ import typer
 from rich.table import Table
 
 from quantdesk.backtest import display
-from quantdesk.cli.runner import console, fail, run_in_session
+from quantdesk.cli.runner import console, fail, run_in_session, validated
 from quantdesk.core.config import get_settings
+
+SIZING_HELP = "all_in (default), fraction (of equity: --sizing-value 0.5) or quantity (--sizing-value units)"
+Sizing = Annotated[str, typer.Option(help=SIZING_HELP)]
+SizingValue = Annotated[float, typer.Option(help="The fraction of equity, or the units, --sizing takes")]
+Fractional = Annotated[bool, typer.Option(help="Trade fractions of a unit (crypto, fx); whole units otherwise")]
+CommissionFixed = Annotated[float, typer.Option(help="Commission per fill, in the quote currency")]
 
 
 def _params(fast: int | None, slow: int | None, window: int | None, param: list[str]) -> dict[str, float]:
@@ -46,6 +52,10 @@ def backtest_command(
     take_profit_pct: Annotated[float | None, typer.Option(help="Take-profit, percent above entry")] = None,
     fill: Annotated[str, typer.Option(help="next_open or close")] = "next_open",
     allow_short: Annotated[bool, typer.Option(help="Long/short")] = False,
+    commission_fixed: CommissionFixed = 0.0,
+    sizing: Sizing = "all_in",
+    sizing_value: SizingValue = 1.0,
+    fractional: Fractional = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the stored result as JSON")] = False,
 ) -> None:
     """Backtest a strategy on stored bars, store the run and print its metrics."""
@@ -66,6 +76,10 @@ def backtest_command(
         "take_profit_pct": take_profit_pct,
         "fill": fill,
         "allow_short": allow_short,
+        "commission_fixed": commission_fixed,
+        "sizing": sizing,
+        "sizing_value": sizing_value,
+        "fractional": fractional,
     }
 
     async def work(session):  # type: ignore[no-untyped-def]
@@ -95,6 +109,13 @@ def sweep_command(
     end: Annotated[str | None, typer.Option(help="Last day (ISO 8601)")] = None,
     cash: Annotated[float, typer.Option(help="Starting cash")] = 10_000.0,
     commission_pct: Annotated[float, typer.Option(help="Commission, percent of notional")] = 0.0,
+    commission_fixed: CommissionFixed = 0.0,
+    slippage_bps: Annotated[float, typer.Option(help="Slippage in basis points")] = 0.0,
+    sizing: Sizing = "all_in",
+    sizing_value: SizingValue = 1.0,
+    fractional: Fractional = False,
+    fill: Annotated[str, typer.Option(help="next_open or close")] = "next_open",
+    allow_short: Annotated[bool, typer.Option(help="Long/short")] = False,
     top: Annotated[int, typer.Option(help="Rows to print")] = 10,
     heatmap: Annotated[Path | None, typer.Option(help="Write a heat map PNG (two-parameter grids)")] = None,
 ) -> None:
@@ -112,7 +133,8 @@ def sweep_command(
         if not sep:
             fail(f"--grid '{item}' is not name=spec")
         axes[key.strip()] = _axis(spec)
-    body = SweepCreate.model_validate(
+    body = validated(
+        SweepCreate,
         {
             "symbol": symbol,
             "strategy": strategy,
@@ -123,7 +145,14 @@ def sweep_command(
             "end": end,
             "cash": cash,
             "commission_pct": commission_pct,
-        }
+            "commission_fixed": commission_fixed,
+            "slippage_bps": slippage_bps,
+            "sizing": sizing,
+            "sizing_value": sizing_value,
+            "fractional": fractional,
+            "fill": fill,
+            "allow_short": allow_short,
+        },
     )
 
     async def work(session):  # type: ignore[no-untyped-def]

@@ -89,6 +89,21 @@ def simulate(
     )
 
 
+def check_affordable(body: BacktestCreate, bars: pd.DataFrame, symbol: str) -> None:
+    """Refuse a run that cannot buy a single whole unit at any bar of its range (the cash, or its
+    fraction, below the lowest price): it would only report zero trades."""
+    if body.fractional or body.sizing == "quantity" or bars.empty:
+        return
+    budget = body.cash * (body.sizing_value if body.sizing == "fraction" else 1.0)
+    cheapest = float(bars["close"].min())
+    if cheapest > budget:
+        raise ValidationFailed(
+            f"with {budget:,.2f} to spend, not one whole unit of {symbol} can be bought (its lowest close in "
+            f"the range is {cheapest:,.2f}), so nothing would trade: allow fractional units "
+            "(fractional=true, --fractional) or start with more cash"
+        )
+
+
 async def run_backtest(session: AsyncSession, body: BacktestCreate, settings: Settings) -> Backtest:
     strategy, params = strategies.resolve(body.strategy, body.params)
     request = analytics_service.SeriesRequest(
@@ -101,6 +116,7 @@ async def run_backtest(session: AsyncSession, body: BacktestCreate, settings: Se
             f"{strategy.name} with {params} needs at least {needed} bars; the range has {len(loaded.bars)}: "
             "widen the range or shorten the windows"
         )
+    check_affordable(body, loaded.bars, loaded.instrument.symbol)
     outcome = await anyio.to_thread.run_sync(
         simulate, loaded.bars, strategy, params, costs_of(body), body.allow_short, loaded.periods_per_year
     )

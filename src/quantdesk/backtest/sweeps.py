@@ -23,7 +23,7 @@ from quantdesk.analytics import service as analytics_service
 from quantdesk.backtest import sweep
 from quantdesk.backtest.models import SweepRun
 from quantdesk.backtest.schemas import SweepCreate
-from quantdesk.backtest.service import costs_of
+from quantdesk.backtest.service import check_affordable, costs_of
 from quantdesk.core.clock import utcnow
 from quantdesk.core.config import Settings
 from quantdesk.core.db import dialect_name, session_scope
@@ -59,6 +59,7 @@ async def create_sweep(
             f"the longest windows of the grid need {needed} bars; the range has {len(loaded.bars)}: "
             "widen the range or shorten the windows"
         )
+    check_affordable(body, loaded.bars, loaded.instrument.symbol)
     cost = len(plan.combinations) * len(loaded.bars)
     if owner is not None and cost > settings.max_sweep_cost:
         raise ValidationFailed(

@@ -5,7 +5,7 @@ from collections.abc import Awaitable, Callable
 from typing import NoReturn, TypeVar
 
 import typer
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -27,6 +27,22 @@ def fail(message: str, errors: list[dict[str, object]] | None = None) -> NoRetur
             table.add_row(*(str(v) if v is not None else "" for v in item.values()))
         err_console.print(table)
     raise typer.Exit(1)
+
+
+def invalid_input(exc: ValidationError) -> str:
+    problems = [f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors()]
+    return "invalid input: " + "; ".join(problems)
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def validated(model: type[ModelT], data: dict[str, object]) -> ModelT:
+    """``data`` as ``model``, or a clean exit 1 that lists what is wrong (never a traceback)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        fail(invalid_input(exc))
 
 
 def run_in_session(work: Callable[[AsyncSession], Awaitable[T]], write: bool = False) -> T:
@@ -58,8 +74,7 @@ def run_with_database(main: Callable[[async_sessionmaker[AsyncSession]], Awaitab
     except QuantdeskError as exc:
         fail(exc.detail, exc.errors)
     except ValidationError as exc:
-        problems = [f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors()]
-        fail("invalid input: " + "; ".join(problems))
+        fail(invalid_input(exc))
     except (OperationalError, ProgrammingError) as exc:
         text = str(exc.orig) if exc.orig is not None else str(exc)
         if "no such table" in text or "does not exist" in text:

@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from quantdesk.cli.runner import console, run_in_session
+from quantdesk.cli.runner import console, run_in_session, validated
 from quantdesk.core.config import get_settings
 
 app = typer.Typer(help="Forecast closes with stored models and score them against what happened.", no_args_is_help=True)
@@ -34,7 +34,7 @@ def train_command(symbol: Symbol, model: Kind = "linear", interval: Interval = N
     from quantdesk.forecast import service
     from quantdesk.forecast.schemas import ModelCreate
 
-    body = ModelCreate.model_validate({"symbol": symbol, "model": model, "interval": interval, "as_of": as_of})
+    body = validated(ModelCreate, {"symbol": symbol, "model": model, "interval": interval, "as_of": as_of})
 
     async def work(session):  # type: ignore[no-untyped-def]
         stored = await service.train_model(session, body, get_settings())
@@ -58,7 +58,8 @@ def predict_command(
     from quantdesk.forecast import service
     from quantdesk.forecast.schemas import ForecastCreate
 
-    body = ForecastCreate.model_validate(
+    body = validated(
+        ForecastCreate,
         {
             "symbol": symbol,
             "model": model,
@@ -66,7 +67,7 @@ def predict_command(
             "horizon": horizon,
             "interval": interval,
             "as_of": as_of,
-        }
+        },
     )
 
     async def work(session):  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from quantdesk.accounts.cli import money
-from quantdesk.cli.runner import console, run_in_session, run_with_database
+from quantdesk.cli.runner import console, run_in_session, run_with_database, validated
 from quantdesk.core.config import get_settings
 from quantdesk.core.money import text
 
@@ -32,7 +32,8 @@ def _place(
     from quantdesk.trading import service
     from quantdesk.trading.schemas import OrderCreate
 
-    body = OrderCreate.model_validate(
+    body = validated(
+        OrderCreate,
         {
             "account_id": account_id,
             "symbol": symbol,
@@ -44,7 +45,7 @@ def _place(
             "time_in_force": time_in_force,
             "take_profit": money(take_profit) if take_profit else None,
             "stop_loss": money(stop_loss) if stop_loss else None,
-        }
+        },
     )
 
     async def work(session):  # type: ignore[no-untyped-def]
