@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
@@ -52,3 +53,26 @@ async def test_a_price_that_rounds_to_zero_is_refused_for_trading(market: httpx.
     assert (await market.get("/api/v1/instruments/ACME/bars")).status_code == 404  # no bars stored
     assets = (await market.get("/api/v1/assets")).json()
     assert next(asset["price"] for asset in assets if asset["symbol"] == "ACME") == "100.00000000"
+
+
+async def test_return_is_time_weighted_so_withdrawals_cannot_game_the_board(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient, bob: httpx.AsyncClient
+):
+    """Alice makes 0.0089 on 10,000 and withdraws nearly everything; Bob makes 1% and keeps his money."""
+    gamer, honest = await open_account(alice), await open_account(bob)
+    for client, account in ((alice, gamer), (bob, honest)):
+        assert (await order(client, account, quantity="1")).status_code == 201  # ACME at 100
+    await market.post("/api/v1/instruments/ACME/ticks", json={"price": "100.0089"})
+    assert (await order(alice, gamer, side="sell", quantity="1")).status_code == 201
+    withdrawn = await alice.post(f"/api/v1/accounts/{gamer}/withdraw", json={"amount": "9999.99"})
+    assert withdrawn.status_code == 200, withdrawn.text
+    await market.post("/api/v1/instruments/ACME/ticks", json={"price": "200"})  # Bob's share doubles: +100 on 10,000
+    board = (await alice.get("/api/v1/leaderboard?by=return_pct")).json()
+    returns = {row["username"]: (row["rank"], row["return_pct"]) for row in board}
+    assert returns["bob"][0] == 1
+    assert returns["bob"][1] == pytest.approx(1.0)
+    assert returns["alice"][0] == 2
+    assert returns["alice"][1] == pytest.approx(0.000089, rel=1e-3)
+    ledger = (await alice.get(f"/api/v1/accounts/{gamer}/ledger")).json()
+    flows = {row["kind"]: row.get("equity_before") for row in ledger if row["kind"] in ("deposit", "withdrawal")}
+    assert flows == {"deposit": "0.00000000", "withdrawal": "10000.00890000"}

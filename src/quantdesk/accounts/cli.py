@@ -135,17 +135,13 @@ def list_accounts(username: Annotated[str | None, typer.Option("--user", help="O
 def _cash_change(account_id: int, amount_text: str, withdraw: bool) -> None:
     from quantdesk.accounts import service
     from quantdesk.accounts.service import Principal
-    from quantdesk.trading import margin
+    from quantdesk.trading import cash
 
     amount = money(amount_text)
 
     async def work(session):  # type: ignore[no-untyped-def]
         account = await service.get_account(session, account_id, Principal(0, "operator", "admin"), lock=True)
-        if withdraw:
-            await margin.check_withdrawal(session, account, amount)
-            service.withdraw(session, account, amount)
-        else:
-            service.deposit(session, account, amount)
+        await (cash.withdraw if withdraw else cash.deposit)(session, account, amount)
         return account.cash
 
     console.print(f"account {account_id}: cash {run_in_session(work, write=True)}")

@@ -77,6 +77,10 @@ class LedgerEntry(Base):
     kind: Mapped[str] = mapped_column(String(12))
     amount: Mapped[Decimal] = mapped_column(ExactDecimal)
     balance: Mapped[Decimal] = mapped_column(ExactDecimal)
+    # On cash flows (deposit, withdrawal, reset): the account's equity just before it (cash plus positions
+    # at their last prices), which time-weighted returns need. Null on trades, and on flows stored before
+    # it was kept.
+    equity_before: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     generation: Mapped[int] = mapped_column(default=0)
     order_id: Mapped[int | None] = mapped_column(index=True)
     note: Mapped[str] = mapped_column(String(200), default="")

@@ -23,7 +23,7 @@ from quantdesk.accounts.schemas import (
 from quantdesk.api.deps import SessionDep, SettingsDep
 from quantdesk.core.errors import Forbidden, Unauthorized
 from quantdesk.core.types import RowId
-from quantdesk.trading import margin, portfolio
+from quantdesk.trading import cash, portfolio
 from quantdesk.trading import service as trading
 
 users = APIRouter(prefix="/api/v1/users", tags=["users"])
@@ -139,15 +139,14 @@ async def get_account(session: SessionDep, caller: CurrentUser, account_id: RowI
 @accounts.post("/{account_id}/deposit", response_model=AccountRead)
 async def deposit(session: SessionDep, caller: CurrentUser, account_id: RowId, body: AmountBody) -> AccountRead:
     account = await trading.trading_account(session, caller, account_id)
-    service.deposit(session, account, body.amount)
+    await cash.deposit(session, account, body.amount)
     return await account_read(session, account)
 
 
 @accounts.post("/{account_id}/withdraw", response_model=AccountRead)
 async def withdraw(session: SessionDep, caller: CurrentUser, account_id: RowId, body: AmountBody) -> AccountRead:
     account = await trading.trading_account(session, caller, account_id)
-    await margin.check_withdrawal(session, account, body.amount)
-    service.withdraw(session, account, body.amount)
+    await cash.withdraw(session, account, body.amount)
     return await account_read(session, account)
 
 

@@ -99,6 +99,9 @@ class LedgerRead(BaseModel):
     kind: str
     amount: Amount
     balance: Amount
+    equity_before: Amount | None = Field(
+        default=None, description="Cash flows: the account's equity just before (time-weighted returns use it)."
+    )
     generation: int
     order_id: int | None
     note: str

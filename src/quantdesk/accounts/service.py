@@ -205,7 +205,7 @@ async def open_account(
     session.add(account)
     await session.flush()
     if initial_deposit > 0:
-        post(session, account, "deposit", initial_deposit, note="opening deposit")
+        post(session, account, "deposit", initial_deposit, note="opening deposit", equity_before=Decimal(0))
     return account
 
 
@@ -242,9 +242,16 @@ async def list_accounts(session: AsyncSession, caller: Principal, user_id: int |
 
 
 def post(
-    session: AsyncSession, account: Account, kind: str, amount: Decimal, order_id: int | None = None, note: str = ""
+    session: AsyncSession,
+    account: Account,
+    kind: str,
+    amount: Decimal,
+    order_id: int | None = None,
+    note: str = "",
+    equity_before: Decimal | None = None,
 ) -> LedgerEntry:
-    """Change the account's cash by ``amount`` (signed) and record it: the only way cash changes."""
+    """Change the account's cash by ``amount`` (signed) and record it: the only way cash changes. A cash
+    flow (deposit, withdrawal, reset) also records the equity just before it (``equity_before``)."""
     amount = quantize(amount)
     account.cash = quantize(account.cash + amount)
     entry = new_row(
@@ -253,6 +260,7 @@ def post(
         kind=kind,
         amount=amount,
         balance=account.cash,
+        equity_before=None if equity_before is None else quantize(equity_before),
         generation=account.generation,
         order_id=order_id,
         note=note,
@@ -268,16 +276,18 @@ def post(
     return entry
 
 
-def deposit(session: AsyncSession, account: Account, amount: Decimal) -> LedgerEntry:
-    return post(session, account, "deposit", amount)
+def deposit(session: AsyncSession, account: Account, amount: Decimal, equity_before: Decimal) -> LedgerEntry:
+    """Add cash (``trading.cash.deposit`` values the account first: use that)."""
+    return post(session, account, "deposit", amount, equity_before=equity_before)
 
 
-def withdraw(session: AsyncSession, account: Account, amount: Decimal) -> LedgerEntry:
+def withdraw(session: AsyncSession, account: Account, amount: Decimal, equity_before: Decimal) -> LedgerEntry:
+    """Take cash out (``trading.cash.withdraw`` values the account and checks the margin rule: use that)."""
     if amount > account.cash:
         raise InsufficientFunds(
             f"cannot withdraw {text(amount)} {account.currency}: account {account.id} holds {text(account.cash)}"
         )
-    return post(session, account, "withdrawal", -amount)
+    return post(session, account, "withdrawal", -amount, equity_before=equity_before)
 
 
 async def ledger(session: AsyncSession, account: Account, limit: int = 500) -> list[LedgerEntry]:

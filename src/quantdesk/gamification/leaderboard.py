@@ -2,8 +2,7 @@
 
 - gems: gems earned in the window (a gem per filled trade plus milestone bonuses).
 - trades: fills in the window.
-- return_pct: P&L realised in the window, net of commissions, over the user's net deposits (deposits
-  less withdrawals, with resets) across their accounts. Open positions count once they are closed.
+- return_pct: the time-weighted return (see ``returns``): deposits and withdrawals are not performance.
 - sharpe: the closed trades' returns in the window (realised P&L over the cost of what was closed), mean
   over standard deviation times the square root of their number (a per-trade Sharpe ratio); null below
   two closed trades.
@@ -16,19 +15,18 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from decimal import Decimal
 from statistics import fmean, stdev
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from quantdesk.accounts.models import Account, LedgerEntry, User
+from quantdesk.accounts.models import Account, User
 from quantdesk.core.clock import utcnow
+from quantdesk.gamification import returns
 from quantdesk.gamification.models import GemEntry
 from quantdesk.trading.models import Fill
 
 WINDOWS = {"7d": timedelta(days=7), "30d": timedelta(days=30), "all": None}
-CAPITAL_KINDS = ("deposit", "withdrawal", "reset")
 
 
 @dataclass(frozen=True)
@@ -46,8 +44,6 @@ class Row:
 class _Tally:
     gems: int = 0
     trades: int = 0
-    pnl: Decimal = Decimal(0)
-    capital: Decimal = Decimal(0)
     returns: list[float] = field(default_factory=list)
 
 
@@ -59,26 +55,22 @@ def since_of(window: str) -> datetime | None:
 async def _tallies(session: AsyncSession, since: datetime | None) -> dict[int, _Tally]:
     tallies: dict[int, _Tally] = defaultdict(_Tally)
     gems = select(GemEntry.user_id, GemEntry.amount)
-    fills = select(Account.user_id, Fill.side, Fill.quantity, Fill.price, Fill.commission, Fill.realized_pnl).join(
+    fills = select(Account.user_id, Fill.side, Fill.quantity, Fill.price, Fill.realized_pnl).join(
         Account, Account.id == Fill.account_id
     )
     if since is not None:
         gems, fills = gems.where(GemEntry.at >= since), fills.where(Fill.at >= since)
     for user_id, amount in await session.execute(gems):
         tallies[user_id].gems += amount
-    for user_id, side, quantity, price, commission, realized in await session.execute(fills):
+    for user_id, side, quantity, price, realized in await session.execute(fills):
         tally = tallies[user_id]
         tally.trades += 1
-        tally.pnl += realized - commission
         # The cost of what was closed: a sell closes a long bought for (price - P&L per unit), a buy
         # covers a short sold for (price + P&L per unit). A cost of zero or less (bought for nothing)
         # has no return to speak of: the trade counts, its ratio does not.
         basis = quantity * price - realized if side == "sell" else quantity * price + realized
         if realized != 0 and basis > 0:
             tally.returns.append(float(realized / basis))
-    capital = select(Account.user_id, LedgerEntry.amount).join(Account, Account.id == LedgerEntry.account_id)
-    for user_id, contribution in await session.execute(capital.where(LedgerEntry.kind.in_(CAPITAL_KINDS))):
-        tallies[user_id].capital += contribution
     return tallies
 
 
@@ -109,10 +101,11 @@ async def leaderboard(session: AsyncSession, by: str, window: str, top: int) -> 
     users = await session.scalars(
         select(User).where(User.disabled_at.is_(None), User.role != "admin", User.id.in_(with_account))
     )
+    twr = await returns.by_user(session, since_of(window))
     rows = []
     for user in users:
         tally = tallies.get(user.id, _Tally())
-        ratio = float(tally.pnl / tally.capital * 100) if tally.capital > 0 else None
+        ratio = twr.get(user.id)
         rows.append(Row(0, user.username, user.display_name, tally.gems, tally.trades, ratio, _sharpe(tally.returns)))
     values = [_metric(row, by) for row in rows]
     ranks = competition_ranks(values)

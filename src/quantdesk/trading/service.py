@@ -19,7 +19,7 @@ from quantdesk.core.errors import Conflict, Forbidden, NotFound, QuantdeskError,
 from quantdesk.core.money import text
 from quantdesk.market.models import Instrument
 from quantdesk.signals import lifecycle
-from quantdesk.trading import broker, prices, resting
+from quantdesk.trading import broker, cash, prices, resting
 from quantdesk.trading.matching import execution_price
 from quantdesk.trading.models import OPEN_STATUSES, Fill, Order, OrderEvent, Position
 from quantdesk.trading.schemas import OrderCreate
@@ -372,8 +372,16 @@ async def reset_account(session: AsyncSession, caller: Principal, account_id: in
         transition(session, order, "canceled", "the account was reset")
         await lifecycle.follow(session, order)
     await lifecycle.account_reset(session, account)
+    equity_before = await cash.equity(session, account)
     await session.execute(delete(Position).where(Position.account_id == account.id))
-    accounts.post(session, account, "reset", account.initial_deposit - account.cash, note="account reset")
+    accounts.post(
+        session,
+        account,
+        "reset",
+        account.initial_deposit - account.cash,
+        note="account reset",
+        equity_before=equity_before,
+    )
     account.generation += 1
     account.reset_at = utcnow()
     return account

@@ -22,7 +22,7 @@ from quantdesk.signals import service as signals
 from quantdesk.signals import tokens
 from quantdesk.signals.models import WebhookToken
 from quantdesk.signals.router import webhook_url
-from quantdesk.trading import portfolio
+from quantdesk.trading import cash, portfolio
 from quantdesk.trading import service as trading
 from quantdesk.trading.schemas import OrderCreate
 from quantdesk.web.forms import build, given
@@ -170,7 +170,7 @@ async def _move_cash(
     try:
         async with all_or_nothing(session):
             amount = build(AmountBody, given(fields, "amount")).amount
-            (accounts.deposit if kind == "deposit" else accounts.withdraw)(session, account, amount)
+            await (cash.deposit if kind == "deposit" else cash.withdraw)(session, account, amount)
     except QuantdeskError as problem:
         return await _refused(request, session, caller, account, problem)
     return RedirectResponse(f"/dashboard/accounts/{account.id}", status_code=303)
