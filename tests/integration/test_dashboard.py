@@ -480,3 +480,24 @@ async def test_a_webhook_is_rotated_and_the_account_reset_only_when_confirmed(
     reset = await alice.post(f"{page}/reset", data={"confirm": "main", "csrf_token": token})
     assert reset.status_code == 303
     assert await cash_of(engine, alice_account) == (Decimal(1000), Decimal(1000))
+
+
+async def test_markets_show_prices_at_their_precision_dated_by_their_bar(
+    client: httpx.AsyncClient, anonymous: httpx.AsyncClient
+):
+    await client.post("/api/v1/instruments", json={"symbol": "PREC", "price_precision": 2})
+    day = {"open": 75.4, "high": 75.6, "low": 75.3, "volume": 1}
+    bars = [
+        {"timestamp": "2024-12-30", **day, "close": 75.44362981},
+        {"timestamp": "2024-12-31", **day, "close": 75.44062981},  # down 0.003: 0.00 at two decimals
+    ]
+    assert (await client.post("/api/v1/instruments/PREC/bars?interval=1d", json=bars)).status_code in (200, 201)
+    row = re.search(
+        r"<tr>\s*<td><a href=\"/dashboard/markets/PREC\">.*?</tr>", (await anonymous.get("/dashboard")).text, re.S
+    )
+    assert row is not None
+    cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row.group(), re.S)]
+    assert cells[3:] == ["75.44", "0.00", "0.00", "2024-12-31 (1d bar)"]  # not 75.44062981, -0.00 or 2025-01-01
+    page = (await anonymous.get("/dashboard/markets/PREC")).text
+    assert "<strong>75.44</strong>" in page
+    assert "as of 2024-12-31 (1d bar)" in page

@@ -110,4 +110,30 @@ def test_0010_gives_each_accepted_signal_the_key_its_copies_are_read_by(empty_da
         2: lock_key(Signal(account_id=7, external_id=None, body_hash="b" * 64)),
     }
     assert keys == {**expected, 3: None, 4: None}
+    migrate.upgrade(empty_database)  # and on to the head, whose models the check compares with
     migrate.check(empty_database)
+
+
+def test_0011_and_0012_add_the_job_and_cash_flow_columns_and_take_them_back(empty_database):
+    config = migrate.alembic_config(empty_database)
+    command.upgrade(config, "0010")
+    command.upgrade(config, "head")
+    columns = asyncio.run(table_columns(empty_database))
+    assert {"owner_id", "cost"} <= columns["sweeps"]
+    assert "equity_before" in columns["ledger"]
+    command.downgrade(config, "0010")
+    columns = asyncio.run(table_columns(empty_database))
+    assert not ({"owner_id", "cost"} & columns["sweeps"])
+    assert "equity_before" not in columns["ledger"]
+    migrate.upgrade(empty_database)
+    migrate.check(empty_database)
+
+
+async def table_columns(url: str) -> dict[str, set[str]]:
+    engine = create_engine(url)
+    async with engine.connect() as connection:
+        found = await connection.run_sync(
+            lambda sync: {name: {c["name"] for c in inspect(sync).get_columns(name)} for name in ("sweeps", "ledger")}
+        )
+    await engine.dispose()
+    return found

@@ -12,7 +12,7 @@ from plotly.subplots import make_subplots
 
 UP, DOWN, HOLD, BAND = "#1a9850", "#d73027", "#888888", "rgba(49,130,189,0.18)"
 PRICE_OVERLAYS = ("sma", "ema", "bollinger")  # drawn on the price; others get their own panel
-RANGE_BUTTONS = [
+RANGE_BUTTONS: list[dict[str, str | int]] = [
     {"count": 1, "label": "1m", "step": "month", "stepmode": "backward"},
     {"count": 3, "label": "3m", "step": "month", "stepmode": "backward"},
     {"count": 6, "label": "6m", "step": "month", "stepmode": "backward"},
@@ -20,7 +20,7 @@ RANGE_BUTTONS = [
     {"count": 1, "label": "1y", "step": "year", "stepmode": "backward"},
     {"step": "all", "label": "all"},
 ]
-INTRADAY_BUTTONS = [
+INTRADAY_BUTTONS: list[dict[str, str | int]] = [
     {"count": 1, "label": "1h", "step": "hour", "stepmode": "backward"},
     {"count": 6, "label": "6h", "step": "hour", "stepmode": "backward"},
     {"count": 1, "label": "1d", "step": "day", "stepmode": "backward"},
@@ -39,12 +39,32 @@ def _layout(figure: go.Figure, height: int, top: int = 30) -> go.Figure:
     return figure
 
 
+def _button_range(buttons: list[dict[str, str | int]], label: str, last: pd.Timestamp) -> list[str] | None:
+    """The x range the button ``label`` selects back from ``last``, as Plotly computes it; None for "all"
+    or a range no button offers."""
+    button = next((b for b in buttons if b["label"] == label and b.get("stepmode") == "backward"), None)
+    if button is None:
+        return None
+    step, count = str(button["step"]), int(button["count"])
+    offsets = {"hour": pd.DateOffset(hours=count), "day": pd.DateOffset(days=count)}
+    offsets |= {"month": pd.DateOffset(months=count), "year": pd.DateOffset(years=count)}
+    first = last - offsets[step]
+    form = "%Y-%m-%d" if first.normalize() == first and last.normalize() == last else "%Y-%m-%d %H:%M:%S"
+    return [first.strftime(form), last.strftime(form)]
+
+
 def _times(index: pd.Index) -> list[str]:
     return [stamp.isoformat() for stamp in pd.DatetimeIndex(index).tz_convert(None)]
 
 
-def candles(table: pd.DataFrame, symbol: str, indicator_columns: list[str], intraday: bool) -> go.Figure:
-    """Candles with the chosen overlays, volume below, and a panel for oscillators (RSI, MACD, ATR)."""
+RSI_BOUNDS = (30, 70)  # oversold and overbought, as RSI charts draw them
+
+
+def candles(
+    table: pd.DataFrame, symbol: str, indicator_columns: list[str], intraday: bool, span: str = "all"
+) -> go.Figure:
+    """Candles with the chosen overlays, volume below, and a panel for oscillators (RSI, MACD, ATR). The
+    range button of ``span`` (the range the page loaded) is the one shown active."""
     overlays = [c for c in indicator_columns if c.startswith(PRICE_OVERLAYS)]
     oscillators = [c for c in indicator_columns if c not in overlays]
     rows = 3 if oscillators else 2
@@ -71,9 +91,19 @@ def candles(table: pd.DataFrame, symbol: str, indicator_columns: list[str], intr
     figure.add_trace(go.Bar(x=x, y=table["volume"], name="volume", marker_color=colours, showlegend=False), 2, 1)
     for column in oscillators:
         figure.add_trace(go.Scatter(x=x, y=table[column], mode="lines", name=column, line={"width": 1.2}), 3, 1)
+    if oscillators:
+        figure.update_yaxes(title_text=", ".join(oscillators), row=3, col=1)
+        if any(column.startswith("rsi") for column in oscillators):
+            for level in RSI_BOUNDS:
+                figure.add_hline(y=level, line={"dash": "dot", "width": 1, "color": HOLD}, row=3, col=1)
     figure.update_xaxes(rangeslider_visible=False)
     buttons = INTRADAY_BUTTONS if intraday else RANGE_BUTTONS
-    figure.update_xaxes(rangeselector={"buttons": buttons, "x": 0, "y": 1.0, "yanchor": "bottom"}, row=1, col=1)
+    selector = {"buttons": buttons, "x": 0, "y": 1.0, "yanchor": "bottom"}
+    figure.update_xaxes(rangeselector=selector, row=1, col=1)
+    shown = _button_range(buttons, span, pd.Timestamp(x[-1])) if x else None
+    if shown is not None:
+        # Plotly lights the button whose range is the one shown: the page's range, not "all" of what it loaded.
+        figure.update_xaxes(range=shown, autorange=False)  # every panel: their x axes are matched
     # The range buttons sit on the left above the chart, the legend on the right.
     figure.update_layout(legend={"x": 1, "xanchor": "right", "y": 1.0, "yanchor": "bottom"})
     figure.update_yaxes(title_text="price", row=1, col=1)

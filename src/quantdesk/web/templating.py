@@ -26,9 +26,23 @@ def number(value: Any, digits: int = 2) -> str:
 
 
 def signed(value: Any, digits: int = 2) -> str:
+    """With its sign; what rounds to zero shows as 0.00, never -0.00."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
-    return f"{float(value):+,.{digits}f}"
+    rounded = round(float(value), digits)
+    return f"{0.0:,.{digits}f}" if rounded == 0 else f"{rounded:+,.{digits}f}"
+
+
+def price(value: Decimal | str | None, precision: int | None = None) -> str:
+    """A price at its instrument's precision (``price_precision``); as stored when the instrument has none."""
+    if value is None or value == "" or precision is None:
+        return amount(value)
+    return f"{Decimal(value):,.{precision}f}"
+
+
+def signed_price(value: Any, precision: int | None = None) -> str:
+    """A price change with its sign, at the instrument's precision (two decimals when it has none)."""
+    return signed(value, 2 if precision is None else precision)
 
 
 def amount(value: Decimal | str | None) -> str:
@@ -71,7 +85,16 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
 }
 
-templates.env.filters.update(money=money, number=number, signed=signed, amount=amount, moment=moment, tone=tone)
+templates.env.filters.update(
+    money=money,
+    number=number,
+    signed=signed,
+    amount=amount,
+    price=price,
+    signed_price=signed_price,
+    moment=moment,
+    tone=tone,
+)
 templates.env.globals.update(version=__version__, plotly_version=version("plotly"), csrf_field=CSRF_FIELD)
 
 

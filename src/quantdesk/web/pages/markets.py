@@ -13,10 +13,11 @@ from quantdesk.core.errors import QuantdeskError
 from quantdesk.market import service as market
 from quantdesk.market.intervals import Interval
 from quantdesk.market.models import Instrument
+from quantdesk.market.service import InstrumentView
 from quantdesk.trading import prices
 from quantdesk.web import charts
 from quantdesk.web.session import Viewer
-from quantdesk.web.templating import render
+from quantdesk.web.templating import moment, render
 
 router = APIRouter()
 RANGES: dict[str, timedelta | None] = {
@@ -36,13 +37,28 @@ DEFAULT_INDICATORS = ("sma:20", "sma:50")
 class MarketRow:
     instrument: Instrument
     quote: prices.Quote | None
+    as_of: str
+
+
+def as_of(view: InstrumentView, quote: prices.Quote | None) -> str:
+    """When the last price is from: a bar's close is dated by its bar (a daily bar of 31 December closes at
+    midnight on 1 January, yet is 31 December's); a tick or an admin's price by its time."""
+    if quote is None:
+        return "no price yet"
+    latest = view.latest
+    if latest is not None and quote.at == latest.closes_at:
+        return f"{moment(latest.ts)} ({latest.interval.value} bar)"
+    return moment(quote.at)
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
 async def markets(request: Request, session: SessionDep, _viewer: Viewer) -> HTMLResponse:
     views = await market.list_instruments(session)
     quotes = await prices.quotes(session, [view.instrument for view in views])
-    rows = [MarketRow(view.instrument, quotes.get(view.instrument.id)) for view in views]
+    rows = [
+        MarketRow(view.instrument, quotes.get(view.instrument.id), as_of(view, quotes.get(view.instrument.id)))
+        for view in views
+    ]
     return render(request, "markets.html", {"rows": rows, "page": "markets"})
 
 
@@ -70,10 +86,12 @@ async def instrument(
     indicators = [*(DEFAULT_INDICATORS if ind is None else ind), *[p for p in extra.split(",") if p.strip()]]
     intraday = chosen is not None and chosen.micros < Interval.d1.micros
     span = period if period in RANGES else ("5d" if intraday else "all")
+    quote = await prices.quote(session, view.instrument)
     context = {
         "page": "markets",
         "view": view,
-        "quote": await prices.quote(session, view.instrument),
+        "quote": quote,
+        "as_of": as_of(view, quote),
         "intervals": stored,
         "interval": chosen,
         "ranges": list(RANGES),
@@ -103,6 +121,6 @@ async def instrument(
         context["error"] = problem.detail
         return render(request, "instrument.html", context, 422)
     columns = [c for c in enriched.table.columns if c.startswith(tuple(i.split(":")[0] for i in indicators))]
-    figure = charts.candles(enriched.table, view.instrument.symbol, columns, intraday)
+    figure = charts.candles(enriched.table, view.instrument.symbol, columns, intraday, span)
     context.update(figure=charts.as_json(figure), summary=stats.summary, bars=len(enriched.table))
     return render(request, "instrument.html", context)
