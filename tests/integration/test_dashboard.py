@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import connect
 
 from quantdesk.accounts.models import Account, LedgerEntry
+from quantdesk.backtest.models import SweepRun
 from quantdesk.core.clock import utcnow
 from quantdesk.core.config import Settings
 from quantdesk.core.db import create_sessionmaker, session_scope
@@ -501,3 +502,50 @@ async def test_markets_show_prices_at_their_precision_dated_by_their_bar(
     page = (await anonymous.get("/dashboard/markets/PREC")).text
     assert "<strong>75.44</strong>" in page
     assert "as of 2024-12-31 (1d bar)" in page
+
+
+async def test_the_signal_tester_sends_a_test_signal_to_one_of_the_viewers_accounts(
+    app: FastAPI,
+    market: httpx.AsyncClient,
+    alice: httpx.AsyncClient,
+    alice_key: str,
+    alice_account: int,
+    anonymous: httpx.AsyncClient,
+):
+    token = await form_token(alice, "/dashboard/signals")
+    assert f'<option value="{alice_account}">' in (await alice.get("/dashboard/signals")).text
+    form = {"message": "BUY ACME qty 2", "account_id": str(alice_account), "csrf_token": token}
+    sent = await alice.post("/dashboard/signals/send", data=form)
+    assert sent.status_code == 303, sent.text
+    assert sent.headers["location"].startswith(f"/dashboard/accounts/{alice_account}#signal-")
+    async with http_client(app, alice_key) as api:
+        executed = await settled(api, int(sent.headers["location"].rsplit("-", 1)[1]))
+    assert (executed["status"], executed["symbol"], executed["quantity"]) == ("executed", "ACME", "2.00000000")
+    refused = await alice.post("/dashboard/signals/send", data={**form, "message": "}} BUY ACME {{"})
+    assert refused.status_code == 422
+    assert "broken placeholder" in refused.text
+    assert "stored as rejected signal" in refused.text
+    assert (await alice.post("/dashboard/signals/send", data={**form, "csrf_token": "0" * 64})).status_code == 403
+    nobody = await anonymous.post("/dashboard/signals/send", data=form)
+    assert nobody.headers["location"].startswith("/dashboard/signin")  # signed out: asked to sign in
+
+
+async def test_a_sweep_page_says_what_is_happening_and_its_owner_can_cancel_it(
+    app: FastAPI, demo_bars: None, alice: httpx.AsyncClient, alice_key: str, engine: AsyncEngine
+):
+    async with http_client(app, alice_key) as api:
+        run = (
+            await api.post("/api/v1/sweeps", json={"symbol": "ACME", "grid": {"fast": [5, 10], "slow": [50]}})
+        ).json()
+    async with session_scope(create_sessionmaker(engine), write=True) as session:
+        stored = await session.get(SweepRun, run["id"])
+        assert stored is not None
+        stored.status, stored.completed, stored.results = "running", 0, None
+    page = (await alice.get(f"/dashboard/sweeps/{run['id']}")).text
+    assert "loading the bars and the compiled simulator" in page
+    token = await form_token(alice, f"/dashboard/sweeps/{run['id']}")
+    cancelled = await alice.post(f"/dashboard/sweeps/{run['id']}/cancel", data={"csrf_token": token})
+    assert cancelled.status_code == 303
+    page = (await alice.get(f"/dashboard/sweeps/{run['id']}")).text
+    assert 'data-status="cancelled"' in page
+    assert 'id="cancel-sweep"' not in page

@@ -145,6 +145,13 @@ async def sweep_result(request: Request, session: SessionDep, _viewer: Viewer, s
     return render(request, "sweep.html", context)
 
 
+@router.post("/dashboard/sweeps/{sweep_id}/cancel", response_class=HTMLResponse)
+async def cancel_sweep(session: SessionDep, member: Member, _fields: Form, sweep_id: RowId) -> Response:
+    """Stop a queued or running sweep of the viewer's (any, for an admin), as the API's cancel does."""
+    await sweeps.cancel_sweep(session, sweep_id, member)
+    return RedirectResponse(f"/dashboard/sweeps/{sweep_id}", status_code=303)
+
+
 @router.post("/dashboard/sweeps/{sweep_id}/backtest", response_class=HTMLResponse)
 async def open_sweep_cell(
     request: Request,
