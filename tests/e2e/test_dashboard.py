@@ -131,7 +131,7 @@ async def test_every_page_loads_with_no_console_error_and_no_failed_request(site
             await _visit(page, path, name, ready)
         await page.goto("/dashboard/signals")
         await page.fill("#message", "XAUUSD BUY NOW @ 2015.50 SL 2010 TP1 2020 TP2 2025")
-        await page.click("#signal-form button[type=submit]")
+        await page.click("#parse-signal")
         await expect(page.locator("[data-field=symbol]")).to_contain_text("XAUUSD")
         await expect(page.locator("[data-field=take_profit]")).to_have_text("2020, 2025")
         if SCREENSHOTS:
