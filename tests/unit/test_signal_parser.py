@@ -86,7 +86,6 @@ CORPUS: list[tuple[str, dict[str, Any]]] = [
     ),
     ('{"action": "buy", "ticker": "MSFT_DLY", "price": "400"}', {"symbol": "MSFT"}),
     # JSON-looking text that is not valid JSON (a substituted NaN breaks it): read as text.
-    ('{"action": "buy", "ticker": "EURUSD", "price": NaN', {"side": "buy", "symbol": "EURUSD"}),
     # TradingView's default strategy alert text.
     (
         "My Strategy: order buy @ 2 filled on ES1!. New strategy position is 2",
@@ -103,8 +102,16 @@ CORPUS: list[tuple[str, dict[str, Any]]] = [
     ("RSI Strat: order buy @ 0.5 filled on ETHUSD. New strategy position is 0", {"side": "close", "symbol": "ETHUSD"}),
     # Bot commands.
     (
-        "123456,buy,EURUSD,sl=1.0800,tp=1.0900",
+        "123456,buy,EURUSD,slprice=1.0800,tpprice=1.0900",
         {"side": "buy", "symbol": "EURUSD", "stop_loss": D("1.0800"), "take_profit": [D("1.0900")]},
+    ),
+    (  # PineConnector's sl= and tp= are pips
+        "123456,buy,EURUSD,sl=25,tp=50",
+        {
+            "stop_loss": None,
+            "stop_loss_distance": Distance(D(25), "pips"),
+            "take_profit_distances": [Distance(D(50), "pips")],
+        },
     ),
     (
         "123456,sell,GBPJPY,sl=30pips,tp=60pips",
@@ -249,7 +256,7 @@ CORPUS: list[tuple[str, dict[str, Any]]] = [
     ("60123456789,buy,BTCUSD,risk=1,sl_pct=1,tp_pct=2.5", {"stop_loss_distance": Distance(D(1), "percent")}),
     ('60123456789,buy,EURUSD,risk=1,comment="Short squeeze"', {"side": "buy", "symbol": "EURUSD"}),
     (
-        "60123456789,buylimit,EURUSD,risk=1,price=1.0800,sl=1.0750",
+        "60123456789,buylimit,EURUSD,risk=1,price=1.0800,slprice=1.0750",
         {"side": "buy", "order_type": "limit", "entry": D("1.0800"), "stop_loss": D("1.0750")},
     ),
     ("60123456789,sellstop,XAUUSD,price=2300", {"side": "sell", "order_type": "stop", "entry": D(2300)}),
@@ -311,6 +318,7 @@ REJECTED = [
     ("BUY ACME @100 TP " + " ".join(str(101 + n) for n in range(11)), "11 take-profit levels; at most 10"),
     ('{"strategy":{"order":{"action":"buy"}},"ticker":"{{ticker"}', "broken placeholder"),
     ("BUY EURUSD @1.0850 SL 1.0900", "must be below the entry"),
+    ('{"action": "buy", "ticker": "EURUSD", "price": NaN', "not valid JSON"),  # never re-read as text
     ("BUY EURUSD @1.0850 TP 1.0800", "must be above the entry"),
     ("SELL EURUSD @1.0850 SL 1.0800", "must be above the entry"),
     ('{"action": "hold", "ticker": "AAPL"}', "no side"),

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     signal_quantity: Decimal = Field(
         default=Decimal("1"), gt=0, description="Quantity a signal orders when its message names none."
     )
+    signal_max_level_distance_pct: float = Field(
+        default=50.0, gt=0, description="A stop-loss or take-profit further from a signal's entry is refused."
+    )
     signal_dedupe_window_s: float = Field(
         default=60.0, ge=0, description="The same body on the same webhook within this window is a duplicate."
     )

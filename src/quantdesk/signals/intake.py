@@ -113,7 +113,7 @@ async def receive_many(session: AsyncSession, messages: Sequence[Message], setti
     if not messages:  # every delivery of the batch was refused before (its token)
         return []
     now = utcnow()
-    arrived = [_arrived(message, now) for message in messages]
+    arrived = [_arrived(message, now, settings.signal_max_level_distance_pct) for message in messages]
     parsed = [(signal, reading) for signal, reading in arrived if isinstance(reading, ParsedSignal)]
     batch = _Batch(
         await prices.priced_instruments(session, {reading.symbol for _, reading in parsed}),
@@ -130,7 +130,7 @@ async def receive_many(session: AsyncSession, messages: Sequence[Message], setti
     return receipts
 
 
-def _arrived(message: Message, now: datetime) -> tuple[Signal, ParsedSignal | str]:
+def _arrived(message: Message, now: datetime, max_level_distance_pct: float) -> tuple[Signal, ParsedSignal | str]:
     """The signal's row as received, and what its body says (or why it says nothing valid)."""
     # PostgreSQL text cannot hold NUL; it is the one character not kept as received.
     raw = message.body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
@@ -146,7 +146,7 @@ def _arrived(message: Message, now: datetime) -> tuple[Signal, ParsedSignal | st
         updated_at=now,
     )
     try:
-        reading = parse(raw)
+        reading = parse(raw, max_level_distance_pct)
     except InvalidSignal as invalid:
         return signal, invalid.detail
     _describe(signal, reading)

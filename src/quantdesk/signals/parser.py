@@ -20,6 +20,12 @@ SIDES = {
     "BUY": "buy", "LONG": "buy", "BULLISH": "buy", "BULL": "buy",
     "SELL": "sell", "SHORT": "sell", "BEARISH": "sell", "BEAR": "sell",
     "CLOSE": "close", "EXIT": "close", "FLAT": "close", "FLATTEN": "close",
+    # Russian chat channels
+    "ЛОНГ": "buy", "ПОКУПКА": "buy", "КУПИТЬ": "buy", "ШОРТ": "sell", "ПРОДАЖА": "sell", "ПРОДАТЬ": "sell",
+    "ЗАКРЫТЬ": "close",
+    # 3Commas' signal-bot actions
+    "ENTER_LONG": "buy", "ENTER_SHORT": "sell", "EXIT_LONG": "close", "EXIT_SHORT": "close",
+    "CLOSE_AT_MARKET_PRICE": "close", "CLOSE_AT_MARKET": "close",
 }  # fmt: skip
 # PineConnector's one-word commands, read as the words they join.
 COMPOUND_COMMANDS = {
@@ -30,13 +36,13 @@ COMPOUND_COMMANDS = {
 ORDER_TYPES = {"LIMIT": "limit", "MARKET": "market", "NOW": "market", "MKT": "market"}
 # In JSON an order type is a field of its own; in text STOP is one only right after the side ("BUY STOP").
 JSON_ORDER_TYPES = ORDER_TYPES | {"STOP": "stop"}
-STOP_LABELS = {"SL", "STOP", "STOPLOSS", "STOP-LOSS", "S/L"}
-TAKE_LABELS = {"TP", "TAKEPROFIT", "TAKE-PROFIT", "TARGET", "T/P", "TGT"}
+STOP_LABELS = {"SL", "STOP", "STOPLOSS", "STOP-LOSS", "S/L", "S.L", "СЛ", "СТОП"}
+TAKE_LABELS = {"TP", "TAKEPROFIT", "TAKE-PROFIT", "TARGET", "T/P", "T.P", "TGT", "ТП", "ЦЕЛЬ"}
 # "Targets: 43000, 44000": a plural label takes every number that follows it.
 TAKE_LISTS = {"TARGETS", "TPS", "TAKEPROFITS"}
 # Labels written as two words, read as one.
 TWO_WORD_LABELS = {("TAKE", "PROFIT"): "TAKEPROFIT", ("TAKE", "PROFITS"): "TAKEPROFITS", ("STOP", "LOSS"): "STOPLOSS"}
-ENTRY_LABELS = {"@", "AT", "ENTRY", "PRICE", "ENTER", "E"}
+ENTRY_LABELS = {"@", "AT", "ENTRY", "PRICE", "ENTER", "E", "FROM", "ВХОД"}
 # Labels whose number is not the order's: "Leverage: 10x", "risk=1" (a percentage of the account).
 IGNORED_LABELS = {"LEVERAGE", "LEV", "RISK"}
 QUANTITY_LABELS = {"QTY", "QUANTITY", "SIZE", "LOTS", "LOT", "CONTRACTS", "VOLUME", "UNITS"}
@@ -50,6 +56,7 @@ DISTANCE_UNITS = {
 NOISE = {
     "NOW", "ORDER", "SIGNAL", "ALERT", "NEW", "AND", "THE", "ON", "IN", "ZONE", "FILLED", "POSITION", "TRADE",
     "ALL", "ACTION", "TICKER", "SYMBOL", "PAIR", "SIDE", "NAN", "POSITIONS", "TRADES", "ORDERS", "OF", "HERE",
+    "DIRECTION", "FOREX", "CURRENCY", "TYPE", "INSTRUMENT", "ASSET", "COIN", "1ST", "2ND", "3RD", "4TH",
 }  # fmt: skip
 # Common names of instruments that chat signals use instead of the ticker.
 ALIASES = {"GOLD": "XAUUSD", "SILVER": "XAGUSD", "BITCOIN": "BTCUSD", "BTC": "BTCUSD", "ETH": "ETHUSD", "OIL": "USOIL"}
@@ -60,7 +67,7 @@ JSON_SIDE_KEYS = ("action", "side", "signal", "order", "direction", "type", "ord
 # Objects whose fields are the signal's own, as in the common TradingView template that nests
 # {{strategy.order.action}} and friends under "strategy" (never "bar": its close is not an entry).
 JSON_CONTAINERS = {"strategy", "order", "signal", "data", "alert", "trade"}
-JSON_SYMBOL_KEYS = ("ticker", "symbol", "pair", "instrument", "market", "asset")
+JSON_SYMBOL_KEYS = ("ticker", "symbol", "tv_instrument", "pair", "instrument", "market", "asset")
 # The keys of the levels, each with the unit its name gives (none: a price), in order of preference.
 JSON_STOP_KEYS = {
     "stop_loss": "", "sl": "", "stoploss": "", "stop": "", "sl_price": "", "stop_loss_price": "",
@@ -76,8 +83,10 @@ LEVEL_PRICE_KEYS = ("stop_price", "limit_price", "price", "trigger_price", "trig
 # PineConnector's ``key=value`` fields that are the order's, as the words the text reader knows. Any other
 # field (its risk sizing, break-even and trailing settings, a comment, a secret) is not read.
 BOT_FIELDS = {
-    "SL": "SL {}", "SL_PRICE": "SL {}", "SL_PIPS": "SL {}PIPS", "SL_POINTS": "SL {}POINTS", "SL_PCT": "SL {}%",
-    "TP": "TP {}", "TP_PRICE": "TP {}", "TP_PIPS": "TP {}PIPS", "TP_POINTS": "TP {}POINTS", "TP_PCT": "TP {}%",
+    # sl= and tp= are pips in PineConnector's syntax; slprice= and tpprice= are prices.
+    "SL": "SL {}PIPS", "TP": "TP {}PIPS", "SLPRICE": "SL {}", "TPPRICE": "TP {}", "SLPIPS": "SL {}PIPS",
+    "TPPIPS": "TP {}PIPS", "SL_PRICE": "SL {}", "SL_PIPS": "SL {}PIPS", "SL_POINTS": "SL {}POINTS", "SL_PCT": "SL {}%",
+    "TP_PRICE": "TP {}", "TP_PIPS": "TP {}PIPS", "TP_POINTS": "TP {}POINTS", "TP_PCT": "TP {}%",
     "TP1": "TP {}", "TP2": "TP {}", "TP3": "TP {}", "PRICE": "PRICE {}", "ENTRY": "PRICE {}",
     "QTY": "QTY {}", "QUANTITY": "QTY {}", "LOTS": "QTY {}", "VOL_LOTS": "QTY {}", "SIZE": "QTY {}",
     "CONTRACTS": "QTY {}",
@@ -109,6 +118,16 @@ class ParsedSignal:
     order_type: str | None = None  # market, limit, stop (at the entry) or None (the account's default)
     signal_id: str | None = None
     format: str = "text"
+    bare_numbers: int = field(default=0, compare=False)  # unlabelled numbers after the entry (text only)
+
+
+QUOTES = ("USDT", "USDC", "BUSD", "USD", "BTC", "ETH", "EUR", "BNB")
+
+
+def quote_base(pair: str) -> str:
+    """3Commas writes pairs quote first: ``USDT_BTC`` is BTCUSDT."""
+    quote, underscore, base = pair.partition("_")
+    return f"{base}{quote}" if underscore and quote.upper() in QUOTES and base else pair
 
 
 def normalise_symbol(raw: str) -> str:
@@ -136,17 +155,49 @@ def _number(raw: object, what: str) -> Decimal:
     return value
 
 
-def parse(body: str | bytes) -> ParsedSignal:
-    """The signal in a webhook body, or ``InvalidSignal`` with the reason in words."""
+MAX_LEVEL_DISTANCE_PCT = 50.0  # a level further from the entry than this is a typo, not a plan
+
+
+def parse(body: str | bytes, max_level_distance_pct: float = MAX_LEVEL_DISTANCE_PCT) -> ParsedSignal:
+    """The signal in a webhook body, or ``InvalidSignal`` with the reason in words. A stop-loss or
+    take-profit more than ``max_level_distance_pct`` from the entry is refused."""
     text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
     text = text.strip().lstrip("\ufeff")
     if not text:
         raise InvalidSignal("the signal is empty")
     _refuse_placeholders(text)
+    _refuse_injections(text)
     data = _json_object(text)
-    signal = _from_json(_flattened(data)) if data is not None else _from_text(text)
-    _check(signal)
+    signal = _from_json(_flattened(data)) if data is not None else _automation_format(text) or _from_text(text)
+    _check_symbol(signal.symbol)
+    if signal.side == "close":
+        signal.order_type = None  # a close is at the market whatever the message called it
+    _check(signal, max_level_distance_pct)
     return signal
+
+
+SYMBOL_CHARACTERS = re.compile(r"^[A-Z0-9._!/\-]{1,32}$")
+
+
+def _check_symbol(symbol: str) -> None:
+    if not SYMBOL_CHARACTERS.match(symbol):
+        shown = symbol if symbol.isprintable() else ascii(symbol)
+        raise InvalidSignal(
+            f"the symbol {shown[:40]!r} is not one: a symbol has letters, digits and . _ ! / - only, at most 32"
+        )
+
+
+_INJECTION = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>|\$\{")
+
+
+def _refuse_injections(text: str) -> None:
+    """Markup or a ${...} lookup is never part of a trading signal: refused before anything reads it."""
+    found = _INJECTION.search(text)
+    if found is not None:
+        raise InvalidSignal(
+            f"the message holds markup or a lookup ({found.group()[:20]!r}); a symbol has letters, digits and "
+            ". _ ! / - only"
+        )
 
 
 _PLACEHOLDER = re.compile(r"\{\{[^{}]{0,64}\}\}")
@@ -175,13 +226,22 @@ _JSON = json.JSONDecoder(parse_constant=lambda name: math.nan)
 
 
 def _json_object(text: str) -> dict[str, Any] | None:
+    """The JSON object of a body that starts with '{'; one that is not valid JSON is refused (read as
+    text, a broken template would trade on whatever words survive)."""
     if not text.startswith("{"):
         return None
     try:
         data = _JSON.decode(text)
+    except json.JSONDecodeError as broken:
+        raise InvalidSignal(
+            f"the message starts like JSON but is not valid JSON ({broken.msg} at line {broken.lineno}, "
+            f"column {broken.colno}): check the alert's message for a stray comma or quote"
+        ) from None
     except (ValueError, RecursionError):
-        return None  # JSON-looking text (a substituted NaN, a stray quote): read it as text
-    return data if isinstance(data, dict) else None
+        raise InvalidSignal("the message starts like JSON but is not valid JSON (nested too deeply)") from None
+    if not isinstance(data, dict):  # pragma: no cover - a text starting with '{' decodes to an object or fails
+        raise InvalidSignal('the message is JSON but not an object: send {"action": ..., "ticker": ...}')
+    return data
 
 
 def _flattened(data: dict[str, Any]) -> dict[str, Any]:
@@ -209,6 +269,8 @@ def _first(data: dict[str, Any], keys: tuple[str, ...]) -> Any:
 
 
 def _from_json(data: dict[str, Any]) -> ParsedSignal:
+    if data.get("message_type") == "bot" and _first(data, JSON_SIDE_KEYS) is None:
+        data = {**data, "action": "buy"}  # a 3Commas bot message without an action starts a deal
     action = _first(data, JSON_SIDE_KEYS)
     position = _first(data, ("market_position", "sentiment", "position"))
     side = SIDES.get(str(action).strip().upper()) if action is not None else None
@@ -219,6 +281,8 @@ def _from_json(data: dict[str, Any]) -> ParsedSignal:
     symbol = _first(data, JSON_SYMBOL_KEYS)
     if symbol is None:
         raise InvalidSignal("no symbol: give 'ticker' or 'symbol'")
+    if "pair" in data and symbol == data["pair"]:
+        symbol = quote_base(str(symbol))
     signal = ParsedSignal(side=side, symbol=normalise_symbol(str(symbol)), format="json")
     price = _first(data, ("price", "entry", "entry_price", "limit_price", "limit", "order_price"))
     signal.entry = _number(price, "price") if price is not None else None
@@ -262,9 +326,17 @@ def _split_unit(raw: str) -> tuple[str, str | None]:
 def _set_stop(signal: ParsedSignal, raw: str) -> None:
     number, unit = _split_unit(raw)
     if unit:
-        signal.stop_loss_distance = Distance(_number(number, "stop-loss distance"), unit)
+        distance = Distance(_number(number, "stop-loss distance"), unit)
+        if signal.stop_loss_distance not in (None, distance) or signal.stop_loss is not None:
+            raise InvalidSignal(f"the message gives two different stop-losses ({raw} and another): give one")
+        signal.stop_loss_distance = distance
     else:
-        signal.stop_loss = _number(number, "stop-loss")
+        price = _number(number, "stop-loss")
+        if signal.stop_loss not in (None, price) or signal.stop_loss_distance is not None:
+            raise InvalidSignal(
+                f"the message gives two different stop-losses, {signal.stop_loss} and {price}: give one"
+            )
+        signal.stop_loss = price
 
 
 def _add_take(signal: ParsedSignal, raw: str) -> None:
@@ -369,6 +441,65 @@ def _label(word: str) -> str | None:
     return None
 
 
+# Automation tools' own syntaxes, each recognised by its shape before the text reader sees the words.
+_ALERTATRON = re.compile(r"^\s*\w+\(\s*([^()\s]+)\s*\)\s*\{(.*)\}\s*$", re.S)
+_ALERTATRON_COMMAND = re.compile(r"(\w+)\s*\(([^()]*)\)")
+_KEY_VALUE = re.compile(r"^(?:[a-z]{1,3}=[^\s=]+\s*)+$", re.I)
+KEY_VALUE_FIELDS = {"s", "b", "q", "t", "p", "c", "e", "a", "d", "u", "l", "sl", "tp"}
+
+
+def _automation_format(text: str) -> ParsedSignal | None:
+    """Alertatron's ``Keys(SYMBOL) { market(side=buy, amount=1); }``, compact ``e=exchange s=SYMBOL
+    b=buy q=0.01 t=market`` lines (``c=position`` closes) and pipe-separated ``id|strategy|side|symbol``;
+    None for anything else."""
+    if found := _ALERTATRON.match(text):
+        return _alertatron(found.group(1), found.group(2))
+    if _KEY_VALUE.match(text) and "s=" in text.lower():
+        return _key_values(dict(item.split("=", 1) for item in text.lower().split()))
+    fields = [field.strip() for field in text.split("|")]
+    if len(fields) >= 4 and "\n" not in text and SIDES.get(fields[2].upper()) is not None:
+        signal = ParsedSignal(side=SIDES[fields[2].upper()], symbol=normalise_symbol(fields[3]), format="pipe")
+        signal.signal_id = fields[0] or None
+        return signal
+    return None
+
+
+def _alertatron(symbol: str, body: str) -> ParsedSignal:
+    command = _ALERTATRON_COMMAND.search(body)
+    if command is None:
+        raise InvalidSignal("an Alertatron block needs a command such as market(side=buy, amount=1)")
+    args = {
+        key.strip().lower(): value.strip() for key, _, value in (a.partition("=") for a in command.group(2).split(","))
+    }
+    side = SIDES.get(args.get("side", "").upper())
+    if side is None:
+        raise InvalidSignal(f"{command.group(1)}(...) needs side=buy or side=sell")
+    signal = ParsedSignal(side=side, symbol=normalise_symbol(symbol), format="alertatron")
+    if "amount" in args:
+        signal.quantity = _number(args["amount"], "amount")
+    if command.group(1).lower() == "limit":
+        signal.order_type = "limit"
+        offset = args.get("offset", "")
+        if offset.startswith("@"):  # "@64000" is a price; other offsets are relative to the market
+            signal.entry = _number(offset[1:], "offset")
+    return signal
+
+
+def _key_values(fields: dict[str, str]) -> ParsedSignal:
+    close = fields.get("c") in ("position", "order", "all")
+    side = "close" if close else SIDES.get(fields.get("b", "").upper())
+    if side is None:
+        raise InvalidSignal("a key=value signal needs b=buy or b=sell (or c=position to close)")
+    signal = ParsedSignal(side=side, symbol=normalise_symbol(fields["s"]), format="key_value")
+    if "q" in fields:
+        signal.quantity = _number(fields["q"], "quantity (q=)")
+    if "p" in fields:
+        signal.entry = _number(fields["p"], "price (p=)")
+    if "t" in fields:
+        signal.order_type = JSON_ORDER_TYPES.get(fields["t"].upper())
+    return signal
+
+
 def _bot_command(text: str) -> tuple[str | None, str]:
     """``ID,buy,EURUSD,sl=...`` (PineConnector's syntax): a comma-separated command whose second field is
     the command has an id first; its ``key=value`` fields are read through BOT_FIELDS."""
@@ -381,13 +512,50 @@ def _bot_command(text: str) -> tuple[str | None, str]:
         if not equals:
             words.append(item)
         elif template := BOT_FIELDS.get(key.strip().upper()):
-            words.append(template.format(value.strip().strip("'\"")))
+            value = value.strip().strip("'\"")
+            if _split_unit(value)[1] is not None:  # "sl=20pips": the value names its unit
+                template = template.split("{}")[0] + "{}"
+            words.append(template.format(value))
     return fields[0] or None, " ".join(words)
+
+
+_DECIMAL_COMMA = re.compile(r"(?<![\d.,])\d{1,3},(?:\d{1,2}|\d{4,})(?![\d.,])")
+
+
+# Instruments chat channels name in words, and symbols they split: read as the symbol (before the words
+# are split, so that "Australian Dollar" is one instrument, not two words).
+NAMED_INSTRUMENTS = {
+    "australian dollar": "AUDUSD", "aussie": "AUDUSD", "new zealand dollar": "NZDUSD", "kiwi": "NZDUSD",
+    "canadian dollar": "USDCAD", "loonie": "USDCAD", "swiss franc": "USDCHF", "japanese yen": "USDJPY",
+    "british pound": "GBPUSD", "pound sterling": "GBPUSD", "cable": "GBPUSD", "euro": "EURUSD",
+    "gold": "XAUUSD", "silver": "XAGUSD", "золото": "XAUUSD",
+}  # fmt: skip
+_NAMED = re.compile(r"\b(" + "|".join(sorted(map(re.escape, NAMED_INSTRUMENTS), key=len, reverse=True)) + r")\b", re.I)
+CURRENCY_CODES = "USD|EUR|JPY|GBP|CHF|CAD|AUD|NZD|XAU|XAG|USDT|USDC|BTC|ETH"
+# "XAU USD", "EUR / USD", "$OPEN /USDT": a base, spaces or a slash, and a quote currency.
+_SPLIT_PAIR = re.compile(rf"(?<![\w/])(\$?[A-Za-z0-9]{{2,10}})\s*(?:/\s*|\s+)({CURRENCY_CODES})\b", re.I)
+_DASHES = str.maketrans({"\u2013": "-", "\u2014": "-", "\u2212": "-"})
+
+
+def _named_instruments(text: str) -> str:
+    text = _NAMED.sub(lambda found: NAMED_INSTRUMENTS[found.group().lower()], text.translate(_DASHES))
+    return _SPLIT_PAIR.sub(_joined_pair, text)
+
+
+def _joined_pair(found: re.Match[str]) -> str:
+    base, quote = found.group(1), found.group(2)
+    core = base.lstrip("$").upper()
+    if core in SIDES or core in NOISE or _label(core) is not None or core in ORDER_TYPES or core.isdigit():
+        return found.group()  # "BUY USD..." or "SL 20 USD": not a pair
+    return f"{core}{quote.upper()}"
 
 
 def _from_text(text: str) -> ParsedSignal:
     signal_id, text = _bot_command(text)
-    words = _words(text)
+    if found := _DECIMAL_COMMA.search(text):
+        point = found.group().replace(",", ".")
+        raise InvalidSignal(f"the number {found.group()} has a decimal comma: write prices with a point ({point})")
+    words = _words(_named_instruments(text))
     if "FILLED" in words and "ON" in words and "@" in words:
         return _strategy_default(words)
     signal = ParsedSignal(side=_side(words), symbol="", signal_id=signal_id)
@@ -396,8 +564,15 @@ def _from_text(text: str) -> ParsedSignal:
         before = words[index - 1] if index > 0 else ""
         after = words[index + 1] if index + 1 < len(words) else ""
         pending = _read(signal, word, before, after, pending)
+    if pending == "stop":
+        raise InvalidSignal("the stop-loss has no price: write it as a number, e.g. SL 1.0800 or SL 20 pips")
     if not signal.symbol:
         raise InvalidSignal("no symbol found: name the instrument, e.g. EURUSD, EUR/USD or #GOLD")
+    if signal.bare_numbers >= 2 and signal.stop_loss is None and signal.stop_loss_distance is None:
+        raise InvalidSignal(
+            f"the message gives a grid of {signal.bare_numbers + 1} entries and no stop-loss: send one entry "
+            "with its stop-loss (SL ...)"
+        )
     return signal
 
 
@@ -406,15 +581,15 @@ def _read(signal: ParsedSignal, word: str, before: str, after: str, pending: str
     take-profit, which a '/' continues, and "unit" after "0.10 lots", whose unit is skipped)."""
     if (word in ORDER_TYPES and word != "NOW") or (word == "NOW" and signal.order_type is None):
         signal.order_type = ORDER_TYPES[word]
-    elif word == "STOP" and SIDES.get(before) in ("buy", "sell"):
-        signal.order_type = "stop"  # "BUY STOP EURUSD 1.0900": an order that waits for the price to rise
+    elif word == "STOP" and SIDES.get(before) is not None:
+        if SIDES[before] != "close":  # "EXIT STOP EURUSD" closes; a close has no stop order
+            signal.order_type = "stop"  # "BUY STOP EURUSD 1.0900": an order that waits for the price to rise
     elif pending == "unit" and word in QUANTITY_UNITS:
         return None
     elif word == "/":
         return "take" if pending == "took" else pending  # "TP 2035/2030", "TP: 43000 / 44000"
     elif (label := _label(word)) is not None:
-        if not (label == "entry" and pending in ("stop", "take", "takes", "quantity")):  # "sl@14950"
-            return label
+        return _read_label(label, word, pending)
     elif pending in ("take", "stop") and word in ORDINALS and _is_number(after):
         pass  # "TP 1: 2020", "Take profit 2: 2025": the number of the level, not its price
     elif _is_number(word):
@@ -425,6 +600,14 @@ def _read(signal: ParsedSignal, word: str, before: str, after: str, pending: str
         # A list ends at another word, and so does the wait for a value that is not the order's.
         return None if pending in ("takes", "took", "unit", "ignored") else pending
     return pending
+
+
+def _read_label(label: str, word: str, pending: str | None) -> str | None:
+    if pending == "stop" and label != "entry":
+        raise InvalidSignal(f"the stop-loss has no price before {word}: write it as a number, e.g. SL 1.0800")
+    if label == "entry" and pending in ("stop", "take", "takes", "quantity"):  # "sl@14950"
+        return pending
+    return label
 
 
 def _read_number(signal: ParsedSignal, word: str, before: str, after: str, pending: str | None) -> str | None:
@@ -457,7 +640,8 @@ def _side(words: list[str]) -> str:
             return "close"
     if len(sides) != 1:
         found = "none" if not sides else " and ".join(sorted(sides))
-        raise InvalidSignal(f"a signal needs exactly one side (buy, sell or close); found {found}")
+        several = " (send one signal per message)" if len(sides) > 1 else ""
+        raise InvalidSignal(f"a signal needs exactly one side (buy, sell or close); found {found}{several}")
     return sides.pop()
 
 
@@ -476,8 +660,14 @@ def _assign(signal: ParsedSignal, label: str | None, word: str) -> None:
     elif label == "ignored":
         return
     elif label == "entry" or signal.entry is None:
-        signal.entry = _number(_split_unit(word)[0], "entry")
-    # A second bare number after the entry is ignored (e.g. the end of an entry zone "2015-2018").
+        entry = _number(_split_unit(word)[0], "entry")
+        if label == "entry" and signal.entry is not None and entry != signal.entry:
+            raise InvalidSignal(f"the message gives two different entries, {signal.entry} and {entry}: give one")
+        signal.entry = entry
+    else:
+        # A second bare number after the entry is the other end of an entry zone ("2015 2018"); more
+        # than that is a grid of entries (refused without a stop-loss).
+        signal.bare_numbers += 1
 
 
 def _strategy_default(words: list[str]) -> ParsedSignal:
@@ -497,7 +687,7 @@ def _strategy_default(words: list[str]) -> ParsedSignal:
 MAX_TAKE_PROFITS = 10  # each is a leg order; chat signals rarely give more than five
 
 
-def _check(signal: ParsedSignal) -> None:
+def _check(signal: ParsedSignal, max_level_distance_pct: float = MAX_LEVEL_DISTANCE_PCT) -> None:
     targets = len(signal.take_profit) + len(signal.take_profit_distances)
     if targets > MAX_TAKE_PROFITS:
         raise InvalidSignal(f"the signal has {targets} take-profit levels; at most {MAX_TAKE_PROFITS} are taken")
@@ -514,3 +704,10 @@ def _check(signal: ParsedSignal) -> None:
     for level in highs:
         if level is not None and level <= signal.entry:
             raise InvalidSignal(f"for a {signal.side} at {signal.entry}, the {above} {level} must be above the entry")
+    for name, level in (("stop-loss", signal.stop_loss), *(("take-profit", tp) for tp in signal.take_profit)):
+        if level is not None and abs(level / signal.entry - 1) * 100 > Decimal(repr(max_level_distance_pct)):
+            away = abs(level / signal.entry - 1) * 100
+            raise InvalidSignal(
+                f"the {name} {level} is {away:.0f}% from the entry {signal.entry}, more than "
+                f"{max_level_distance_pct:g}% (QUANTDESK_SIGNAL_MAX_LEVEL_DISTANCE_PCT): check the level for a typo"
+            )

@@ -78,10 +78,10 @@ def answer(receipt: Receipt) -> JSONResponse:
 
 
 @router.post("/parse", response_model=ParsedRead, openapi_extra=BODY_DOC)
-async def parse_signal(request: Request, _caller: CurrentUser) -> ParsedRead:
+async def parse_signal(request: Request, settings: SettingsDep, _caller: CurrentUser) -> ParsedRead:
     """Read a signal as the webhook would: JSON or text, decided from the body, not the content type.
     Stores nothing."""
-    signal = parse(await request.body())
+    signal = parse(await request.body(), settings.signal_max_level_distance_pct)
     return ParsedRead.model_validate(signal, from_attributes=True)
 
 

@@ -57,7 +57,7 @@ async def parse_message(request: Request, session: SessionDep, viewer: Viewer) -
     message = str(form.get("message", ""))[:MAX_MESSAGE]
     context = await _context(session, viewer, message)
     try:
-        context["parsed"] = parsed = parse(message)
+        context["parsed"] = parsed = parse(message, request.app.state.settings.signal_max_level_distance_pct)
     except InvalidSignal as invalid:
         context["rejected"] = invalid.detail
         return render(request, "signals.html", context, 422)
