@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from quantdesk.core.config import Settings
 from quantdesk.trading.models import Position
 from tests.integration.signal_helpers import holdings, send, settled, signal_of, tick, until_order, webhook_path
 from tests.integration.trading_helpers import books, open_account
@@ -65,6 +66,20 @@ async def test_distances_become_bracket_prices_from_the_last_price(
     legs = (await alice.get(f"/api/v1/orders/{signal['order_id']}")).json()["legs"]
     prices = {leg["leg"]: leg["stop_price"] or leg["limit_price"] for leg in legs}
     assert prices == {"stop_loss": stop_loss, "take_profit": take_profit}
+
+
+async def test_distances_are_priced_again_from_the_fill_when_slippage_moved_it(
+    market: httpx.AsyncClient, alice: httpx.AsyncClient, settings: Settings
+):
+    settings.slippage_bps = Decimal(100)  # a market buy at 100 fills at 101
+    account = await open_account(alice, "10000")
+    message = "BUY ACME SL 5 points TP 2 % 4 %"
+    signal = await settled(alice, (await send(alice, await webhook_path(alice, account), message)).json()["signal_id"])
+    assert (signal["status"], signal["entry_price"]) == ("executed", "101.00000000"), signal
+    legs = (await alice.get(f"/api/v1/orders/{signal['order_id']}")).json()["legs"]
+    prices = {leg["leg"]: leg["stop_price"] or leg["limit_price"] for leg in legs}
+    assert prices == {"stop_loss": "96.00000000", "take_profit": "103.02000000"}  # from 101, not from 100
+    assert (signal["stop_loss"], signal["take_profit"]) == ("96.00000000", ["103.02000000", "105.04000000"])
 
 
 async def test_tradingview_strategy_json_opens_and_a_flat_position_closes(

@@ -21,13 +21,15 @@ from quantdesk.core.clock import utcnow
 from quantdesk.core.config import Settings
 from quantdesk.core.db import new_row, reserve_ids, stage, take_id
 from quantdesk.core.errors import NotFound, QuantdeskError, ValidationFailed
-from quantdesk.core.money import quantize, text
+from quantdesk.core.money import text
 from quantdesk.market.models import Instrument
 from quantdesk.realtime.events import QUEUE_STREAM, publish
 from quantdesk.signals import lifecycle
 from quantdesk.signals.copies import Copies, Copy
+from quantdesk.signals.distances import price_from
+from quantdesk.signals.distances import stored as stored_distances
 from quantdesk.signals.models import Signal
-from quantdesk.signals.parser import Distance, InvalidSignal, ParsedSignal, parse
+from quantdesk.signals.parser import InvalidSignal, ParsedSignal, parse
 from quantdesk.trading import prices
 from quantdesk.trading import service as trading
 from quantdesk.trading.models import OPEN_STATUSES, Order, Position
@@ -65,24 +67,6 @@ class Plan:
     instrument: Instrument
     order: OrderCreate
     leg: str  # entry, or close: the whole position, sized when the broker executes it
-
-
-def pip_size(symbol: str) -> Decimal:
-    """The usual pip: 0.01 for yen pairs and silver, 0.1 for gold, 0.0001 for other currency pairs."""
-    if symbol.endswith("JPY") or symbol.startswith("XAG"):
-        return Decimal("0.01")
-    if symbol.startswith("XAU"):
-        return Decimal("0.1")
-    return Decimal("0.0001")
-
-
-def price_from(distance: Distance, symbol: str, reference: Decimal, direction: int) -> Decimal:
-    """A distance in pips, points (whole units of price) or percent of ``reference`` from it, up (+1) or
-    down (-1)."""
-    if distance.unit == "percent":
-        return quantize(reference + direction * reference * distance.value / 100)
-    unit = pip_size(symbol) if distance.unit == "pips" else Decimal(1)
-    return reference + direction * distance.value * unit
 
 
 async def receive(
@@ -199,6 +183,7 @@ def _describe(signal: Signal, parsed: ParsedSignal) -> None:
     signal.entry, signal.stop_loss, signal.quantity = parsed.entry, parsed.stop_loss, parsed.quantity
     signal.take_profit = [text(level) for level in parsed.take_profit]
     signal.order_type = parsed.order_type
+    signal.distances = stored_distances(parsed)
 
 
 def _store_rejected(session: AsyncSession, signal: Signal, reason: str) -> Receipt:

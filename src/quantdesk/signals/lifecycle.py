@@ -17,6 +17,7 @@ from quantdesk.core.clock import utcnow
 from quantdesk.core.db import new_row, stage
 from quantdesk.core.money import quantize, text
 from quantdesk.realtime.events import publish
+from quantdesk.signals import distances
 from quantdesk.signals.models import Signal, SignalEvent
 from quantdesk.trading.models import OPEN_STATUSES, Order
 from quantdesk.trading.status import transition
@@ -86,9 +87,34 @@ async def order_changed(session: AsyncSession, order: Order) -> None:
             record(session, signal, "executed", f"closed the position ({_trades(closed)})")
     elif order.status == "filled" and own:
         signal.entry_price, signal.executed_at = order.filled_avg_price, order.filled_at
+        await _price_legs_from_the_fill(session, signal, order)
         record(session, signal, "executed", f"{order.side} {text(order.quantity)} filled at {_price(order)}")
     elif order.status in ENDED and own and signal.status == "pending":
         record(session, signal, ENDED[order.status], order.reason)
+
+
+async def _price_legs_from_the_fill(session: AsyncSession, signal: Signal, entry: Order) -> None:
+    """Levels the message gave as distances were priced from the entry or the last price when it
+    arrived; now that the entry has filled (slippage or a gap may have moved it), its stop-loss and
+    take-profit legs are priced from the fill price, and the signal shows the levels its trade has."""
+    stop, takes = distances.loaded(signal.distances)
+    fill = entry.filled_avg_price
+    if fill is None or (stop is None and not takes):
+        return
+    direction = 1 if entry.side == "buy" else -1
+    legs = await session.scalars(select(Order).where(Order.parent_id == entry.id))
+    for leg in legs:
+        if leg.leg == "stop_loss" and stop is not None:
+            price = distances.price_from(stop, entry.symbol, fill, -direction)
+            if price > 0:
+                leg.stop_price = signal.stop_loss = quantize(price)
+        elif leg.leg == "take_profit" and takes:
+            price = distances.price_from(takes[0], entry.symbol, fill, direction)
+            if price > 0:
+                leg.limit_price = quantize(price)
+    if takes:
+        levels = [distances.price_from(take, entry.symbol, fill, direction) for take in takes]
+        signal.take_profit = [text(quantize(level)) for level in levels]
 
 
 def _price(order: Order) -> str:

@@ -2,6 +2,7 @@
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -63,6 +64,9 @@ class Signal(Base):
     entry: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     stop_loss: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     take_profit: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Levels the message gave as distances (pips, points, percent): the legs are priced again from the
+    # entry's fill price (signals.distances).
+    distances: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     quantity: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     order_type: Mapped[str | None] = mapped_column(String(8))
     # The order opening this signal's trade, and the one closing the position it reverses or closes.
