@@ -172,13 +172,17 @@ async def stream(websocket: WebSocket, token: str | None = None) -> None:
     hub.add(subscriber)
     reader = asyncio.create_task(_read(websocket, subscriber))
     writer = asyncio.create_task(_write(websocket, subscriber, settings.websocket_heartbeat_s))
-    watcher = asyncio.create_task(_still_allowed(websocket, subscriber, key, settings.websocket_heartbeat_s))
+    stopping = asyncio.Event()
+    watcher = asyncio.create_task(_still_allowed(websocket, subscriber, key, settings.websocket_heartbeat_s, stopping))
     try:
         await asyncio.wait({reader, writer, watcher}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         hub.remove(subscriber)
-        for task in (reader, writer, watcher):
+        for task in (reader, writer):
             task.cancel()
+        # The watcher is told to stop rather than cancelled: one cancelled in the middle of its query
+        # would leave the database connection to be torn down after the event loop may have closed.
+        stopping.set()
         with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
             await asyncio.gather(reader, writer, watcher, return_exceptions=True)
         if subscriber.revoked:
@@ -195,11 +199,16 @@ async def _close(websocket: WebSocket, code: int, reason: str) -> None:
             await asyncio.wait_for(websocket.close(code, reason), 1.0)
 
 
-async def _still_allowed(websocket: WebSocket, subscriber: Subscriber, key: str, every_s: float) -> None:
-    """Checks the socket's key again now and then. A revocation is an event that closes the socket at
-    once on every server (``Hub``); this catches one made where no event reaches this process (the
-    command line on SQLite, which has no NOTIFY)."""
+async def _still_allowed(
+    websocket: WebSocket, subscriber: Subscriber, key: str, every_s: float, stopping: asyncio.Event
+) -> None:
+    """Checks the socket's key again now and then, until ``stopping``. A revocation is an event that
+    closes the socket at once on every server (``Hub``); this catches one made where no event reaches
+    this process (the command line on SQLite, which has no NOTIFY)."""
     while subscriber.revoked is None:
-        await asyncio.sleep(every_s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), every_s)
+        if stopping.is_set():
+            return
         if await _principal(websocket, key) is None:
             subscriber.revoke("the API key was revoked or its user disabled")
