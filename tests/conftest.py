@@ -6,7 +6,10 @@ starts from empty tables, and data is committed as in production, so the API, th
 separate processes all see the same database.
 """
 
+import asyncio
 import os
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -84,12 +87,32 @@ async def empty_all_tables(engine: AsyncEngine) -> None:
                 await connection.execute(text(f"DELETE FROM {table}"))
 
 
+def sqlite_worker_threads() -> set[threading.Thread]:
+    """aiosqlite's threads: one per open SQLite connection."""
+    return {thread for thread in threading.enumerate() if thread.name.endswith("(_connection_worker_thread)")}
+
+
+async def sqlite_threads_finished(before: set[threading.Thread], timeout_s: float = 5.0) -> None:
+    """Wait, while the test's event loop is still open, for the aiosqlite threads started since ``before``.
+
+    A connection torn down without an awaited close (a query cancelled with its task, a connection
+    dropped by the pool) is closed later on its own thread, which then hands the result to the loop
+    that asked: if that loop has closed by then, the thread dies with "Event loop is closed", reported
+    in whichever test runs next."""
+    deadline = time.monotonic() + timeout_s
+    for thread in sqlite_worker_threads() - before:
+        # Joined from another thread: this loop keeps running, so the thread can hand over its results.
+        await asyncio.to_thread(thread.join, max(0.0, deadline - time.monotonic()))
+
+
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    threads = sqlite_worker_threads()
     engine = create_engine(database_url)
     await empty_all_tables(engine)
     yield engine
     await engine.dispose()
+    await sqlite_threads_finished(threads)  # the application's engine and the test's both closed now
 
 
 @pytest.fixture
