@@ -1,6 +1,7 @@
 """Analyses of stored bars: load through the market service, compute with the pure core."""
 
 from dataclasses import dataclass, replace
+from functools import partial
 
 import anyio
 import pandas as pd
@@ -137,7 +138,9 @@ async def _raise_empty(
 
 async def instrument_stats(session: AsyncSession, request: SeriesRequest, settings: Settings) -> StatsResult:
     loaded = await load_series(session, request, settings)
-    return StatsResult(loaded, summarize(loaded.in_range, loaded.periods_per_year))
+    # CPU work on up to a page of bars (100,000): in a worker thread, so the event loop keeps serving.
+    summary = await anyio.to_thread.run_sync(summarize, loaded.in_range, loaded.periods_per_year)
+    return StatsResult(loaded, summary)
 
 
 async def enriched_table(
@@ -160,7 +163,8 @@ async def enriched_table(
         )
     options = replace(options_base, periods_per_year=loaded.periods_per_year)
     check_windows(len(loaded.bars), options)
-    return EnrichedResult(loaded, enrich(loaded.bars, options, first_row=loaded.history_rows))
+    table = await anyio.to_thread.run_sync(partial(enrich, loaded.bars, options, first_row=loaded.history_rows))
+    return EnrichedResult(loaded, table)
 
 
 def _render(bars: pd.DataFrame, spec: ChartSpec) -> bytes:
