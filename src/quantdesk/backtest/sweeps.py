@@ -255,10 +255,14 @@ def parameter_names(run: SweepRun) -> list[str]:
     return list(run.grid)
 
 
+def progress_pct(run: SweepRun) -> float:
+    return run.completed / run.total * 100 if run.total else 0.0
+
+
 def require_done(run: SweepRun) -> list[dict[str, Any]]:
     if run.status != "done" or run.results is None:
-        progress = run.completed / run.total * 100 if run.total else 0.0
-        raise Conflict(f"sweep {run.id} is {run.status} ({progress:.0f}% done){': ' + run.error if run.error else ''}")
+        detail = f": {run.error}" if run.error else ""
+        raise Conflict(f"sweep {run.id} is {run.status} ({progress_pct(run):.0f}% done){detail}")
     return run.results
 
 
