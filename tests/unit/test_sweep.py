@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from quantdesk.backtest import sweep
@@ -79,3 +80,26 @@ def test_every_row_equals_the_backtest_of_its_parameters(name, grid, costs, allo
             assert row.sharpe == pytest.approx(single.sharpe, rel=1e-9)
         assert row.trades == single.trades
     assert np.isfinite(table["return_pct"]).all()
+
+
+def test_a_sweep_in_batches_computes_each_moving_average_once_and_ranks_as_one_run(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    from quantdesk.backtest import sweeps
+    from quantdesk.backtest.schemas import SweepCreate
+
+    computed: list[int] = []
+    sma = sweep.AVERAGES["sma_cross"]
+
+    def counted(close: pd.Series, window: int) -> pd.Series:
+        computed.append(window)
+        return sma(close, window)
+
+    monkeypatch.setitem(sweep.AVERAGES, "sma_cross", counted)
+    body = SweepCreate(symbol="ACME", strategy="sma_cross", grid={"fast": "5:100:5", "slow": "20:400:20"})
+    plan = sweep.build_sweep(body.strategy, body.grid)
+    batched = sweeps.run_in_batches(BARS, plan, body, 252.0)
+    windows = {int(p["fast"]) for p in plan.combinations} | {int(p["slow"]) for p in plan.combinations}
+    assert sorted(computed) == sorted(windows)  # 35 windows, each once, over the 50 batches
+    whole = sweeps.rank(sweep.run_sweep(BARS, plan, Costs(), False, 252.0), body.rank_by)
+    assert batched.equals(whole)

@@ -187,14 +187,26 @@ def _cross_sweep(
     return results
 
 
+# Moving averages of one sweep's bars by window: a sweep run in batches computes each window once, not
+# once per batch that needs it (a 355-pair grid has 35 windows but needed them 416 times in 50 batches).
+Averages = dict[int, NDArray[np.float64]]
+
+
 def run_sweep(
-    bars: pd.DataFrame, sweep: Sweep, costs: Costs, allow_short: bool, periods_per_year: float
+    bars: pd.DataFrame,
+    sweep: Sweep,
+    costs: Costs,
+    allow_short: bool,
+    periods_per_year: float,
+    averages: Averages | None = None,
 ) -> pd.DataFrame:
-    """One row per combination: its parameters and SWEEP_METRICS (NaN Sharpe where it is undefined)."""
+    """One row per combination: its parameters and SWEEP_METRICS (NaN Sharpe where it is undefined).
+    ``averages`` keeps the moving averages computed, for the next batch of the same bars."""
     params = pd.DataFrame(sweep.combinations)
     average = AVERAGES.get(sweep.strategy.name)
     if average is not None:
-        results = _sweep_crossovers(bars, params, average, costs, allow_short, periods_per_year)
+        kept = {} if averages is None else averages
+        results = _sweep_crossovers(bars, params, average, costs, allow_short, periods_per_year, kept)
     else:
         results = np.array(
             [_one(bars, sweep.strategy, p, costs, allow_short, periods_per_year) for p in sweep.combinations]
@@ -209,12 +221,19 @@ def _sweep_crossovers(
     costs: Costs,
     allow_short: bool,
     periods_per_year: float,
+    averages: Averages,
 ) -> NDArray[np.float64]:
     close = bars["close"]
+
+    def of(window: int) -> NDArray[np.float64]:
+        if window not in averages:
+            averages[window] = average(close, window).to_numpy(dtype=np.float64)
+        return averages[window]
+
     fast_windows, fast_at = np.unique(params["fast"].astype(int), return_inverse=True)
     slow_windows, slow_at = np.unique(params["slow"].astype(int), return_inverse=True)
-    fast = np.vstack([average(close, int(w)).to_numpy() for w in fast_windows])
-    slow = np.vstack([average(close, int(w)).to_numpy() for w in slow_windows])
+    fast = np.vstack([of(int(w)) for w in fast_windows])
+    slow = np.vstack([of(int(w)) for w in slow_windows])
     pairs = np.column_stack([fast_at, slow_at]).astype(np.int64)
     o, h, lo, c = (bars[name].to_numpy(dtype=np.float64) for name in ("open", "high", "low", "close"))
     return _cross_sweep(

@@ -135,9 +135,10 @@ def run_in_batches(
     """The whole grid, in batches so that progress can be reported between them (CPU-bound: a thread)."""
     size = max(1, math.ceil(len(plan.combinations) / BATCHES))
     parts = []
+    averages: sweep.Averages = {}  # each moving average computed once for the whole sweep
     for start in range(0, len(plan.combinations), size):
         chunk = sweep.Sweep(plan.strategy, plan.combinations[start : start + size])
-        parts.append(sweep.run_sweep(bars, chunk, costs_of(body), body.allow_short, periods_per_year))
+        parts.append(sweep.run_sweep(bars, chunk, costs_of(body), body.allow_short, periods_per_year, averages))
         if progress is not None:
             progress(min(start + size, len(plan.combinations)), len(plan.combinations))
     return rank(pd.concat(parts, ignore_index=True), body.rank_by)
