@@ -124,7 +124,6 @@ def sweep_command(
 
     from quantdesk.analytics import service as analytics_service
     from quantdesk.backtest import sweep, sweeps
-    from quantdesk.backtest.charts import render_heatmap
     from quantdesk.backtest.schemas import SweepCreate
 
     axes: dict[str, object] = {k: _axis(v) for k, v in (("fast", fast), ("slow", slow)) if v is not None}
@@ -185,6 +184,8 @@ def sweep_command(
             fail("--heatmap needs exactly two swept parameters")
         x, y = list(axes)
         title = f"sweep {run.id}: {symbol.upper()} {strategy}, {rank_by}"
+        from quantdesk.backtest.charts import render_heatmap  # matplotlib: loaded only for a heat map
+
         heatmap.write_bytes(render_heatmap(rows, x, y, rank_by, title))
         console.print(f"wrote {heatmap}")
 
