@@ -23,9 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.accounts.models import Account, LedgerEntry
-from quantdesk.market.models import Instrument
-from quantdesk.trading import prices
-from quantdesk.trading.models import Fill, Position
+from quantdesk.trading import margin
+from quantdesk.trading.models import Fill
 
 CASH_FLOWS = ("deposit", "withdrawal", "reset")
 
@@ -107,23 +106,15 @@ async def by_user(session: AsyncSession, since: datetime | None) -> dict[int, fl
 
 
 async def _equities_now(session: AsyncSession, account_ids: list[int]) -> dict[int, Decimal]:
-    """Cash plus positions at their last prices, for many accounts in three queries."""
+    """Cash plus positions at their last prices, for many accounts at once."""
     if not account_ids:
         return {}
     cash = dict((await session.execute(select(Account.id, Account.cash).where(Account.id.in_(account_ids)))).all())
-    held = (
-        await session.execute(
-            select(Position.account_id, Position.quantity, Position.avg_cost, Instrument)
-            .join(Instrument, Instrument.id == Position.instrument_id)
-            .where(Position.account_id.in_(account_ids), Position.quantity != 0)
-        )
-    ).all()
-    lasts = await prices.last_prices(session, list({instrument.id: instrument for *_, instrument in held}.values()))
-    equity = {account_id: Decimal(value) for account_id, value in cash.items()}
-    for account_id, quantity, cost, instrument in held:
-        mark = lasts[instrument.id].price if instrument.id in lasts else cost
-        equity[account_id] += quantity * mark
-    return equity
+    marks = await margin.marked_positions(session, account_ids)
+    return {
+        account_id: Decimal(cash[account_id]) + sum((q * p for q, p in marks[account_id].values()), Decimal(0))
+        for account_id in account_ids
+    }
 
 
 async def _legacy_pnl(

@@ -21,5 +21,6 @@ async def deposit(session: AsyncSession, account: Account, amount: Decimal) -> L
 
 
 async def withdraw(session: AsyncSession, account: Account, amount: Decimal) -> LedgerEntry:
-    await margin.check_withdrawal(session, account, amount)
-    return accounts.withdraw(session, account, amount, await equity(session, account))
+    now = await margin.exposure(session, account)  # valued once: for the rule and for the ledger row
+    margin.check_withdrawal(account, amount, now)
+    return accounts.withdraw(session, account, amount, account.cash + now.market_value)

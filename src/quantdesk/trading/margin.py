@@ -38,25 +38,37 @@ class Exposure:
         return quantize(self.short_value * SHORT_EQUITY_SHARE)
 
 
+Marks = dict[int, tuple[Decimal, Decimal]]  # instrument id -> (signed quantity, price it is valued at)
+
+
+async def marked_positions(session: AsyncSession, account_ids: list[int]) -> dict[int, Marks]:
+    """Every open position of the accounts with the price it is valued at: the instrument's last price,
+    or its average cost when the instrument has none. Three queries whatever the number of accounts;
+    positions changed earlier in the transaction (a batch of fills) count as they are now."""
+    if not account_ids:
+        return {}
+    await session.flush()
+    held = (
+        await session.execute(
+            select(Position.account_id, Position.quantity, Position.avg_cost, Instrument)
+            .join(Instrument, Instrument.id == Position.instrument_id)
+            .where(Position.account_id.in_(account_ids), Position.quantity != 0)
+        )
+    ).all()
+    lasts = await prices.last_prices(session, list({instrument.id: instrument for *_, instrument in held}.values()))
+    marks: dict[int, Marks] = {account_id: {} for account_id in account_ids}
+    for account_id, quantity, cost, instrument in held:
+        mark = lasts[instrument.id].price if instrument.id in lasts else cost
+        marks[account_id][instrument.id] = (quantity, mark)
+    return marks
+
+
 async def exposure(
     session: AsyncSession, account: Account, replaced: tuple[int, Decimal, Decimal] | None = None
 ) -> Exposure:
     """The account's positions at their last prices; ``replaced`` = (instrument id, quantity, price)
     stands for that instrument's position as it would be after a fill at that price."""
-    await session.flush()  # positions changed earlier in this transaction (a batch of fills) count as they are
-    rows = await session.execute(
-        select(Position, Instrument)
-        .join(Instrument, Instrument.id == Position.instrument_id)
-        .where(Position.account_id == account.id)
-    )
-    held = [(position, instrument) for position, instrument in rows if position.quantity != 0]
-    lasts = await prices.last_prices(session, [instrument for _, instrument in held])
-    marks = {
-        position.instrument_id: (position.quantity, lasts[position.instrument_id].price)
-        if position.instrument_id in lasts
-        else (position.quantity, position.avg_cost)
-        for position, _ in held
-    }
+    marks = (await marked_positions(session, [account.id]))[account.id]
     if replaced is not None:
         instrument_id, quantity, price = replaced
         marks[instrument_id] = (quantity, price)
@@ -85,12 +97,11 @@ async def check_short_sale(
         )
 
 
-async def check_withdrawal(session: AsyncSession, account: Account, amount: Decimal) -> None:
+def check_withdrawal(account: Account, amount: Decimal, now: Exposure) -> None:
     """Raise InsufficientFunds if withdrawing ``amount`` leaves negative equity, or less than the margin
-    rule asks of the account's short positions."""
+    rule asks of the account's short positions (``now``: its exposure before the withdrawal)."""
     if amount > account.cash:
         return  # more than the cash: the withdrawal itself refuses it, saying what the account holds
-    now = await exposure(session, account)
     equity_after = account.cash - amount + now.market_value
     needed = max(now.required(), Decimal(0))
     if equity_after < needed:
