@@ -445,7 +445,6 @@ def _label(word: str) -> str | None:
 _ALERTATRON = re.compile(r"^\s*\w+\(\s*([^()\s]+)\s*\)\s*\{(.*)\}\s*$", re.S)
 _ALERTATRON_COMMAND = re.compile(r"(\w+)\s*\(([^()]*)\)")
 _KEY_VALUE = re.compile(r"^(?:[a-z]{1,3}=[^\s=]+\s*)+$", re.I)
-KEY_VALUE_FIELDS = {"s", "b", "q", "t", "p", "c", "e", "a", "d", "u", "l", "sl", "tp"}
 
 
 def _automation_format(text: str) -> ParsedSignal | None:
