@@ -69,7 +69,7 @@ def quantdesk_single(frame: pd.DataFrame) -> dict[str, float]:
 
 
 def quantdesk_sweep(frame: pd.DataFrame) -> dict[str, float]:
-    plan = sweep.build_sweep("sma_cross", {"fast": "5:100:5", "slow": "20:400:20"})
+    plan = sweep.build_sweep(strategies.STRATEGIES["sma_cross"], {"fast": "5:100:5", "slow": "20:400:20"})
     sweep.run_sweep(frame.iloc[:1000], plan, Costs(), False, 252)
     elapsed = best_of(3, lambda: sweep.run_sweep(frame, plan, Costs(), False, 252))
     return {"quantdesk_sweep_s": elapsed, "quantdesk_combos_per_s": len(plan.combinations) / elapsed}

@@ -35,19 +35,33 @@ def run(
     """bars: (open, high, low, close); signals: (long entry, long exit, short entry, short exit)."""
     book = Book(costs.cash)
     equity = []
+    held_too_long = False  # at the previous close, the position had been held max_bars_held bars
     for i, (open_, high, low, close) in enumerate(bars):
         if not costs.fill_close and i > 0:
-            act(book, costs, signals[i - 1], open_, i)
+            act(book, costs, timed_out(signals[i - 1], held_too_long), open_, i)
         if book.open_trade and not (costs.fill_close and book.open_trade.entry_bar == i):
             stops(book, costs, i, open_, high, low)
         if costs.fill_close:
-            act(book, costs, signals[i], close, i)
+            act(book, costs, timed_out(signals[i], expired(book, costs, i)), close, i)
         equity.append(book.cash + book.position * close)
+        held_too_long = expired(book, costs, i)
     if book.open_trade:
         t = book.open_trade
         t.pnl = t.direction * (bars[-1][3] - t.entry_price) * t.size - t.entry_fee
         book.trades.append(t)
     return equity, book.trades, book.fees
+
+
+def expired(book: Book, costs: Costs, bar: int) -> bool:
+    """The holding-time exit: held at least max_bars_held bars (since the entry bar) at this close."""
+    t = book.open_trade
+    return t is not None and not math.isnan(costs.max_bars_held) and bar - t.entry_bar >= costs.max_bars_held
+
+
+def timed_out(signal: tuple[bool, ...], expired: bool) -> tuple[bool, ...]:
+    """An expired holding time adds an exit signal on both sides (only the held side's matters)."""
+    long_entry, long_exit, short_entry, short_exit = signal
+    return long_entry, long_exit or expired, short_entry, short_exit or expired
 
 
 def fee(costs: Costs, size: float, price: float) -> float:

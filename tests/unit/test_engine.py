@@ -153,6 +153,7 @@ def scenarios(draw):
         fill_close=draw(st.booleans()),
         stop_loss_pct=draw(st.sampled_from([math.nan, 2.0, 5.0])),
         take_profit_pct=draw(st.sampled_from([math.nan, 3.0, 8.0])),
+        max_bars_held=draw(st.sampled_from([math.nan, math.nan, 0.0, 1.0, 4.0])),
     )
     return np.column_stack([open_, high, low, close]), flags, costs
 

@@ -20,6 +20,7 @@ from quantdesk.api.observe import RequestContext
 from quantdesk.api.openapi import describe_problems
 from quantdesk.backtest import sweeps
 from quantdesk.backtest.router import router as backtest_router
+from quantdesk.backtest.strategy_router import router as strategy_router
 from quantdesk.backtest.sweep_router import jobs as sweep_jobs
 from quantdesk.backtest.sweep_router import router as sweep_router
 from quantdesk.core.config import Settings, get_settings
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(analytics_router, dependencies=market)
     app.include_router(providers_router, dependencies=market)
     app.include_router(backtest_router, dependencies=research)
+    app.include_router(strategy_router, dependencies=research)
     app.include_router(sweep_router, dependencies=research)
     app.include_router(sweep_jobs, dependencies=research)
     app.include_router(forecast_router, dependencies=research)

@@ -2,7 +2,7 @@
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -11,11 +11,31 @@ from quantdesk.backtest import display
 from quantdesk.cli.runner import console, fail, run_in_session, validated
 from quantdesk.core.config import get_settings
 
+if TYPE_CHECKING:
+    from quantdesk.backtest.strategies import Strategy
+
 SIZING_HELP = "all_in (default), fraction (of equity: --sizing-value 0.5) or quantity (--sizing-value units)"
 Sizing = Annotated[str, typer.Option(help=SIZING_HELP)]
 SizingValue = Annotated[float, typer.Option(help="The fraction of equity, or the units, --sizing takes")]
 Fractional = Annotated[bool, typer.Option(help="Trade fractions of a unit (crypto, fx); whole units otherwise")]
 CommissionFixed = Annotated[float, typer.Option(help="Commission per fill, in the quote currency")]
+StrategyFile = Annotated[
+    Path | None,
+    typer.Option(help="Run your own strategy: a Python module (.py) or a rule document (.json); docs/strategies.md"),
+]
+
+
+def load_strategy_file(path: Path | None) -> "Strategy | None":
+    """The strategy of a --strategy-file, or a clean error that says what is wrong with it."""
+    if path is None:
+        return None
+    from quantdesk.backtest import plugins
+    from quantdesk.core.errors import ValidationFailed
+
+    try:
+        return plugins.from_file(path)
+    except ValidationFailed as exc:
+        fail(exc.detail, exc.errors or None)
 
 
 def _params(fast: int | None, slow: int | None, window: int | None, param: list[str]) -> dict[str, float]:
@@ -56,13 +76,16 @@ def backtest_command(
     sizing: Sizing = "all_in",
     sizing_value: SizingValue = 1.0,
     fractional: Fractional = False,
+    strategy_file: StrategyFile = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the stored result as JSON")] = False,
 ) -> None:
     """Backtest a strategy on stored bars, store the run and print its metrics."""
     from quantdesk.backtest import service  # numba and pandas: imported only when this command runs
     from quantdesk.backtest.schemas import BacktestCreate
 
-    body = {
+    own = load_strategy_file(strategy_file)
+    strategy = own.name if own is not None else strategy
+    body: dict[str, object] = {
         "symbol": symbol,
         "strategy": strategy,
         "params": _params(fast, slow, window, param or []),
@@ -83,7 +106,7 @@ def backtest_command(
     }
 
     async def work(session):  # type: ignore[no-untyped-def]
-        run = await service.run_backtest(session, BacktestCreate.model_validate(body), get_settings())
+        run = await service.run_backtest(session, validated(BacktestCreate, body), get_settings(), strategy=own)
         return run.id, run.metrics, run.params
 
     backtest_id, metrics, params = run_in_session(work, write=True)
@@ -118,14 +141,17 @@ def sweep_command(
     allow_short: Annotated[bool, typer.Option(help="Long/short")] = False,
     top: Annotated[int, typer.Option(help="Rows to print")] = 10,
     heatmap: Annotated[Path | None, typer.Option(help="Write a heat map PNG (two-parameter grids)")] = None,
+    strategy_file: StrategyFile = None,
 ) -> None:
     """Backtest every combination of a grid, store the ranked table, print the best rows."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from quantdesk.analytics import service as analytics_service
-    from quantdesk.backtest import sweep, sweeps
+    from quantdesk.backtest import strategy_service, sweep, sweeps
     from quantdesk.backtest.schemas import SweepCreate
 
+    own = load_strategy_file(strategy_file)
+    strategy = own.name if own is not None else strategy
     axes: dict[str, object] = {k: _axis(v) for k, v in (("fast", fast), ("slow", slow)) if v is not None}
     for item in grid or []:
         key, sep, spec = item.partition("=")
@@ -155,12 +181,13 @@ def sweep_command(
     )
 
     async def work(session):  # type: ignore[no-untyped-def]
-        run = await sweeps.create_sweep(session, body, get_settings())
+        run = await sweeps.create_sweep(session, body, get_settings(), strategy=own)
         loaded = await analytics_service.load_series(session, sweeps.series_request(body), get_settings())
-        return run, loaded
+        chosen = own or await strategy_service.lookup(session, body.strategy, body.strategy_version, None)
+        return run, loaded, chosen
 
-    run, loaded = run_in_session(work, write=True)
-    plan = sweep.build_sweep(body.strategy, body.grid)
+    run, loaded, chosen = run_in_session(work, write=True)
+    plan = sweep.build_sweep(chosen, body.grid)
     with Progress(
         *Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     ) as bar:

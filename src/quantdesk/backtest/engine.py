@@ -15,6 +15,8 @@ Python and hypothesis checks that both agree):
 - Size: all-in (all cash), a fixed fraction of equity (capped at cash), or a fixed quantity (capped at
   what cash affords), after commission; whole units unless fractional.
 - Commission: ``commission_pct`` of the notional plus ``commission_fixed`` per fill.
+- A maximum holding time (a rule strategy's ``bars_held >= N`` exit) is an exit signal decided at the
+  close of the bar where the position has been held N bars (bars since its entry bar), filled like one.
 - A position still open after the last bar is marked to market in the equity curve and reported as
   an open trade, not as a closed one.
 """
@@ -59,6 +61,7 @@ class Costs:
     fill_close: bool = False
     stop_loss_pct: float = math.nan  # NaN: no stop
     take_profit_pct: float = math.nan
+    max_bars_held: float = math.nan  # NaN: no limit; a rule's `bars_held >= N` exit
 
     def vector(self) -> NDArray[np.float64]:
         """The costs as the kernels take them: one float array, read back by ``kernels.unpack_costs``."""
@@ -74,6 +77,7 @@ class Costs:
                 float(self.fill_close),
                 self.stop_loss_pct,
                 self.take_profit_pct,
+                self.max_bars_held,
             ],
             dtype=np.float64,
         )

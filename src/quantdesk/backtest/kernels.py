@@ -26,15 +26,16 @@ COMPILED = (
     "open_position",
     "apply_signals",
     "check_exits",
+    "held_too_long",
     "simulate_bars",
 )
 
 
 def unpack_costs(
     costs: NDArray[np.float64],
-) -> tuple[float, float, float, float, int, float, bool, bool, float, float]:
+) -> tuple[float, float, float, float, int, float, bool, bool, float, float, float]:
     """(cash, commission as a fraction, fixed commission, slippage as a fraction, sizing, sizing value,
-    fractional, fill at close, stop-loss %, take-profit %) from ``Costs.vector()``."""
+    fractional, fill at close, stop-loss %, take-profit %, most bars held) from ``Costs.vector()``."""
     return (
         costs[0],
         costs[1] / 100.0,
@@ -46,6 +47,7 @@ def unpack_costs(
         costs[7] != 0.0,
         costs[8],
         costs[9],
+        costs[10],
     )
 
 
@@ -174,6 +176,12 @@ def check_exits(
         close_position(state, trades, take, bar, 2, pct, fixed)
 
 
+def held_too_long(state: NDArray[np.float64], bar: int, max_held: float) -> bool:
+    """At bar's close, whether the open position has been held ``max_held`` bars (NaN: no limit); a rule's
+    ``bars_held >= N`` exit, decided at the close like any exit signal."""
+    return bool(state[POSITION] != 0.0 and bar - state[ENTERED_AT] >= max_held)
+
+
 def simulate_bars(
     open_: NDArray[np.float64],
     high: NDArray[np.float64],
@@ -186,7 +194,9 @@ def simulate_bars(
     costs: NDArray[np.float64],
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], float]:
     n = close.size
-    cash0, pct, fixed, slip, sizing, sizing_value, fractional, fill_close, stop_loss, take_profit = unpack_costs(costs)
+    cash0, pct, fixed, slip, sizing, sizing_value, fractional, fill_close, stop_loss, take_profit, max_held = (
+        unpack_costs(costs)
+    )
     equity, held = np.empty(n), np.empty(n)
     # Every trade opens on an entry signal, so their count bounds the table (one more for safety).
     trades = np.full((np.count_nonzero(long_entries) + np.count_nonzero(short_entries) + 1, TRADE_COLUMNS), np.nan)
@@ -194,19 +204,21 @@ def simulate_bars(
     state[CASH] = cash0
     has_signal = long_entries | long_exits | short_entries | short_exits
     stops = not (math.isnan(stop_loss) and math.isnan(take_profit))
+    timed = not math.isnan(max_held)
+    expired = False  # the position reached max_held at the previous close
     for i in range(n):
         # Helpers run only on bars with a signal: numba pays atomic reference counting for every array
         # passed to a call, which would otherwise cost more than the rest of the bar.
-        if not fill_close and i > 0 and has_signal[i - 1]:  # yesterday's signals at today's open
+        if not fill_close and i > 0 and (has_signal[i - 1] or expired):  # yesterday's signals at today's open
             apply_signals(
                 state,
                 trades,
                 open_[i],
                 i,
                 long_entries[i - 1],
-                long_exits[i - 1],
+                long_exits[i - 1] or expired,
                 short_entries[i - 1],
-                short_exits[i - 1],
+                short_exits[i - 1] or expired,
                 slip,
                 sizing,
                 sizing_value,
@@ -216,16 +228,18 @@ def simulate_bars(
             )
         if stops and state[POSITION] != 0.0 and not (fill_close and state[ENTERED_AT] == i):
             check_exits(state, trades, i, open_[i], high[i], low[i], stop_loss, take_profit, slip, pct, fixed)
-        if fill_close and has_signal[i]:  # today's signals at today's close
+        if fill_close and timed:
+            expired = held_too_long(state, i, max_held)
+        if fill_close and (has_signal[i] or expired):  # today's signals at today's close
             apply_signals(
                 state,
                 trades,
                 close[i],
                 i,
                 long_entries[i],
-                long_exits[i],
+                long_exits[i] or expired,
                 short_entries[i],
-                short_exits[i],
+                short_exits[i] or expired,
                 slip,
                 sizing,
                 sizing_value,
@@ -235,6 +249,8 @@ def simulate_bars(
             )
         equity[i] = state[CASH] + state[POSITION] * close[i]
         held[i] = state[POSITION]
+        if not fill_close and timed:
+            expired = held_too_long(state, i, max_held)
     count = int(state[COUNT])
     if state[POSITION] != 0.0:  # still open: marked to market, reported as open
         direction = 1.0 if state[POSITION] > 0 else -1.0

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, LargeBinary, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from quantdesk.core.clock import utcnow
@@ -20,6 +20,12 @@ class Backtest(Base):
     symbol: Mapped[str] = mapped_column(String(32))
     interval: Mapped[str] = mapped_column(String(3))
     strategy: Mapped[str] = mapped_column(String(40))
+    # A user's rule strategy: its exact version (None for built-ins and installed ones) and its owner, who
+    # with admins alone may see the run.
+    strategy_version: Mapped[int | None] = mapped_column()
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    # The bars the run read: count, first and last time, a hash (a rerun on changed data says so).
+    data_fingerprint: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON)  # cash, costs, sizing, fill, stops
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -41,6 +47,8 @@ class SweepRun(Base):
     symbol: Mapped[str] = mapped_column(String(32))
     interval: Mapped[str] = mapped_column(String(3))
     strategy: Mapped[str] = mapped_column(String(40))
+    strategy_version: Mapped[int | None] = mapped_column()
+    data_fingerprint: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     grid: Mapped[dict[str, Any]] = mapped_column(JSON)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON)
     rank_by: Mapped[str] = mapped_column(String(32))
@@ -56,3 +64,19 @@ class SweepRun(Base):
     completed: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(String(500))
     results: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)  # every combination, best first
+
+
+class StoredStrategy(Base):
+    """One version of a user's rule strategy. Editing adds a version; deleting marks every version deleted
+    (runs keep pointing at theirs, so they stay rerunnable)."""
+
+    __tablename__ = "strategies"
+    __table_args__ = (UniqueConstraint("owner_id", "name", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(40))
+    version: Mapped[int] = mapped_column()
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCTimestamp, default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCTimestamp)

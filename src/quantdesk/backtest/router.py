@@ -5,6 +5,7 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, Query, Response, status
 
+from quantdesk.accounts.auth import CurrentUser, OptionalUser
 from quantdesk.api.deps import SessionDep, SettingsDep
 from quantdesk.backtest import service
 from quantdesk.backtest.models import Backtest
@@ -26,23 +27,38 @@ def backtest_read(run: Backtest, equity_points: int) -> BacktestRead:
     ]
     base = BacktestBase.model_validate(run).model_dump()
     return BacktestRead.model_validate(
-        {**base, "settings": run.settings, "metrics": run.metrics, "trades": run.trades, "equity": points}
+        {
+            **base,
+            "data_fingerprint": run.data_fingerprint,
+            "settings": run.settings,
+            "metrics": run.metrics,
+            "trades": run.trades,
+            "equity": points,
+        }
     )
 
 
 @router.post("", response_model=BacktestRead, status_code=status.HTTP_201_CREATED)
 async def create_backtest(
-    session: SessionDep, settings: SettingsDep, body: BacktestCreate, equity_points: PointsQuery = 1000
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: CurrentUser,
+    body: BacktestCreate,
+    equity_points: PointsQuery = 1000,
 ) -> BacktestRead:
-    """Run a strategy over stored bars and store the result (metrics, trades, equity curve)."""
-    return backtest_read(await service.run_backtest(session, body, settings), equity_points)
+    """Run a strategy over stored bars and store the result (metrics, trades, equity curve). A run of your
+    own rule strategy records its version and is visible to you and admins only."""
+    return backtest_read(await service.run_backtest(session, body, settings, caller), equity_points)
 
 
 @router.get("", response_model=list[BacktestSummary])
 async def list_backtests(
-    session: SessionDep, symbol: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    session: SessionDep,
+    caller: OptionalUser,
+    symbol: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[BacktestSummary]:
-    runs = await service.list_backtests(session, symbol, limit)
+    runs = await service.list_backtests(session, symbol, limit, caller)
     return [
         BacktestSummary.model_validate(
             {**BacktestBase.model_validate(run).model_dump(), **{key: run.metrics[key] for key in SUMMARY_METRICS}}
@@ -52,17 +68,22 @@ async def list_backtests(
 
 
 @router.get("/{backtest_id}", response_model=BacktestRead)
-async def get_backtest(session: SessionDep, backtest_id: RowId, equity_points: PointsQuery = 1000) -> BacktestRead:
-    return backtest_read(await service.get_backtest(session, backtest_id), equity_points)
+async def get_backtest(
+    session: SessionDep, caller: OptionalUser, backtest_id: RowId, equity_points: PointsQuery = 1000
+) -> BacktestRead:
+    return backtest_read(await service.get_backtest(session, backtest_id, caller), equity_points)
 
 
 @router.get("/{backtest_id}/equity.png", response_class=Response, responses={200: {"content": {"image/png": {}}}})
 async def get_equity_chart(
     session: SessionDep,
     settings: SettingsDep,
+    caller: OptionalUser,
     backtest_id: RowId,
     width: Annotated[int, Query(ge=300, le=4000)] = 1200,
     height: Annotated[int, Query(ge=200, le=3000)] = 700,
 ) -> Response:
     """Equity against buy and hold, with entry/exit markers and a drawdown panel."""
-    return Response(await service.equity_png(session, backtest_id, settings, width, height), media_type="image/png")
+    return Response(
+        await service.equity_png(session, backtest_id, settings, width, height, caller), media_type="image/png"
+    )

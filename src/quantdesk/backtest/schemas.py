@@ -16,7 +16,13 @@ class BacktestCreate(BaseModel):
     start: str | None = Field(default=None, description="Inclusive ISO 8601 date or datetime.")
     end: str | None = Field(default=None, description="Inclusive; a date covers the whole day.")
     strategy: str = Field(
-        default="sma_cross", description="sma_cross, ema_cross, rsi_reversion, bollinger_breakout, buy_and_hold"
+        default="sma_cross",
+        max_length=40,
+        description="A built-in (sma_cross, ema_cross, rsi_reversion, bollinger_breakout, buy_and_hold), an "
+        "installed one, or one of your rule strategies: GET /api/v1/strategies lists them.",
+    )
+    strategy_version: int | None = Field(
+        default=None, ge=1, description="Your rule strategy's version (the latest when omitted)."
     )
     params: dict[str, float] = Field(default_factory=dict, examples=[{"fast": 10, "slow": 20}])
     cash: float = Field(default=10_000.0, gt=0, le=1e15)
@@ -61,6 +67,7 @@ class BacktestBase(BaseModel):
     symbol: str
     interval: Interval
     strategy: str
+    strategy_version: int | None = None
     params: dict[str, float]
 
 
@@ -75,6 +82,9 @@ class BacktestSummary(BacktestBase):
 
 
 class BacktestRead(BacktestBase):
+    data_fingerprint: dict[str, Any] | None = Field(
+        default=None, description="The bars read: count, first and last time, and a hash of their values."
+    )
     settings: dict[str, Any]
     metrics: dict[str, Any]
     trades: list[TradeRead]
@@ -100,6 +110,8 @@ class SweepRead(BaseModel):
     symbol: str
     interval: Interval
     strategy: str
+    strategy_version: int | None = None
+    data_fingerprint: dict[str, Any] | None = None
     grid: dict[str, Any]
     rank_by: str
     status: Literal["queued", "running", "done", "failed", "cancelled"]
@@ -125,3 +137,33 @@ class JobRead(BaseModel):
     finished_at: datetime | None
     error: str | None
     url: str = Field(description="Where the job's results are read.")
+
+
+class ParamRead(BaseModel):
+    name: str
+    default: float
+    min: float
+    max: float
+    integer: bool
+
+
+class StrategyRead(BaseModel):
+    """A strategy a caller may run: built-in, installed (a Python package), or one of their rule strategies."""
+
+    name: str
+    kind: Literal["built-in", "rule", "python"]
+    description: str
+    params: list[ParamRead]
+    version: int | None = Field(default=None, description="A rule strategy's latest (or asked-for) version.")
+    versions: list[int] = Field(default_factory=list, description="Every stored version of a rule strategy.")
+    owner_id: int | None = None
+    created_at: datetime | None = None
+    document: dict[str, Any] | None = Field(default=None, description="A rule strategy's document.")
+
+
+class StrategyCheck(BaseModel):
+    """A rule document that compiles: its parameter table and warm-up with the default parameters."""
+
+    name: str
+    params: list[ParamRead]
+    warmup_bars: int

@@ -1,5 +1,6 @@
 """Run, store and read backtests: load bars through the analytics service, simulate, persist."""
 
+import hashlib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -8,12 +9,13 @@ import anyio
 import numpy as np
 import pandas as pd
 from pydantic import TypeAdapter
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
+from quantdesk.accounts.service import Principal
 from quantdesk.analytics import service as analytics_service
-from quantdesk.backtest import engine, kernels, metrics, strategies
+from quantdesk.backtest import engine, kernels, metrics, strategies, strategy_service
 from quantdesk.backtest.engine import Costs, ExitReason, Sizing
 from quantdesk.backtest.models import Backtest
 from quantdesk.backtest.schemas import BacktestCreate
@@ -72,6 +74,7 @@ def simulate(
 ) -> Outcome:
     """Signals, simulation and metrics: pure and CPU-bound, so callers run it in a worker thread."""
     sig = strategies.signals(bars, strategy, params, allow_short)
+    costs = strategies.run_costs(costs, strategy, params)
     result = engine.simulate(
         bars["open"].to_numpy(),
         bars["high"].to_numpy(),
@@ -104,8 +107,32 @@ def check_affordable(body: BacktestCreate, bars: pd.DataFrame, symbol: str) -> N
         )
 
 
-async def run_backtest(session: AsyncSession, body: BacktestCreate, settings: Settings) -> Backtest:
-    strategy, params = strategies.resolve(body.strategy, body.params)
+def data_fingerprint(bars: pd.DataFrame) -> dict[str, Any]:
+    """What identifies the bars a run read: their count, first and last time, and a hash of every value."""
+    digest = hashlib.sha256(pd.DatetimeIndex(bars.index).as_unit("us").asi8.tobytes())
+    for column in ("open", "high", "low", "close", "volume"):
+        digest.update(np.ascontiguousarray(bars[column].to_numpy(dtype="<f8")).tobytes())
+    return {
+        "bars": len(bars),
+        "first": bars.index[0].isoformat() if len(bars) else None,
+        "last": bars.index[-1].isoformat() if len(bars) else None,
+        "sha256": digest.hexdigest()[:32],
+    }
+
+
+async def run_backtest(
+    session: AsyncSession,
+    body: BacktestCreate,
+    settings: Settings,
+    caller: Principal | None = None,
+    strategy: strategies.Strategy | None = None,
+) -> Backtest:
+    """Run and store a backtest: of ``strategy`` when given (a file on the command line), else of the one
+    the body names (built-in, installed, or the caller's rule strategy)."""
+    if strategy is None:
+        owner = caller.user_id if caller is not None else None
+        strategy = await strategy_service.lookup(session, body.strategy, body.strategy_version, owner)
+    params = strategies.bind(strategy, body.params)
     request = analytics_service.SeriesRequest(
         body.symbol, body.interval.value if body.interval else None, body.start, body.end
     )
@@ -125,6 +152,9 @@ async def run_backtest(session: AsyncSession, body: BacktestCreate, settings: Se
         symbol=loaded.instrument.symbol,
         interval=loaded.interval.value,
         strategy=strategy.name,
+        strategy_version=strategy.version,
+        owner_id=caller.user_id if caller is not None else None,
+        data_fingerprint=data_fingerprint(loaded.bars),
         params=params,
         settings=body.model_dump(include=set(SETTING_FIELDS)),
         metrics=_json.dump_python(outcome.metrics.as_dict(), mode="json"),
@@ -178,27 +208,40 @@ def downsample(n: int, points: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, points).round().astype(int))
 
 
-async def get_backtest(session: AsyncSession, backtest_id: int) -> Backtest:
-    run = await session.get(Backtest, backtest_id)
+def visible_to(caller: Principal | None) -> ColumnElement[bool]:
+    """Runs of a user's own rule strategy are their owner's and admins'; every other run is public."""
+    if caller is not None and caller.is_admin:
+        return true()
+    private = Backtest.strategy_version.is_not(None)
+    return ~private if caller is None else or_(~private, Backtest.owner_id == caller.user_id)
+
+
+async def get_backtest(session: AsyncSession, backtest_id: int, caller: Principal | None = None) -> Backtest:
+    """A stored run, if the caller may see it (unseen and missing runs answer alike: no backtest)."""
+    run = await session.scalar(select(Backtest).where(Backtest.id == backtest_id, visible_to(caller)))
     if run is None:
         raise NotFound(f"no backtest {backtest_id}; list them with GET /api/v1/backtests")
     return run
 
 
-async def list_backtests(session: AsyncSession, symbol: str | None = None, limit: int = 100) -> list[Backtest]:
+async def list_backtests(
+    session: AsyncSession, symbol: str | None = None, limit: int = 100, caller: Principal | None = None
+) -> list[Backtest]:
     # Without the equity curves and trade lists: a list shows metrics, and a minute-bar curve is megabytes.
     light = (defer(Backtest.equity_curve), defer(Backtest.trades))
-    statement = select(Backtest).options(*light).order_by(Backtest.id.desc()).limit(limit)
+    statement = select(Backtest).options(*light).where(visible_to(caller)).order_by(Backtest.id.desc()).limit(limit)
     if symbol:
         statement = statement.where(Backtest.symbol == symbol.upper())
     return list((await session.execute(statement)).scalars())
 
 
-async def equity_png(session: AsyncSession, backtest_id: int, settings: Settings, width: int, height: int) -> bytes:
+async def equity_png(
+    session: AsyncSession, backtest_id: int, settings: Settings, width: int, height: int, caller: Principal | None
+) -> bytes:
     """Equity against buy and hold (from the bars still stored), trade markers and the drawdown."""
     from quantdesk.backtest.charts import equity_series, render_equity, trade_times  # matplotlib on demand
 
-    run = await get_backtest(session, backtest_id)
+    run = await get_backtest(session, backtest_id, caller)
     stamps, values = decode_curve(run.equity_curve)
     equity = equity_series(stamps, values)
     hold = await buy_and_hold(session, run, settings, equity)

@@ -1,9 +1,11 @@
 """Parameter sweeps: every combination of a grid through the compiled engine, in parallel.
 
-Crossover strategies compute each distinct moving average once and share it across combinations; the
-combinations run under numba's ``prange`` in a metrics-only loop built from the engine's own fill and
-stop helpers (no per-bar arrays), and a test requires every row to equal the single backtest of the same
-parameters. Other strategies fall back to one full simulation per combination.
+Every strategy's indicators are computed once per sweep (an ``Indicators`` cache shared by all its
+combinations and batches). The combinations run under numba's ``prange`` in metrics-only loops built from
+the engine's own fill and stop helpers (no per-bar arrays): the built-in crossovers derive their signals
+bar by bar from the shared averages; every other strategy (other built-ins, rules, Python strategies)
+evaluates its signals per combination and hands them to the same loop. A test requires every row to equal
+the single backtest of the same parameters.
 """
 
 import itertools
@@ -20,11 +22,18 @@ from quantdesk.analytics import indicators
 from quantdesk.backtest import strategies
 from quantdesk.backtest.engine import Costs
 from quantdesk.backtest.jit import kernels
+from quantdesk.backtest.strategies import Indicators
 from quantdesk.core.errors import ValidationFailed
 
 MAX_COMBINATIONS = 100_000
 SWEEP_METRICS = ("return_pct", "max_drawdown_pct", "sharpe", "trades")
-AVERAGES: dict[str, Callable[[pd.Series, int], pd.Series]] = {"sma_cross": indicators.sma, "ema_cross": indicators.ema}
+# The built-ins whose signals the crossover loop derives itself, by the name their averages are cached under.
+AVERAGES: dict[str, tuple[str, Callable[[pd.Series, int], pd.Series]]] = {
+    "sma_cross": ("sma", indicators.sma),
+    "ema_cross": ("ema", indicators.ema),
+}
+# Signals held in memory at once by the generic path: combinations x bars, four booleans each.
+SIGNAL_CELLS_PER_CHUNK = 20_000_000
 
 
 @dataclass(frozen=True)
@@ -58,9 +67,9 @@ def parse_axis(name: str, spec: object) -> list[float]:
     return numbers
 
 
-def build_sweep(name: str, grid: Mapping[str, object]) -> Sweep:
+def build_sweep(strategy: strategies.Strategy, grid: Mapping[str, object]) -> Sweep:
     """Every valid combination of the grid (fast < slow and the like), refusing grids over the limit."""
-    strategy, _ = strategies.resolve(name, None)
+    name = strategy.name
     unknown = sorted(set(grid) - set(strategy.params))
     if unknown:
         valid = ", ".join(strategy.params) or "none"
@@ -74,7 +83,7 @@ def build_sweep(name: str, grid: Mapping[str, object]) -> Sweep:
     combinations = []
     for values in itertools.product(*axes.values()):
         try:
-            _, params = strategies.resolve(name, dict(zip(axes, values, strict=True)))
+            params = strategies.bind(strategy, dict(zip(axes, values, strict=True)))
         except ValidationFailed:
             continue  # e.g. fast >= slow: not a combination, just outside the constraints
         combinations.append(params)
@@ -90,6 +99,40 @@ def _cross_state(fast: float, slow: float) -> tuple[bool, bool, bool]:  # pragma
     """(both defined, fast above slow, slow above fast) at one bar."""
     defined = not (np.isnan(fast) or np.isnan(slow))
     return defined, fast > slow, slow > fast
+
+
+@njit(cache=True)
+def _account(
+    i: int, equity: float, peak: float, worst: float, previous: float, total: float, squares: float
+) -> tuple[float, float, float, float]:  # pragma: no cover - compiled
+    """One bar's equity into the running peak and worst drawdown and the sums of returns and squares."""
+    if i == 0 or equity > peak:
+        peak = equity
+    elif equity < peak:
+        worst = min(worst, equity / peak - 1.0)
+    if i > 0:
+        r = 0.0 if equity == previous else equity / previous - 1.0  # flat bars: no division
+        total += r
+        squares += r * r
+    return peak, worst, total, squares
+
+
+@njit(cache=True)
+def _summary(
+    last: float, cash: float, worst: float, count: int, total: float, squares: float, trades: float, per_year: float
+) -> NDArray[np.float64]:  # pragma: no cover - compiled
+    """SWEEP_METRICS from the running figures."""
+    out = np.empty(4)
+    out[0] = (last / cash - 1.0) * 100.0
+    out[1] = worst * 100.0
+    # Plain sums, not Welford: its division per bar sits on the loop's dependency chain and costs more
+    # than the rest of the bar; per-bar returns are small, so the sums lose nothing that matters.
+    mean = total / count if count else 0.0
+    variance = (squares - total * mean) / (count - 1) if count > 1 else 0.0
+    std = math.sqrt(variance) if variance > 0 else 0.0
+    out[2] = mean / std * math.sqrt(per_year) if std > 0 else np.nan
+    out[3] = trades
+    return out
 
 
 @njit(cache=True)
@@ -110,7 +153,9 @@ def _cross_one(
     peak (drawdown) and sums of returns and their squares (Sharpe) instead of being stored.
     """
     n = close.size
-    cash, pct, fixed, slip, sizing, value, fractional, fill_close, stop_loss, take_profit = kernels.unpack_costs(costs)
+    cash, pct, fixed, slip, sizing, value, fractional, fill_close, stop_loss, take_profit, _ = kernels.unpack_costs(
+        costs
+    )
     # Every trade opens on a cross, at most one per bar; np.empty leaves unused rows untouched (free).
     trades = np.empty((n + 1, kernels.TRADE_COLUMNS))
     state = np.zeros(7)
@@ -119,8 +164,7 @@ def _cross_one(
     le = lx = se = sx = False
     held_cash, held = cash, 0.0  # state's cash and position, kept in registers between fills
     was_defined, was_up, was_down = False, False, False
-    peak, worst, previous = 0.0, 0.0, 0.0
-    count, total, squares = 0, 0.0, 0.0
+    peak, worst, previous, total, squares = 0.0, 0.0, 0.0, 0.0, 0.0
     for i in range(n):
         # Helpers are called only on the rare bars that trade: each call passes arrays, and numba pays
         # atomic reference counting per array per call, which costs more than the rest of the bar.
@@ -143,27 +187,119 @@ def _cross_one(
             )
             held_cash, held = state[kernels.CASH], state[kernels.POSITION]
         equity = held_cash + held * close[i]
-        if i == 0 or equity > peak:
-            peak = equity
-        elif equity < peak:
-            worst = min(worst, equity / peak - 1.0)
-        if i > 0:
-            r = 0.0 if equity == previous else equity / previous - 1.0  # flat bars: no division
-            count += 1
-            total += r
-            squares += r * r
+        peak, worst, total, squares = _account(i, equity, peak, worst, previous, total, squares)
         previous = equity
-    out = np.empty(4)
-    out[0] = (previous / cash - 1.0) * 100.0
-    out[1] = worst * 100.0
-    # Plain sums, not Welford: its division per bar sits on the loop's dependency chain and costs more
-    # than the rest of the bar; per-bar returns are small, so the sums lose nothing that matters.
-    mean = total / count if count else 0.0
-    variance = (squares - total * mean) / (count - 1) if count > 1 else 0.0
-    std = math.sqrt(variance) if variance > 0 else 0.0
-    out[2] = mean / std * math.sqrt(periods_per_year) if std > 0 else np.nan
-    out[3] = state[kernels.COUNT]
-    return out
+    return _summary(previous, cash, worst, n - 1, total, squares, state[kernels.COUNT], periods_per_year)
+
+
+@njit(cache=True)
+def _signals_one(
+    open_: NDArray[np.float64],
+    high: NDArray[np.float64],
+    low: NDArray[np.float64],
+    close: NDArray[np.float64],
+    long_entries: NDArray[np.bool_],
+    long_exits: NDArray[np.bool_],
+    short_entries: NDArray[np.bool_],
+    short_exits: NDArray[np.bool_],
+    costs: NDArray[np.float64],
+    periods_per_year: float,
+) -> NDArray[np.float64]:  # pragma: no cover - compiled
+    """One combination from its signals, metrics only: ``kernels.simulate_bars`` without per-bar arrays."""
+    n = close.size
+    cash, pct, fixed, slip, sizing, value, fractional, fill_close, stop_loss, take_profit, max_held = (
+        kernels.unpack_costs(costs)
+    )
+    trades = np.empty((np.count_nonzero(long_entries) + np.count_nonzero(short_entries) + 1, kernels.TRADE_COLUMNS))
+    state = np.zeros(7)
+    state[kernels.CASH] = cash
+    stops = not (math.isnan(stop_loss) and math.isnan(take_profit))
+    timed = not math.isnan(max_held)
+    expired = False
+    held_cash, held = cash, 0.0
+    peak, worst, previous, total, squares = 0.0, 0.0, 0.0, 0.0, 0.0
+    for i in range(n):
+        if not fill_close and i > 0:
+            le, lx, se, sx = long_entries[i - 1], long_exits[i - 1], short_entries[i - 1], short_exits[i - 1]
+            if le or lx or se or sx or expired:
+                kernels.apply_signals(
+                    state,
+                    trades,
+                    open_[i],
+                    i,
+                    le,
+                    lx or expired,
+                    se,
+                    sx or expired,
+                    slip,
+                    sizing,
+                    value,
+                    pct,
+                    fixed,
+                    fractional,
+                )
+                held_cash, held = state[kernels.CASH], state[kernels.POSITION]
+        if stops and held != 0.0 and not (fill_close and state[kernels.ENTERED_AT] == i):
+            kernels.check_exits(state, trades, i, open_[i], high[i], low[i], stop_loss, take_profit, slip, pct, fixed)
+            held_cash, held = state[kernels.CASH], state[kernels.POSITION]
+        if fill_close:
+            expired = timed and held != 0.0 and i - state[kernels.ENTERED_AT] >= max_held
+            le, lx, se, sx = long_entries[i], long_exits[i], short_entries[i], short_exits[i]
+            if le or lx or se or sx or expired:
+                kernels.apply_signals(
+                    state,
+                    trades,
+                    close[i],
+                    i,
+                    le,
+                    lx or expired,
+                    se,
+                    sx or expired,
+                    slip,
+                    sizing,
+                    value,
+                    pct,
+                    fixed,
+                    fractional,
+                )
+                held_cash, held = state[kernels.CASH], state[kernels.POSITION]
+        elif timed:
+            expired = held != 0.0 and i - state[kernels.ENTERED_AT] >= max_held
+        equity = held_cash + held * close[i]
+        peak, worst, total, squares = _account(i, equity, peak, worst, previous, total, squares)
+        previous = equity
+    return _summary(previous, cash, worst, n - 1, total, squares, state[kernels.COUNT], periods_per_year)
+
+
+@njit(parallel=True, cache=True)
+def _signals_sweep(
+    open_: NDArray[np.float64],
+    high: NDArray[np.float64],
+    low: NDArray[np.float64],
+    close: NDArray[np.float64],
+    long_entries: NDArray[np.bool_],
+    long_exits: NDArray[np.bool_],
+    short_entries: NDArray[np.bool_],
+    short_exits: NDArray[np.bool_],
+    costs: NDArray[np.float64],
+    periods_per_year: float,
+) -> NDArray[np.float64]:  # pragma: no cover - compiled
+    """Row j of each signal matrix and of ``costs`` is combination j."""
+    results = np.empty((long_entries.shape[0], 4))
+    for j in prange(long_entries.shape[0]):
+        results[j] = _signals_one(
+            open_,
+            high,
+            low,
+            close,
+            long_entries[j],
+            long_exits[j],
+            short_entries[j],
+            short_exits[j],
+            costs[j],
+            periods_per_year,
+        )
+    return results
 
 
 @njit(parallel=True, cache=True)
@@ -187,79 +323,81 @@ def _cross_sweep(
     return results
 
 
-# Moving averages of one sweep's bars by window: a sweep run in batches computes each window once, not
-# once per batch that needs it (a 355-pair grid has 35 windows but needed them 416 times in 50 batches).
-Averages = dict[int, NDArray[np.float64]]
-
-
 def run_sweep(
     bars: pd.DataFrame,
     sweep: Sweep,
     costs: Costs,
     allow_short: bool,
     periods_per_year: float,
-    averages: Averages | None = None,
+    cache: Indicators | None = None,
 ) -> pd.DataFrame:
     """One row per combination: its parameters and SWEEP_METRICS (NaN Sharpe where it is undefined).
-    ``averages`` keeps the moving averages computed, for the next batch of the same bars."""
+    ``cache`` keeps the indicators computed, for the next batch of the same bars."""
     params = pd.DataFrame(sweep.combinations)
-    average = AVERAGES.get(sweep.strategy.name)
-    if average is not None:
-        kept = {} if averages is None else averages
-        results = _sweep_crossovers(bars, params, average, costs, allow_short, periods_per_year, kept)
+    kept: Indicators = {} if cache is None else cache
+    crossover = AVERAGES.get(sweep.strategy.name) if sweep.strategy.kind == "built-in" else None
+    if crossover is not None and math.isnan(costs.max_bars_held):
+        results = _sweep_crossovers(bars, params, crossover, costs, allow_short, periods_per_year, kept)
     else:
-        results = np.array(
-            [_one(bars, sweep.strategy, p, costs, allow_short, periods_per_year) for p in sweep.combinations]
-        )
+        results = _sweep_signals(bars, sweep, costs, allow_short, periods_per_year, kept)
     return pd.concat([params, pd.DataFrame(results, columns=list(SWEEP_METRICS))], axis=1)
 
 
 def _sweep_crossovers(
     bars: pd.DataFrame,
     params: pd.DataFrame,
-    average: Callable[[pd.Series, int], pd.Series],
+    crossover: tuple[str, Callable[[pd.Series, int], pd.Series]],
     costs: Costs,
     allow_short: bool,
     periods_per_year: float,
-    averages: Averages,
+    cache: Indicators,
 ) -> NDArray[np.float64]:
-    close = bars["close"]
+    name, average = crossover
+    close = bars["close"].reset_index(drop=True)
 
     def of(window: int) -> NDArray[np.float64]:
-        if window not in averages:
-            averages[window] = average(close, window).to_numpy(dtype=np.float64)
-        return averages[window]
+        key = (name, "close", float(window))
+        return strategies.indicator(cache, key, lambda: average(close, window)).to_numpy()
 
     fast_windows, fast_at = np.unique(params["fast"].astype(int), return_inverse=True)
     slow_windows, slow_at = np.unique(params["slow"].astype(int), return_inverse=True)
     fast = np.vstack([of(int(w)) for w in fast_windows])
     slow = np.vstack([of(int(w)) for w in slow_windows])
     pairs = np.column_stack([fast_at, slow_at]).astype(np.int64)
-    o, h, lo, c = (bars[name].to_numpy(dtype=np.float64) for name in ("open", "high", "low", "close"))
-    return _cross_sweep(
-        o,
-        h,
-        lo,
-        c,
-        fast,
-        slow,
-        pairs,
-        allow_short,
-        costs.vector(),
-        float(periods_per_year),
-    )
+    o, h, lo, c = _prices(bars)
+    return _cross_sweep(o, h, lo, c, fast, slow, pairs, allow_short, costs.vector(), float(periods_per_year))
 
 
-def _one(
+def _prices(bars: pd.DataFrame) -> tuple[NDArray[np.float64], ...]:
+    return tuple(bars[name].to_numpy(dtype=np.float64) for name in ("open", "high", "low", "close"))
+
+
+def _sweep_signals(
     bars: pd.DataFrame,
-    strategy: strategies.Strategy,
-    params: dict[str, float],
+    sweep: Sweep,
     costs: Costs,
     allow_short: bool,
     periods_per_year: float,
-) -> list[float]:
-    from quantdesk.backtest.service import simulate
-
-    outcome = simulate(bars, strategy, params, costs, allow_short, periods_per_year)
-    m = outcome.metrics
-    return [m.return_pct, m.max_drawdown_pct, m.sharpe if m.sharpe is not None else math.nan, float(m.trades)]
+    cache: Indicators,
+) -> NDArray[np.float64]:
+    """Any strategy: signals per combination (indicators through the shared cache), simulated in parallel
+    in chunks that bound the memory the signal matrices take."""
+    n = len(bars)
+    per_chunk = max(1, SIGNAL_CELLS_PER_CHUNK // max(n, 1))
+    o, h, lo, c = _prices(bars)
+    parts = []
+    for start in range(0, len(sweep.combinations), per_chunk):
+        chunk = sweep.combinations[start : start + per_chunk]
+        flags = np.empty((4, len(chunk), n), dtype=np.bool_)
+        vectors = np.empty((len(chunk), len(costs.vector())))
+        for j, params in enumerate(chunk):
+            sig = strategies.signals(bars, sweep.strategy, params, allow_short, cache)
+            flags[0, j], flags[1, j], flags[2, j], flags[3, j] = (
+                sig.long_entries,
+                sig.long_exits,
+                sig.short_entries,
+                sig.short_exits,
+            )
+            vectors[j] = strategies.run_costs(costs, sweep.strategy, params).vector()
+        parts.append(_signals_sweep(o, h, lo, c, flags[0], flags[1], flags[2], flags[3], vectors, periods_per_year))
+    return np.vstack(parts) if parts else np.empty((0, 4))

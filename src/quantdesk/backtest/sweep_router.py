@@ -7,7 +7,7 @@ import anyio
 import pandas as pd
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
 
-from quantdesk.accounts.auth import CurrentUser
+from quantdesk.accounts.auth import CurrentUser, OptionalUser
 from quantdesk.api.deps import SessionDep, SettingsDep
 from quantdesk.backtest import sweeps
 from quantdesk.backtest.models import SweepRun
@@ -28,6 +28,8 @@ def sweep_read(run: SweepRun, rows: int) -> SweepRead:
         symbol=run.symbol,
         interval=run.interval,
         strategy=run.strategy,
+        strategy_version=run.strategy_version,
+        data_fingerprint=run.data_fingerprint,
         grid=run.grid,
         rank_by=run.rank_by,
         status=run.status,
@@ -65,9 +67,9 @@ async def cancel_sweep(session: SessionDep, caller: CurrentUser, sweep_id: RowId
 
 
 @router.get("/{sweep_id}/results.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
-async def get_results_csv(session: SessionDep, sweep_id: RowId) -> Response:
+async def get_results_csv(session: SessionDep, caller: OptionalUser, sweep_id: RowId) -> Response:
     """Every combination of a finished sweep, best first, as CSV."""
-    run = await sweeps.get_sweep(session, sweep_id)
+    run = await sweeps.get_sweep(session, sweep_id, caller)
     rows = sweeps.require_done(run)
     out = io.StringIO()
     pd.DataFrame.from_records(rows).to_csv(out, index=False, na_rep="")
@@ -108,18 +110,19 @@ def job_read(run: SweepRun) -> JobRead:
 @router.get("/{sweep_id}", response_model=SweepRead)
 async def get_sweep(
     session: SessionDep,
+    caller: OptionalUser,
     sweep_id: RowId,
     rows: Annotated[int, Query(ge=0, le=100_000, description="Ranked rows to return.")] = 20,
 ) -> SweepRead:
-    return sweep_read(await sweeps.get_sweep(session, sweep_id), rows)
+    return sweep_read(await sweeps.get_sweep(session, sweep_id, caller), rows)
 
 
 @router.get("/{sweep_id}/heatmap.png", response_class=Response, responses={200: {"content": {"image/png": {}}}})
-async def get_heatmap(session: SessionDep, sweep_id: RowId) -> Response:
+async def get_heatmap(session: SessionDep, caller: OptionalUser, sweep_id: RowId) -> Response:
     """The ranking metric over a two-parameter grid (first parameter across, second up)."""
     from quantdesk.backtest.charts import render_heatmap
 
-    run = await sweeps.get_sweep(session, sweep_id)
+    run = await sweeps.get_sweep(session, sweep_id, caller)
     rows = sweeps.require_done(run)
     names = sweeps.parameter_names(run)
     if len(names) != 2:

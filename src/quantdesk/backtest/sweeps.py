@@ -13,17 +13,18 @@ from typing import Any
 
 import anyio
 import pandas as pd
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import defer
 
 from quantdesk.accounts.models import User
 from quantdesk.accounts.service import Principal
 from quantdesk.analytics import service as analytics_service
-from quantdesk.backtest import sweep
+from quantdesk.backtest import strategy_service, sweep
 from quantdesk.backtest.models import SweepRun
 from quantdesk.backtest.schemas import SweepCreate
-from quantdesk.backtest.service import check_affordable, costs_of
+from quantdesk.backtest.service import check_affordable, costs_of, data_fingerprint
+from quantdesk.backtest.strategies import Indicators, Strategy
 from quantdesk.core.clock import utcnow
 from quantdesk.core.config import Settings
 from quantdesk.core.db import dialect_name, session_scope
@@ -44,12 +45,20 @@ def series_request(body: SweepCreate) -> analytics_service.SeriesRequest:
 
 
 async def create_sweep(
-    session: AsyncSession, body: SweepCreate, settings: Settings, owner: Principal | None = None
+    session: AsyncSession,
+    body: SweepCreate,
+    settings: Settings,
+    owner: Principal | None = None,
+    strategy: Strategy | None = None,
 ) -> SweepRun:
     """Check everything that can be checked before running, then queue the sweep. A sweep a user asks
     for (``owner``) must fit the server's cost cap and the user's number of active jobs; the command
-    line's operator (no owner) runs on their own machine's time."""
-    plan = sweep.build_sweep(body.strategy, body.grid)
+    line's operator (no owner) runs on their own machine's time, and may sweep a ``strategy`` from a file."""
+    if strategy is None:
+        strategy = await strategy_service.lookup(
+            session, body.strategy, body.strategy_version, owner.user_id if owner is not None else None
+        )
+    plan = sweep.build_sweep(strategy, body.grid)
     if owner is not None:
         await _check_active_jobs(session, owner, settings)
     loaded = await analytics_service.load_series(session, series_request(body), settings)
@@ -74,8 +83,11 @@ async def create_sweep(
         symbol=loaded.instrument.symbol,
         interval=loaded.interval.value,
         strategy=plan.strategy.name,
+        strategy_version=plan.strategy.version,
+        data_fingerprint=data_fingerprint(loaded.bars),
         grid=body.grid,
-        settings=body.model_dump(mode="json", exclude={"params", "grid"}),
+        settings=body.model_dump(mode="json", exclude={"params", "grid"})
+        | {"strategy": plan.strategy.name, "strategy_version": plan.strategy.version},
         rank_by=body.rank_by,
         total=len(plan.combinations),
     )
@@ -109,7 +121,7 @@ async def _check_active_jobs(session: AsyncSession, owner: Principal, settings: 
 
 async def cancel_sweep(session: AsyncSession, sweep_id: int, caller: Principal) -> SweepRun:
     """Stop a queued or running sweep (its owner, or an admin): a running one stops after its batch."""
-    run = await get_sweep(session, sweep_id)
+    run = await get_sweep(session, sweep_id, caller)
     if not (caller.is_admin or run.owner_id == caller.user_id):
         raise Forbidden(f"sweep {sweep_id} is not yours to cancel")
     if run.status not in ACTIVE:
@@ -135,10 +147,10 @@ def run_in_batches(
     """The whole grid, in batches so that progress can be reported between them (CPU-bound: a thread)."""
     size = max(1, math.ceil(len(plan.combinations) / BATCHES))
     parts = []
-    averages: sweep.Averages = {}  # each moving average computed once for the whole sweep
+    cache: Indicators = {}  # each indicator computed once for the whole sweep
     for start in range(0, len(plan.combinations), size):
         chunk = sweep.Sweep(plan.strategy, plan.combinations[start : start + size])
-        parts.append(sweep.run_sweep(bars, chunk, costs_of(body), body.allow_short, periods_per_year, averages))
+        parts.append(sweep.run_sweep(bars, chunk, costs_of(body), body.allow_short, periods_per_year, cache))
         if progress is not None:
             progress(min(start + size, len(plan.combinations)), len(plan.combinations))
     return rank(pd.concat(parts, ignore_index=True), body.rank_by)
@@ -158,18 +170,20 @@ def _claimable(now: datetime) -> ColumnElement[bool]:
     return or_(SweepRun.status == "queued", and_(SweepRun.status == "running", stale))
 
 
-async def claim(factory: async_sessionmaker[AsyncSession], sweep_id: int) -> SweepCreate | None:
-    """Take a sweep to run, atomically (one UPDATE): the request of the winner, None for everyone else."""
+async def claim(factory: async_sessionmaker[AsyncSession], sweep_id: int) -> tuple[SweepCreate, int | None] | None:
+    """Take a sweep to run, atomically (one UPDATE): the request and owner for the winner, None for the rest."""
     async with session_scope(factory, write=True) as session:
         now = utcnow()
         taken = await session.execute(
             update(SweepRun)
             .where(SweepRun.id == sweep_id, _claimable(now))
             .values(status="running", heartbeat_at=now, completed=0)
-            .returning(SweepRun.settings, SweepRun.grid)
+            .returning(SweepRun.settings, SweepRun.grid, SweepRun.owner_id)
         )
         row = taken.one_or_none()
-    return None if row is None else SweepCreate.model_validate({**row.settings, "grid": row.grid})
+    if row is None:
+        return None
+    return SweepCreate.model_validate({**row.settings, "grid": row.grid}), row.owner_id
 
 
 async def abandoned(factory: async_sessionmaker[AsyncSession]) -> list[int]:
@@ -195,13 +209,15 @@ async def resume_abandoned(factory: async_sessionmaker[AsyncSession], settings: 
 
 async def execute_sweep(factory: async_sessionmaker[AsyncSession], sweep_id: int, settings: Settings) -> None:
     """Claim a sweep and run it to the end, storing progress as it goes; failures are stored, never raised."""
-    body = await claim(factory, sweep_id)
-    if body is None:
+    claimed = await claim(factory, sweep_id)
+    if claimed is None:
         return  # already taken, finished or gone
+    body, owner_id = claimed
     try:
         async with session_scope(factory) as session:
             loaded = await analytics_service.load_series(session, series_request(body), settings)
-        plan = sweep.build_sweep(body.strategy, body.grid)
+            strategy = await strategy_service.lookup(session, body.strategy, body.strategy_version, owner_id)
+        plan = sweep.build_sweep(strategy, body.grid)
         portal = anyio.from_thread
 
         def report(done: int, total: int) -> None:
@@ -245,9 +261,16 @@ async def _finish(
                 run.completed = run.total
 
 
-async def get_sweep(session: AsyncSession, sweep_id: int) -> SweepRun:
+def may_see(run: SweepRun, caller: Principal | None) -> bool:
+    """A sweep of a user's own rule strategy is its owner's and admins'; every other sweep is public."""
+    if run.strategy_version is None:
+        return True
+    return caller is not None and (caller.is_admin or caller.user_id == run.owner_id)
+
+
+async def get_sweep(session: AsyncSession, sweep_id: int, caller: Principal | None = None) -> SweepRun:
     run = await session.get(SweepRun, sweep_id)
-    if run is None:
+    if run is None or not may_see(run, caller):
         raise NotFound(f"no sweep {sweep_id}; start one with POST /api/v1/sweeps")
     return run
 
@@ -267,7 +290,14 @@ def require_done(run: SweepRun) -> list[dict[str, Any]]:
     return run.results
 
 
-async def list_sweeps(session: AsyncSession, limit: int = 100) -> list[SweepRun]:
-    """The newest sweeps first, without their result tables."""
-    newest = select(SweepRun).options(defer(SweepRun.results)).order_by(SweepRun.id.desc()).limit(limit)
-    return list(await session.scalars(newest))
+async def list_sweeps(session: AsyncSession, limit: int = 100, caller: Principal | None = None) -> list[SweepRun]:
+    """The newest sweeps the caller may see first, without their result tables."""
+    newest = select(SweepRun).options(defer(SweepRun.results)).where(_visible(caller))
+    return list(await session.scalars(newest.order_by(SweepRun.id.desc()).limit(limit)))
+
+
+def _visible(caller: Principal | None) -> ColumnElement[bool]:
+    if caller is not None and caller.is_admin:
+        return true()
+    public = SweepRun.strategy_version.is_(None)
+    return public if caller is None else or_(public, SweepRun.owner_id == caller.user_id)

@@ -12,6 +12,7 @@ import pandas as pd
 from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quantdesk.accounts.service import Principal
 from quantdesk.analytics import service as analytics_service
 from quantdesk.backtest import service as backtest_service
 from quantdesk.core.clock import utcnow
@@ -146,8 +147,10 @@ def _distribution(returns: np.ndarray) -> list[list[Cell]]:
     return rows
 
 
-async def backtest_report(session: AsyncSession, backtest_id: int, settings: Settings) -> Built:
-    run = await backtest_service.get_backtest(session, backtest_id)
+async def backtest_report(
+    session: AsyncSession, backtest_id: int, settings: Settings, caller: Principal | None = None
+) -> Built:
+    run = await backtest_service.get_backtest(session, backtest_id, caller)
     stamps, values = backtest_service.decode_curve(run.equity_curve)
     equity = pd.Series(values, index=pd.DatetimeIndex(stamps.astype("datetime64[us]")).tz_localize("UTC"))
     params = ", ".join(f"{k}={v:g}" for k, v in run.params.items()) or "none"
@@ -237,7 +240,7 @@ async def backtest_report(session: AsyncSession, backtest_id: int, settings: Set
     )
 
     async def equity_chart() -> bytes:
-        return await backtest_service.equity_png(session, run.id, settings, 1200, 700)
+        return await backtest_service.equity_png(session, run.id, settings, 1200, 700, caller)
 
     return Built(report, {"equity": equity_chart})
 

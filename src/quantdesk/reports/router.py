@@ -4,6 +4,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
+from quantdesk.accounts.auth import OptionalUser
 from quantdesk.api.deps import SessionDep, SettingsDep
 from quantdesk.market.intervals import Interval
 from quantdesk.reports import service
@@ -20,6 +21,7 @@ router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 async def get_report(
     session: SessionDep,
     settings: SettingsDep,
+    caller: OptionalUser,
     kind: Kind,
     report_id: str,
     format: Annotated[Literal["json", "pdf"], Query(description="json (default) or pdf")] = "json",
@@ -28,7 +30,9 @@ async def get_report(
     end: Annotated[str | None, Query(description="Instrument reports: last day, inclusive")] = None,
 ) -> Report | Response:
     """A report of an instrument (by symbol), a backtest or a forecast (by id): parameters, tables and charts."""
-    built = await service.build(session, kind, report_id, settings, interval.value if interval else None, start, end)
+    built = await service.build(
+        session, kind, report_id, settings, interval.value if interval else None, start, end, caller
+    )
     if format == "json":
         return built.report
     pdf = await service.render_pdf(built)

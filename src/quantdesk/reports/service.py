@@ -3,6 +3,7 @@
 import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quantdesk.accounts.service import Principal
 from quantdesk.core.config import Settings
 from quantdesk.core.errors import ValidationFailed
 from quantdesk.core.types import MAX_ROW_ID
@@ -28,13 +29,14 @@ async def build(
     interval: str | None = None,
     start: str | None = None,
     end: str | None = None,
+    caller: Principal | None = None,
 ) -> builders.Built:
     """``report_id`` is a symbol for an instrument report, a number otherwise; interval, start and end
     choose the instrument report's bars."""
     if kind == "instrument":
         return await builders.instrument_report(session, report_id, settings, interval, start, end)
     if kind == "backtest":
-        return await builders.backtest_report(session, _number(kind, report_id), settings)
+        return await builders.backtest_report(session, _number(kind, report_id), settings, caller)
     return await builders.forecast_report(session, _number(kind, report_id), settings)
 
 

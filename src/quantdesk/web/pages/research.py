@@ -7,6 +7,7 @@ import pandas as pd
 from fastapi import APIRouter, BackgroundTasks, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from quantdesk.accounts.service import Principal
 from quantdesk.api.deps import SessionDep, SettingsDep
 from quantdesk.backtest import service as backtests
 from quantdesk.backtest import strategies, sweeps
@@ -52,7 +53,12 @@ def strategy_defaults() -> dict[str, str]:
 
 
 async def _backtest_page(
-    request: Request, session: SessionDep, fields: dict[str, str], error: str | None = None, status: int = 200
+    request: Request,
+    session: SessionDep,
+    fields: dict[str, str],
+    error: str | None = None,
+    status: int = 200,
+    caller: Principal | None = None,
 ) -> HTMLResponse:
     context = {
         "page": "backtests",
@@ -61,17 +67,17 @@ async def _backtest_page(
         "defaults": strategy_defaults(),
         "form": fields,
         "metrics": SWEEP_METRICS,
-        "runs": await backtests.list_backtests(session, limit=20),
-        "sweep_runs": await sweeps.list_sweeps(session, limit=10),
+        "runs": await backtests.list_backtests(session, limit=20, caller=caller),
+        "sweep_runs": await sweeps.list_sweeps(session, limit=10, caller=caller),
         "error": error,
     }
     return render(request, "backtests.html", context, status)
 
 
 @router.get("/dashboard/backtests", response_class=HTMLResponse)
-async def backtest_form(request: Request, session: SessionDep, _viewer: Viewer, symbol: str = "") -> HTMLResponse:
+async def backtest_form(request: Request, session: SessionDep, viewer: Viewer, symbol: str = "") -> HTMLResponse:
     fields = {"symbol": symbol.upper(), "strategy": "sma_cross", "params": strategy_defaults()["sma_cross"]}
-    return await _backtest_page(request, session, fields)
+    return await _backtest_page(request, session, fields, caller=viewer)
 
 
 def backtest_body(fields: dict[str, str]) -> BacktestCreate:
@@ -84,12 +90,12 @@ def backtest_body(fields: dict[str, str]) -> BacktestCreate:
 
 @router.post("/dashboard/backtests", response_class=HTMLResponse)
 async def run_backtest(
-    request: Request, session: SessionDep, settings: SettingsDep, _member: Member, fields: Form
+    request: Request, session: SessionDep, settings: SettingsDep, member: Member, fields: Form
 ) -> Response:
     try:
-        run = await backtests.run_backtest(session, backtest_body(fields), settings)
+        run = await backtests.run_backtest(session, backtest_body(fields), settings, member)
     except QuantdeskError as problem:
-        return await _backtest_page(request, session, fields, problem.detail, 422)
+        return await _backtest_page(request, session, fields, problem.detail, 422, member)
     return RedirectResponse(f"/dashboard/backtests/{run.id}", status_code=303)
 
 
@@ -102,9 +108,9 @@ def equity_frame(run: Backtest) -> pd.DataFrame:
 
 @router.get("/dashboard/backtests/{backtest_id}", response_class=HTMLResponse)
 async def backtest_result(
-    request: Request, session: SessionDep, settings: SettingsDep, _viewer: Viewer, backtest_id: RowId
+    request: Request, session: SessionDep, settings: SettingsDep, viewer: Viewer, backtest_id: RowId
 ) -> HTMLResponse:
-    run = await backtests.get_backtest(session, backtest_id)
+    run = await backtests.get_backtest(session, backtest_id, viewer)
     curve = equity_frame(run)
     hold = await backtests.buy_and_hold(session, run, settings, curve["equity"]) if len(curve) else None
     figure = charts.as_json(charts.equity(curve, hold, run.trades))
@@ -128,14 +134,14 @@ async def run_sweep(
         data["allow_short"] = fields.get("allow_short") == "on"
         run = await sweeps.create_sweep(session, build(SweepCreate, data), settings, member)
     except QuantdeskError as problem:
-        return await _backtest_page(request, session, fields, problem.detail, 422)
+        return await _backtest_page(request, session, fields, problem.detail, 422, member)
     background.add_task(sweeps.execute_sweep, request.app.state.sessionmaker, run.id, settings)
     return RedirectResponse(f"/dashboard/sweeps/{run.id}", status_code=303)
 
 
 @router.get("/dashboard/sweeps/{sweep_id}", response_class=HTMLResponse)
-async def sweep_result(request: Request, session: SessionDep, _viewer: Viewer, sweep_id: RowId) -> HTMLResponse:
-    run = await sweeps.get_sweep(session, sweep_id)
+async def sweep_result(request: Request, session: SessionDep, viewer: Viewer, sweep_id: RowId) -> HTMLResponse:
+    run = await sweeps.get_sweep(session, sweep_id, viewer)
     names = sweeps.parameter_names(run)
     rows = run.results or []
     figure = None
@@ -157,21 +163,35 @@ async def open_sweep_cell(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    _member: Member,
+    member: Member,
     fields: Form,
     sweep_id: RowId,
 ) -> Response:
     """Run the backtest of one combination of a sweep (a click on a heat-map cell or a table row)."""
-    run = await sweeps.get_sweep(session, sweep_id)
+    run = await sweeps.get_sweep(session, sweep_id, member)
     chosen = numbers(fields.get("params", ""), "parameters")
     same = {key: value for key, value in run.settings.items() if key in BacktestCreate.model_fields}
-    body = build(BacktestCreate, {**same, "interval": run.interval, "strategy": run.strategy, "params": chosen})
-    created = await backtests.run_backtest(session, body, settings)
+    body = build(
+        BacktestCreate,
+        {
+            **same,
+            "interval": run.interval,
+            "strategy": run.strategy,
+            "strategy_version": run.strategy_version,
+            "params": chosen,
+        },
+    )
+    created = await backtests.run_backtest(session, body, settings, member)
     return RedirectResponse(f"/dashboard/backtests/{created.id}", status_code=303)
 
 
 async def _forecast_page(
-    request: Request, session: SessionDep, fields: dict[str, str], error: str | None = None, status: int = 200
+    request: Request,
+    session: SessionDep,
+    fields: dict[str, str],
+    error: str | None = None,
+    status: int = 200,
+    caller: Principal | None = None,
 ) -> HTMLResponse:
     context = {
         "page": "forecasts",
@@ -229,13 +249,13 @@ async def forecast_result(request: Request, session: SessionDep, _viewer: Viewer
 async def report_pdf(
     session: SessionDep,
     settings: SettingsDep,
-    _viewer: Viewer,
+    viewer: Viewer,
     kind: Kind,
     report_id: str,
     interval: str | None = None,
 ) -> Response:
     """The API's PDF report, for a browser signed in with the dashboard's cookie."""
-    built = await reports.build(session, kind, report_id, settings, interval)
+    built = await reports.build(session, kind, report_id, settings, interval, caller=viewer)
     pdf = await reports.render_pdf(built)
     filename = f"quantdesk-{kind}-{built.report.id}.pdf".replace("/", "-")
     return Response(
