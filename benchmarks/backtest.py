@@ -10,13 +10,17 @@ not quantdesk dependencies) and run in a subprocess on the same bars, saved to .
   combinations per second; backtesting.py runs a subset and is extrapolated (printed as such);
 - first use of `quantdesk backtest` in a freshly installed environment with an empty numba cache, and again,
   on ten years of daily bars and on 200,000 bars (plain Python, nothing to compile) and on 500,000 bars
-  (compiled).
+  (compiled);
+- the sweeps users run (benchmarks/sweep_paths.py), on the same grid over 100,000 minute bars: the whole
+  `quantdesk sweep` process against vectorbt's whole process (both compile caches warm), start-up on its
+  own, and the API's sweep job from POST to done for sma_cross and for the same strategy written as a rule.
 """
 
 import argparse
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,6 +32,7 @@ import numpy as np
 import pandas as pd
 from tests.factories import bars_as_csv
 
+from benchmarks import sweep_paths
 from benchmarks.common import best_of, print_figures, print_table
 from quantdesk.backtest import strategies, sweep
 from quantdesk.backtest.engine import Costs
@@ -120,29 +125,62 @@ def cli_first_use(folder: Path) -> dict[str, float]:
     return figures
 
 
+def minutes(rows: int, seed: int) -> BarArrays:
+    start = to_epoch_us(datetime(2020, 1, 1, tzinfo=UTC))
+    return generate_bars(SeriesSpec(annual_volatility=0.3), bar_times(start, rows, Interval.m1, False), seed)
+
+
+def user_paths(root: Path, bars: BarArrays) -> dict[str, float]:
+    """The sweep as users run it, quantdesk and vectorbt side by side, each as a whole process."""
+    folder = root / "paths"
+    folder.mkdir()
+    env = sweep_paths.prepare(folder, bars)
+    figures = sweep_paths.cli_sweep(env) | sweep_paths.api_sweeps(env)
+    peer = [str(peer_python()), str(Path(__file__).parent / "peers_backtest.py")]
+    sweep_paths.timed_process([*peer, "--whole-sweep", str(root / "sweep.npz")], dict(os.environ))  # warm cache
+    whole = [sweep_paths.timed_process([*peer, "--whole-sweep", str(root / "sweep.npz")], dict(os.environ))]
+    whole += [sweep_paths.timed_process([*peer, "--whole-sweep", str(root / "sweep.npz")], dict(os.environ))]
+    startup = [
+        sweep_paths.timed_process([*peer, "--startup", str(root / "sweep.npz")], dict(os.environ)) for _ in range(3)
+    ]
+    figures["vectorbt_sweep_process_s"] = statistics.median(whole)
+    figures["vectorbt_startup_s"] = statistics.median(startup)
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--subset", type=int, default=10, help="backtesting.py combinations to time")
+    parser.add_argument("--paths-only", action="store_true", help="only the sweeps users run (and vectorbt's)")
     args = parser.parse_args()
-    single, swept = synthetic(1_000_000, 7), synthetic(100_000, 8)
+    # The sweep's bars are minutes, as `quantdesk sweep SYN --interval 1m` reads them; every sweep figure,
+    # quantdesk's and the peers', is on these same bars.
+    single, swept = synthetic(1_000_000, 7), minutes(100_000, 8)
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         save(single, root / "single.npz")
         save(swept, root / "sweep.npz")
-        figures = quantdesk_single(single.to_frame()) | quantdesk_sweep(swept.to_frame()) | cli_first_use(root)
+        figures = user_paths(root, swept)
+        if not args.paths_only:
+            figures |= quantdesk_single(single.to_frame()) | quantdesk_sweep(swept.to_frame()) | cli_first_use(root)
         peers = subprocess.run(
             [
                 str(peer_python()),
                 str(Path(__file__).parent / "peers_backtest.py"),
                 str(root / "single.npz"),
                 str(root / "sweep.npz"),
-                str(args.subset),
+                str(0 if args.paths_only else args.subset),
             ],
             check=True,
             capture_output=True,
             text=True,
         )
         figures |= json.loads(peers.stdout.strip().splitlines()[-1])
+    figures |= path_ratios(figures)
+    if args.paths_only:
+        report_paths(figures)
+        print_figures({k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()})
+        return
     figures["single_speedup_vs_vectorbt_stats"] = (
         figures["vectorbt_single_with_stats_s"] / figures["quantdesk_single_s"]
     )
@@ -155,7 +193,47 @@ def main() -> None:
     print_figures({k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()})
 
 
+def path_ratios(f: dict[str, float]) -> dict[str, float]:
+    return {
+        "cli_sweep_speedup_vs_vectorbt_process": f["vectorbt_sweep_process_s"] / f["cli_sweep_process_s"],
+        "api_sweep_ratio_vs_vectorbt_rate": f["api_sweep_builtin_combos_per_s"] / f["vectorbt_combos_per_s"],
+        "rule_sweep_share_of_builtin_rate": f["api_sweep_rule_combos_per_s"] / f["api_sweep_builtin_combos_per_s"],
+    }
+
+
+def report_paths(f: dict[str, float]) -> None:
+    print_table(
+        "the sweep users run: 355 sma_cross combinations on 100,000 minute bars",
+        ["path", "quantdesk", "vectorbt", "ratio", "target"],
+        [
+            [
+                "whole process (s, warm caches)",
+                f["cli_sweep_process_s"],
+                f["vectorbt_sweep_process_s"],
+                f"{f['cli_sweep_speedup_vs_vectorbt_process']:.1f}x",
+                ">= 10x",
+            ],
+            ["start-up: import to first query (s)", f["cli_startup_s"], f["vectorbt_startup_s"], "", ""],
+            [
+                "API job, POST to done (combinations/s; vectorbt in-process)",
+                f["api_sweep_builtin_combos_per_s"],
+                f["vectorbt_combos_per_s"],
+                f"{f['api_sweep_ratio_vs_vectorbt_rate']:.1f}x",
+                ">= 20x",
+            ],
+            [
+                "API job, the same grid as a rule strategy (combinations/s)",
+                f["api_sweep_rule_combos_per_s"],
+                "",
+                f"{f['rule_sweep_share_of_builtin_rate']:.0%} of built-in",
+                ">= 50%",
+            ],
+        ],
+    )
+
+
 def report(f: dict[str, float]) -> None:
+    report_paths(f)
     print_table(
         "one sma_cross(50, 200) backtest on 1,000,000 bars (s, after compilation)",
         ["quantdesk (trades + all metrics)", "vectorbt portfolio", "vectorbt + stats()", "vs stats", "vs portfolio"],

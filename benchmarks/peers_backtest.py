@@ -96,7 +96,44 @@ def backtesting_sweep(bars: pd.DataFrame, pairs: list[tuple[int, int]]) -> dict[
     }
 
 
+def whole_sweep(sweep_path: str) -> None:
+    """vectorbt's whole process for the sweep `quantdesk sweep` runs: import, read, MA.run, from_signals,
+    return, drawdown, Sharpe and trades (timed from outside, as a process)."""
+    import vectorbt as vbt
+
+    close = frame(sweep_path)["Close"]
+    fasts, slows = list(range(5, 101, 5)), list(range(20, 401, 20))
+    pairs = [(f, s) for f in fasts for s in slows if f < s]
+    fast_ma = vbt.MA.run(close, [f for f, _ in pairs], short_name="fast")
+    slow_ma = vbt.MA.run(close, [s for _, s in pairs], short_name="slow")
+    portfolio = vbt.Portfolio.from_signals(
+        close, fast_ma.ma_crossed_above(slow_ma), fast_ma.ma_crossed_below(slow_ma), init_cash=10_000, freq="1min"
+    )
+    table = pd.DataFrame(
+        {
+            "return": portfolio.total_return(),
+            "drawdown": portfolio.max_drawdown(),
+            "sharpe": portfolio.sharpe_ratio(),
+            "trades": portfolio.trades.count(),
+        }
+    )
+    print(table.sort_values("sharpe", ascending=False).head(10).to_string())
+
+
+def startup(sweep_path: str) -> None:
+    """vectorbt's start-up: import it and read the bars."""
+    import vectorbt  # noqa: F401
+
+    frame(sweep_path)
+
+
 def main() -> None:
+    if sys.argv[1] == "--whole-sweep":
+        whole_sweep(sys.argv[2])
+        return
+    if sys.argv[1] == "--startup":
+        startup(sys.argv[2])
+        return
     single_path, sweep_path, subset = sys.argv[1], sys.argv[2], int(sys.argv[3])
     fasts, slows = list(range(5, 101, 5)), list(range(20, 401, 20))
     out: dict[str, float] = {}
@@ -108,8 +145,9 @@ def main() -> None:
     sweep_bars = frame(sweep_path)
     out |= vectorbt_sweep(sweep_bars, fasts, slows)
     pairs = [(f, s) for f in fasts for s in slows if f < s]
-    step = max(1, len(pairs) // subset)
-    out |= backtesting_sweep(sweep_bars, pairs[::step][:subset])
+    if subset > 0:
+        step = max(1, len(pairs) // subset)
+        out |= backtesting_sweep(sweep_bars, pairs[::step][:subset])
     print(json.dumps(out))
 
 

@@ -8,6 +8,7 @@ separate processes all see the same database.
 
 import asyncio
 import os
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -24,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from quantdesk.accounts import service as accounts
 from quantdesk.api.app import create_app
+from quantdesk.backtest import plugins
 from quantdesk.core import config, migrate
 from quantdesk.core.config import Settings
 from quantdesk.core.db import Base, create_engine, create_sessionmaker, session_scope
@@ -205,3 +207,30 @@ def counted_statements(engine: AsyncEngine) -> Iterator[list[str]]:
         yield statements
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", count)
+
+
+EXAMPLE_STRATEGIES = Path(__file__).parents[1] / "examples" / "strategies"
+
+
+@pytest.fixture
+def installed_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A package installed the way pip leaves one: its module and a dist-info with entry points."""
+    (tmp_path / "acme_strategies").mkdir()
+    (tmp_path / "acme_strategies" / "__init__.py").write_text("")
+    (tmp_path / "acme_strategies" / "donchian.py").write_text((EXAMPLE_STRATEGIES / "donchian_breakout.py").read_text())
+    (tmp_path / "acme_strategies" / "broken.py").write_text("raise RuntimeError('oops')\n")
+    info = tmp_path / "acme_strategies-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-strategies\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[quantdesk.strategies]\n"
+        "channel_breakout = acme_strategies.donchian\n"
+        "broken = acme_strategies.broken\n"
+        "sma_cross = acme_strategies.donchian\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plugins.installed.cache_clear()
+    yield tmp_path
+    plugins.installed.cache_clear()
+    for name in [m for m in sys.modules if m.startswith("acme_strategies")]:
+        del sys.modules[name]

@@ -94,6 +94,15 @@ def test_each_subcommand_does_its_job_in_a_fresh_process(shell: Shell, tmp_path:
 
     assert "sharpe" in shell("backtest", "ACME", "--fast", "10", "--slow", "30").lower()
     assert "sharpe" in shell("sweep", "ACME", "--fast", "5:20:5", "--slow", "30:60:10").lower()
+    examples = Path(__file__).parents[2] / "examples" / "strategies"
+    donchian = str(examples / "donchian_breakout.py")
+    assert "donchian_breakout n=30" in shell("backtest", "ACME", "--strategy-file", donchian, "--param", "n=30")
+    swept = shell("sweep", "ACME", "--strategy-file", donchian, "--grid", "n=10:30:10", "--grid", "m=5,10")
+    assert "best 6 by sharpe" in swept
+    assert "rsi_dip" in shell("backtest", "ACME", "--strategy-file", str(examples / "rsi_dip.json"))
+    (tmp_path / "typo.json").write_text('{"name": "typo", "entry": "crosses_above(rsl(close, 3), 50)"}')
+    typo = shell("backtest", "ACME", "--strategy-file", str(tmp_path / "typo.json"), expect=1)
+    assert "entry at 15: unknown function 'rsl'; did you mean 'rsi'?" in typo
     # Bad input is a one-line error, not a traceback (Shell checks), wherever it is found.
     assert "sizing: Input should be" in shell("sweep", "ACME", "--fast", "5", "--slow", "20", "--sizing", "x", expect=1)
     unaffordable = ("BTCUSD", "--fast", "5", "--slow", "20", "--cash", "100")  # a bitcoin costs more than 100

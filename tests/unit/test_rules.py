@@ -2,6 +2,7 @@
 trading exactly as the built-ins do."""
 
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,7 @@ from tests.factories import make_bars
 
 WINDOW = {"min": 1, "max": 10_000}
 # The five built-ins, written in the rule language (docs/strategies.md shows the same documents).
-BUILT_INS_AS_RULES = {
+BUILT_INS_AS_RULES: dict[str, dict[str, Any]] = {
     "sma_cross": {
         "name": "golden_cross",
         "params": {"fast": {"default": 20, **WINDOW}, "slow": {"default": 50, **WINDOW}},
@@ -55,7 +56,7 @@ BUILT_INS_AS_RULES = {
     },
     "buy_and_hold": {"name": "hold", "params": {}, "entry": "true"},
 }
-PARAMS = {
+PARAMS: dict[str, list[dict[str, float]]] = {
     "sma_cross": [{"fast": 5, "slow": 20}, {"fast": 20, "slow": 50}],
     "ema_cross": [{"fast": 3, "slow": 10}, {"fast": 12, "slow": 26}],
     "rsi_reversion": [{"window": 7, "lower": 25, "upper": 75}, {"window": 14}],
@@ -142,7 +143,9 @@ def test_bars_held_is_a_holding_time_only_as_a_top_level_or_term():
     assert exit_.condition is not None
     assert exit_.max_bars_held is not None
     assert rule_eval.constant(exit_.max_bars_held.tree, {}) == 20
-    assert rule_eval.constant(rule_syntax.parse_exit("bars_held > n", NAMES).max_bars_held.tree, {"n": 4}) == 5
+    later = rule_syntax.parse_exit("bars_held > n", NAMES).max_bars_held
+    assert later is not None
+    assert rule_eval.constant(later.tree, {"n": 4}) == 5
     with pytest.raises(RuleError, match="bars_held is allowed only"):
         rule_syntax.parse_exit("close > 1 and bars_held >= 3", NAMES)
 
@@ -212,7 +215,7 @@ def test_each_distinct_indicator_is_computed_once_per_run_and_per_sweep():
 def test_a_document_is_checked_whole():
     good = {"name": "x", "params": {"n": {"default": 5, "min": 1, "max": 10}}, "entry": "close > sma(close, n)"}
     assert compile_document(good).params["n"].integer
-    bad = [
+    bad: list[tuple[dict[str, Any], str]] = [
         ({**good, "name": "Bad Name"}, "lower-case letters"),
         ({**good, "entry": None}, "entry must be an expression"),
         ({**good, "extra": 1}, "unknown field(s) extra"),

@@ -50,12 +50,12 @@ _ARITH: dict[str, Callable[[Any, Any], Any]] = {"+": np.add, "-": np.subtract, "
 
 
 def crossed_above(a: Value, b: Value, n: int) -> Bools:
-    """From at or below to above, both defined on both bars (as ``strategies.crosses_above``)."""
+    """From at or below to above, both defined on both bars (as ``strategies.crosses_above``): a comparison
+    with NaN is false, so ``a > b`` now and ``a <= b`` before already require both defined on both bars."""
     a, b = np.broadcast_to(np.asarray(a, dtype=np.float64), n), np.broadcast_to(np.asarray(b, dtype=np.float64), n)
-    above = a > b
-    defined = ~(np.isnan(a) | np.isnan(b))
     out = np.zeros(n, dtype=bool)
-    out[1:] = above[1:] & ~above[:-1] & defined[1:] & defined[:-1]
+    with np.errstate(invalid="ignore"):
+        np.logical_and(a[1:] > b[1:], a[:-1] <= b[:-1], out=out[1:])
     return out
 
 

@@ -33,7 +33,7 @@ AVERAGES: dict[str, tuple[str, Callable[[pd.Series, int], pd.Series]]] = {
     "ema_cross": ("ema", indicators.ema),
 }
 # Signals held in memory at once by the generic path: combinations x bars, four booleans each.
-SIGNAL_CELLS_PER_CHUNK = 20_000_000
+SIGNAL_CELLS_PER_CHUNK = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -383,13 +383,13 @@ def _sweep_signals(
     """Any strategy: signals per combination (indicators through the shared cache), simulated in parallel
     in chunks that bound the memory the signal matrices take."""
     n = len(bars)
-    per_chunk = max(1, SIGNAL_CELLS_PER_CHUNK // max(n, 1))
+    per_chunk = max(1, min(len(sweep.combinations), SIGNAL_CELLS_PER_CHUNK // max(n, 1)))
     o, h, lo, c = _prices(bars)
+    flags = np.empty((4, per_chunk, n), dtype=np.bool_)  # one buffer, refilled chunk after chunk
+    vectors = np.empty((per_chunk, len(costs.vector())))
     parts = []
     for start in range(0, len(sweep.combinations), per_chunk):
         chunk = sweep.combinations[start : start + per_chunk]
-        flags = np.empty((4, len(chunk), n), dtype=np.bool_)
-        vectors = np.empty((len(chunk), len(costs.vector())))
         for j, params in enumerate(chunk):
             sig = strategies.signals(bars, sweep.strategy, params, allow_short, cache)
             flags[0, j], flags[1, j], flags[2, j], flags[3, j] = (
@@ -399,5 +399,10 @@ def _sweep_signals(
                 sig.short_exits,
             )
             vectors[j] = strategies.run_costs(costs, sweep.strategy, params).vector()
-        parts.append(_signals_sweep(o, h, lo, c, flags[0], flags[1], flags[2], flags[3], vectors, periods_per_year))
+        k = len(chunk)
+        parts.append(
+            _signals_sweep(
+                o, h, lo, c, flags[0, :k], flags[1, :k], flags[2, :k], flags[3, :k], vectors[:k], periods_per_year
+            )
+        )
     return np.vstack(parts) if parts else np.empty((0, 4))

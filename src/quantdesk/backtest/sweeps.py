@@ -7,6 +7,7 @@ such sweeps once a minute and reruns them.
 
 import logging
 import math
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,7 +31,12 @@ from quantdesk.core.config import Settings
 from quantdesk.core.db import dialect_name, session_scope
 from quantdesk.core.errors import Conflict, Forbidden, NotFound, TooManyRequests, ValidationFailed
 
-BATCHES = 50  # progress granularity: about 2% per update
+# Progress is reported between batches. The first batch is a fiftieth of the grid; the next ones are sized
+# from the rate measured so far to take about BATCH_SECONDS each: a long sweep reports (and can be cancelled)
+# about once a second, while a short one is not cut into fifty calls that each pay the engine's set-up and
+# leave a core idle at their end (a 355-pair grid on 100,000 bars ran 40% slower in 50 batches than in one).
+BATCHES = 50
+BATCH_SECONDS = 1.0
 # A live server refreshes a running sweep's heartbeat after every batch, far more often than this.
 STALE_AFTER = timedelta(minutes=10)
 RESUME_EVERY_S = 60.0
@@ -145,14 +151,19 @@ def run_in_batches(
     bars: pd.DataFrame, plan: sweep.Sweep, body: SweepCreate, periods_per_year: float, progress: Progress = None
 ) -> pd.DataFrame:
     """The whole grid, in batches so that progress can be reported between them (CPU-bound: a thread)."""
-    size = max(1, math.ceil(len(plan.combinations) / BATCHES))
+    total = len(plan.combinations)
+    size = max(1, math.ceil(total / BATCHES))
     parts = []
     cache: Indicators = {}  # each indicator computed once for the whole sweep
-    for start in range(0, len(plan.combinations), size):
+    start, started = 0, time.perf_counter()
+    while start < total:
         chunk = sweep.Sweep(plan.strategy, plan.combinations[start : start + size])
         parts.append(sweep.run_sweep(bars, chunk, costs_of(body), body.allow_short, periods_per_year, cache))
+        start += len(chunk.combinations)
         if progress is not None:
-            progress(min(start + size, len(plan.combinations)), len(plan.combinations))
+            progress(start, total)
+        rate = start / max(time.perf_counter() - started, 1e-6)
+        size = max(1, math.ceil(rate * BATCH_SECONDS))
     return rank(pd.concat(parts, ignore_index=True), body.rank_by)
 
 
