@@ -147,3 +147,25 @@ async def test_an_installed_python_strategy_is_offered_like_a_built_in(acme: htt
     assert (done["status"], done["total"]) == ("done", 3)
     taken = await bob.post("/api/v1/strategies", json={**RSI_DIP, "name": "channel_breakout"})
     assert taken.status_code == 409
+
+
+async def test_a_rerun_uses_the_same_version_and_says_when_the_bars_changed(
+    acme: httpx.AsyncClient, alice: httpx.AsyncClient, bob: httpx.AsyncClient
+):
+    await alice.post("/api/v1/strategies", json=RSI_DIP)
+    first = (await alice.post("/api/v1/backtests", json={"symbol": "ACME", "strategy": "rsi_dip"})).json()
+    await alice.put("/api/v1/strategies/rsi_dip", json={**RSI_DIP, "entry": "close > 0"})
+    same = await alice.post(f"/api/v1/backtests/{first['id']}/rerun")
+    assert same.status_code == 201, same.text
+    assert (same.json()["rerun_of"], same.json()["strategy_version"], same.json()["data_changed"]) == (
+        first["id"],
+        1,
+        False,
+    )
+    assert same.json()["metrics"] == first["metrics"]
+    later = make_bars(810, seed=6)  # the same 800 bars and ten more
+    await acme.post("/api/v1/instruments/ACME/bars?interval=1d", json=bars_as_json(later))
+    changed = (await alice.post(f"/api/v1/backtests/{first['id']}/rerun")).json()
+    assert changed["data_changed"] is True
+    assert "bars 800 -> 810" in changed["data_changes"]
+    assert (await bob.post(f"/api/v1/backtests/{first['id']}/rerun")).status_code == 404

@@ -1,7 +1,10 @@
 """The rule language: what it parses, how it refuses, what it computes, and the built-ins written as rules
 trading exactly as the built-ins do."""
 
+import json
+import re
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -242,3 +245,14 @@ def test_constraints_and_windows_refuse_parameters_before_a_run():
     )
     with pytest.raises(ValidationFailed, match="looks back only"):
         strategies.bind(shifted, {"k": -2})
+
+
+def test_every_document_in_the_strategies_guide_compiles_and_runs():
+    guide = (Path(__file__).parents[2] / "docs" / "strategies.md").read_text()
+    documents = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", guide, re.DOTALL)]
+    documents = [d for d in documents if "name" in d]
+    assert len(documents) >= 6
+    for document in documents:
+        strategy = compile_document(document)
+        outcome = simulate(BARS, strategy, strategies.bind(strategy, None), Costs(), False, 252)
+        assert outcome.metrics.trades >= 1, document["name"]

@@ -9,7 +9,14 @@ from quantdesk.accounts.auth import CurrentUser, OptionalUser
 from quantdesk.api.deps import SessionDep, SettingsDep
 from quantdesk.backtest import service
 from quantdesk.backtest.models import Backtest
-from quantdesk.backtest.schemas import SUMMARY_METRICS, BacktestBase, BacktestCreate, BacktestRead, BacktestSummary
+from quantdesk.backtest.schemas import (
+    SUMMARY_METRICS,
+    BacktestBase,
+    BacktestCreate,
+    BacktestRead,
+    BacktestRerun,
+    BacktestSummary,
+)
 from quantdesk.core.types import RowId
 from quantdesk.market.rendering import iso_timestamps
 
@@ -86,4 +93,22 @@ async def get_equity_chart(
     """Equity against buy and hold, with entry/exit markers and a drawdown panel."""
     return Response(
         await service.equity_png(session, backtest_id, settings, width, height, caller), media_type="image/png"
+    )
+
+
+@router.post("/{backtest_id}/rerun", response_model=BacktestRerun, status_code=status.HTTP_201_CREATED)
+async def rerun_backtest(
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: CurrentUser,
+    backtest_id: RowId,
+    equity_points: PointsQuery = 1000,
+) -> BacktestRerun:
+    """Run a stored backtest again exactly as asked (strategy version, parameters, costs, range); the answer
+    says whether the bars it read have changed since."""
+    new, old = await service.rerun_backtest(session, backtest_id, settings, caller)
+    changes = service.data_changes(old.data_fingerprint, new.data_fingerprint)
+    read = backtest_read(new, equity_points).model_dump()
+    return BacktestRerun.model_validate(
+        {**read, "rerun_of": old.id, "data_changed": changes is not None, "data_changes": changes}
     )

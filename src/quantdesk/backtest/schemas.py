@@ -91,6 +91,12 @@ class BacktestRead(BacktestBase):
     equity: list[EquityPoint] = Field(description="Downsampled to equity_points (last point always kept).")
 
 
+class BacktestRerun(BacktestRead):
+    rerun_of: int
+    data_changed: bool = Field(description="Whether the bars differ from those the first run read.")
+    data_changes: str | None = Field(default=None, description="What changed, in words.")
+
+
 SweepMetric = Literal["sharpe", "return_pct", "max_drawdown_pct", "trades"]
 
 

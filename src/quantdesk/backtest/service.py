@@ -265,3 +265,30 @@ async def buy_and_hold(session: AsyncSession, run: Backtest, settings: Settings,
         return None
     close = loaded.bars["close"]
     return close / float(close.iloc[0]) * float(run.settings.get("cash", equity.iloc[0]))
+
+
+async def rerun_backtest(
+    session: AsyncSession, backtest_id: int, settings: Settings, caller: Principal
+) -> tuple[Backtest, Backtest]:
+    """Run a stored backtest again, as it was asked (the same strategy version, parameters, costs and
+    range): the new run and the old one, whose data fingerprints say whether the bars changed."""
+    old = await get_backtest(session, backtest_id, caller)
+    strategy = await strategy_service.lookup(session, old.strategy, old.strategy_version, old.owner_id)
+    body = BacktestCreate.model_validate(
+        {**old.settings, "symbol": old.symbol, "interval": old.interval, "strategy": old.strategy, "params": old.params}
+    )
+    new = await run_backtest(session, body, settings, caller, strategy)
+    if old.owner_id is not None and old.strategy_version is not None:
+        new.owner_id = old.owner_id  # a rerun of a user's rule strategy stays theirs
+    return new, old
+
+
+def data_changes(old: dict[str, Any] | None, new: dict[str, Any] | None) -> str | None:
+    """What differs between the bars two runs read, in words; None when they are the same bars (or the
+    old run predates fingerprints)."""
+    if old is None or new is None or old == new:
+        return None
+    parts = [
+        f"{key} {old.get(key)} -> {new.get(key)}" for key in ("bars", "first", "last") if old.get(key) != new.get(key)
+    ]
+    return "the bars changed since the first run: " + ("; ".join(parts) if parts else "same range, other values")
