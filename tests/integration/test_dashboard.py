@@ -3,6 +3,7 @@
 The browser tests (tests/e2e/test_dashboard.py) click through the same pages in Chromium.
 """
 
+import json
 import re
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -549,3 +550,49 @@ async def test_a_sweep_page_says_what_is_happening_and_its_owner_can_cancel_it(
     page = (await alice.get(f"/dashboard/sweeps/{run['id']}")).text
     assert 'data-status="cancelled"' in page
     assert 'id="cancel-sweep"' not in page
+
+
+@pytest.mark.usefixtures("demo_bars")
+async def test_the_strategy_page_checks_saves_and_hands_a_rule_strategy_to_backtests_and_sweeps(
+    alice: httpx.AsyncClient, anonymous: httpx.AsyncClient
+):
+    page = await alice.get("/dashboard/strategies")
+    assert "crosses_below(rsi(close, n), lo)" in page.text  # the example, ready to check
+    token = await form_token(alice, "/dashboard/strategies")
+    document = {
+        "name": "dip",
+        "params": {"n": {"default": 14, "min": 2, "max": 100}, "lo": {"default": 30, "min": 1, "max": 50}},
+        "entry": "crosses_below(rsl(close, n), lo)",
+    }
+    wrong = await alice.post(
+        "/dashboard/strategies", data={"document": json.dumps(document), "action": "check", "csrf_token": token}
+    )
+    assert wrong.status_code == 422
+    assert "entry at 15: unknown function &#39;rsl&#39;; did you mean &#39;rsi&#39;?" in wrong.text
+    assert "entry: crosses_below(rsl(close, n), lo)\n" + " " * 21 + "^" in wrong.text  # the caret under 'rsl'
+    document["entry"] = "crosses_below(rsi(close, n), lo)"
+    checked = await alice.post(
+        "/dashboard/strategies", data={"document": json.dumps(document), "action": "check", "csrf_token": token}
+    )
+    assert "dip compiles" in checked.text
+    assert 'id="param-table"' in checked.text
+    assert "dip" not in (await alice.get("/dashboard/backtests")).text.split("Recent backtests")[0]
+    for version in (1, 2):
+        saved = await alice.post(
+            "/dashboard/strategies", data={"document": json.dumps(document), "action": "save", "csrf_token": token}
+        )
+        assert saved.headers["location"] == f"/dashboard/strategies?name=dip&saved={version}"
+    form = await alice.get("/dashboard/backtests?strategy=dip&symbol=ACME")
+    assert '<option value="dip"' in form.text
+    assert "dip (yours, v2)" in form.text
+    assert 'value="n=14 lo=30"' in form.text
+    run = {"symbol": "ACME", "strategy": "dip", "params": "n=10 lo=35", "csrf_token": token}
+    made = await alice.post("/dashboard/backtests", data=run)
+    assert made.status_code == 303, made.text
+    assert (await anonymous.get(made.headers["location"])).status_code == 404  # a run of a user's own strategy
+    queued = await alice.post("/dashboard/sweeps", data={**run, "grid": "n=10:20:10 lo=25,35", "rank_by": "sharpe"})
+    assert queued.status_code == 303
+    assert "dip" in (await alice.get(queued.headers["location"])).text
+    gone = await alice.post("/dashboard/strategies/dip/delete", data={"csrf_token": token})
+    assert gone.status_code == 303
+    assert "None yet" in (await alice.get("/dashboard/strategies")).text

@@ -46,6 +46,21 @@ async def lookup(session: AsyncSession, name: str, version: int | None, owner_id
     return rule_strategy.compile_document(row.document, row.version)
 
 
+async def available(session: AsyncSession, owner_id: int | None) -> dict[str, Strategy]:
+    """Every strategy the owner may run, by name: the shared ones, then the owner's rule strategies (latest)."""
+    found = dict(shared())
+    if owner_id is None:
+        return found
+    rows = await session.scalars(
+        select(StoredStrategy)
+        .where(StoredStrategy.owner_id == owner_id, StoredStrategy.deleted_at.is_(None))
+        .order_by(StoredStrategy.name, StoredStrategy.version)
+    )
+    for row in rows:  # later versions replace earlier ones
+        found[row.name] = rule_strategy.compile_document(row.document, row.version)
+    return found
+
+
 async def _stored(session: AsyncSession, owner_id: int, name: str, version: int | None) -> StoredStrategy | None:
     query = select(StoredStrategy).where(StoredStrategy.owner_id == owner_id, StoredStrategy.name == name)
     if version is not None:

@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from quantdesk.web import errors
-from quantdesk.web.pages import accounts, community, markets, research, signin
+from quantdesk.web.pages import accounts, community, markets, research, signin, strategies
 
 STATIC = Path(__file__).parent / "static"
 PLOTLY_JS = Path(str(files("plotly") / "package_data" / "plotly.min.js"))
@@ -17,7 +17,7 @@ PLOTLY_VERSION = version("plotly")
 CACHE_A_DAY = {"Cache-Control": "public, max-age=86400"}
 
 router = APIRouter(include_in_schema=False)
-for pages in (markets, research, accounts, community, signin):
+for pages in (markets, research, strategies, accounts, community, signin):
     router.include_router(pages.router)
 
 

@@ -10,9 +10,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from quantdesk.accounts.service import Principal
 from quantdesk.api.deps import SessionDep, SettingsDep
 from quantdesk.backtest import service as backtests
-from quantdesk.backtest import strategies, sweeps
+from quantdesk.backtest import strategy_service, sweeps
 from quantdesk.backtest.models import Backtest
 from quantdesk.backtest.schemas import BacktestCreate, SweepCreate
+from quantdesk.backtest.strategies import Param, Strategy
 from quantdesk.core.errors import QuantdeskError, ValidationFailed
 from quantdesk.core.types import RowId
 from quantdesk.forecast import service as forecasts
@@ -44,11 +45,11 @@ SWEEP_METRICS = ("sharpe", "return_pct", "max_drawdown_pct", "trades")
 ERROR_KEYS = ("count", "mae", "rmse", "mape", "mase", "direction_accuracy")
 
 
-def strategy_defaults() -> dict[str, str]:
+def strategy_defaults(offered: dict[str, Strategy]) -> dict[str, str]:
     """Each strategy's parameters with their defaults, as the form's params field shows them."""
     return {
         name: " ".join(f"{key}={spec.default:g}" for key, spec in strategy.params.items())
-        for name, strategy in strategies.STRATEGIES.items()
+        for name, strategy in offered.items()
     }
 
 
@@ -60,11 +61,12 @@ async def _backtest_page(
     status: int = 200,
     caller: Principal | None = None,
 ) -> HTMLResponse:
+    offered = await strategy_service.available(session, caller.user_id if caller is not None else None)
     context = {
         "page": "backtests",
         "instruments": [view.instrument for view in await market.list_instruments(session)],
-        "strategies": strategies.STRATEGIES,
-        "defaults": strategy_defaults(),
+        "strategies": offered,
+        "defaults": strategy_defaults(offered),
         "form": fields,
         "metrics": SWEEP_METRICS,
         "runs": await backtests.list_backtests(session, limit=20, caller=caller),
@@ -75,9 +77,23 @@ async def _backtest_page(
 
 
 @router.get("/dashboard/backtests", response_class=HTMLResponse)
-async def backtest_form(request: Request, session: SessionDep, viewer: Viewer, symbol: str = "") -> HTMLResponse:
-    fields = {"symbol": symbol.upper(), "strategy": "sma_cross", "params": strategy_defaults()["sma_cross"]}
+async def backtest_form(
+    request: Request, session: SessionDep, viewer: Viewer, symbol: str = "", strategy: str = "sma_cross"
+) -> HTMLResponse:
+    offered = await strategy_service.available(session, viewer.user_id if viewer is not None else None)
+    chosen = strategy if strategy in offered else "sma_cross"
+    fields = {"symbol": symbol.upper(), "strategy": chosen, "params": strategy_defaults(offered)[chosen]}
+    swept = [key for key, spec in offered[chosen].params.items() if spec.integer][:2]
+    if chosen != "sma_cross" and swept:
+        fields["grid"] = " ".join(f"{key}={axis(offered[chosen].params[key])}" for key in swept)
     return await _backtest_page(request, session, fields, caller=viewer)
+
+
+def axis(spec: Param) -> str:
+    """A starting grid for one parameter: about five values around its default, within its bounds."""
+    step = max(1, round(spec.default / 4))
+    low, high = max(spec.minimum, spec.default - 2 * step), min(spec.maximum, spec.default + 2 * step)
+    return f"{low:g}:{high:g}:{step:g}"
 
 
 def backtest_body(fields: dict[str, str]) -> BacktestCreate:
