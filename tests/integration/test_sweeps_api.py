@@ -41,6 +41,10 @@ async def test_a_sweep_is_queued_then_runs_to_a_ranked_table(acme: httpx.AsyncCl
     returns = [row["return_pct"] for row in done["rows"]]
     assert returns == sorted(returns, reverse=True)
     assert done["best_params"] == {"fast": done["rows"][0]["fast"], "slow": done["rows"][0]["slow"]}
+    best_sharpe = max(row["sharpe"] for row in done["rows"] if row["sharpe"] is not None)
+    assert done["selection"]["trials"] == 6
+    assert done["selection"]["best_sharpe"] == pytest.approx(best_sharpe, rel=1e-6)
+    assert 0 <= done["selection"]["deflated_sharpe"] <= 1
     single = await acme.post("/api/v1/backtests", json={"symbol": "ACME", "params": done["best_params"]})
     assert single.json()["metrics"]["return_pct"] == pytest.approx(returns[0])
     heatmap = await acme.get(f"/api/v1/sweeps/{done['id']}/heatmap.png")

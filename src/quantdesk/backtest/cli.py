@@ -196,16 +196,23 @@ def sweep_command(
             loaded.bars, plan, body, loaded.periods_per_year, lambda done, _total: bar.update(task, completed=done)
         )
     rows = sweeps.records(table)
+    chosen = sweeps.selection_of(table, loaded.bars, plan, body, loaded.periods_per_year)
 
     async def store(session):  # type: ignore[no-untyped-def]
         stored = await sweeps.get_sweep(session, run.id)
         stored.status, stored.results, stored.completed = "done", rows, stored.total
+        stored.selection = chosen
 
     run_in_session(store, write=True)
     shown = Table(*table.columns, title=f"sweep {run.id}: best {min(top, len(rows))} by {rank_by}")
     for row in rows[:top]:
         shown.add_row(*(display.row_value(name, value, set(axes)) for name, value in row.items()))
     console.print(shown)
+    if chosen is not None:
+        console.print(
+            f"best Sharpe {chosen['best_sharpe']:.3f} of {chosen['trials']:.0f} combinations; luck alone would give "
+            f"{chosen['expected_max_sharpe']:.3f}; deflated Sharpe ratio {chosen['deflated_sharpe']:.3f}"
+        )
     if heatmap is not None:
         if len(axes) != 2:
             fail("--heatmap needs exactly two swept parameters")

@@ -64,6 +64,8 @@ class SweepRun(Base):
     completed: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(String(500))
     results: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)  # every combination, best first
+    # The deflated Sharpe ratio of the best Sharpe for the number of combinations tried (selection.py).
+    selection: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class StoredStrategy(Base):

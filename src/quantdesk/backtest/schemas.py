@@ -127,6 +127,11 @@ class SweepRead(BaseModel):
     completed: int
     error: str | None
     best_params: dict[str, float] | None
+    selection: dict[str, float] | None = Field(
+        default=None,
+        description="The deflated Sharpe ratio of the best Sharpe for the combinations tried (docs/metrics.md): "
+        "deflated_sharpe, trials, best_sharpe, expected_max_sharpe.",
+    )
     rows: list[dict[str, Any]] = Field(description="Combinations ranked best first, up to the `rows` asked for.")
 
 

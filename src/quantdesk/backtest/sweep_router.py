@@ -39,6 +39,7 @@ def sweep_read(run: SweepRun, rows: int) -> SweepRead:
         completed=run.completed,
         error=run.error,
         best_params={k: results[0][k] for k in names if k in results[0]} if results else None,
+        selection=run.selection,
         rows=results[:rows],
     )
 

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
+import numpy as np
 import pandas as pd
 from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,10 +22,10 @@ from sqlalchemy.orm import defer
 from quantdesk.accounts.models import User
 from quantdesk.accounts.service import Principal
 from quantdesk.analytics import service as analytics_service
-from quantdesk.backtest import strategy_service, sweep
+from quantdesk.backtest import selection, strategy_service, sweep
 from quantdesk.backtest.models import SweepRun
 from quantdesk.backtest.schemas import SweepCreate
-from quantdesk.backtest.service import check_affordable, costs_of, data_fingerprint
+from quantdesk.backtest.service import check_affordable, costs_of, data_fingerprint, simulate
 from quantdesk.backtest.strategies import Indicators, Strategy
 from quantdesk.core.clock import utcnow
 from quantdesk.core.config import Settings
@@ -167,6 +168,22 @@ def run_in_batches(
     return rank(pd.concat(parts, ignore_index=True), body.rank_by)
 
 
+def selection_of(
+    table: pd.DataFrame, bars: pd.DataFrame, plan: sweep.Sweep, body: SweepCreate, periods_per_year: float
+) -> dict[str, float] | None:
+    """The deflated Sharpe ratio of the combination with the best Sharpe, for the number tried."""
+    sharpes = table["sharpe"].to_numpy(dtype=np.float64)
+    if not np.isfinite(sharpes).any():
+        return None
+    best = table.iloc[int(np.nanargmax(sharpes))]
+    params = {key: float(best[key]) for key in plan.strategy.params if key in table.columns}
+    params = {**plan.combinations[0], **params}
+    outcome = simulate(bars, plan.strategy, params, costs_of(body), body.allow_short, periods_per_year)
+    equity = outcome.result.equity
+    returns = equity[1:] / equity[:-1] - 1.0
+    return selection.deflated_sharpe(sharpes, returns, periods_per_year)
+
+
 def records(table: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as JSON-ready dicts; undefined values (a NaN Sharpe) become None."""
     return [
@@ -236,7 +253,8 @@ async def execute_sweep(factory: async_sessionmaker[AsyncSession], sweep_id: int
                 raise SweepCancelled  # between batches: the thread stops here
 
         table = await anyio.to_thread.run_sync(run_in_batches, loaded.bars, plan, body, loaded.periods_per_year, report)
-        await _finish(factory, sweep_id, "done", records(table), None)
+        chosen = await anyio.to_thread.run_sync(selection_of, table, loaded.bars, plan, body, loaded.periods_per_year)
+        await _finish(factory, sweep_id, "done", records(table), None, chosen)
     except SweepCancelled:
         log.info("sweep %s was cancelled while it ran", sweep_id)
     except Exception as exc:
@@ -263,11 +281,13 @@ async def _finish(
     status: str,
     results: list[dict[str, Any]] | None,
     error: str | None,
+    chosen: dict[str, float] | None = None,
 ) -> None:
     async with session_scope(factory, write=True) as session:
         run = await session.get(SweepRun, sweep_id, with_for_update=dialect_name(session) == "postgresql")
         if run is not None and run.status == "running":  # a cancelled sweep stays cancelled
             run.status, run.results, run.error, run.finished_at = status, results, error, utcnow()
+            run.selection = chosen
             if status == "done":
                 run.completed = run.total
 

@@ -2,7 +2,7 @@
 
 A user's rule strategy is stored per version; a backtest records its owner and the version it ran (so it
 can be rerun and is shown to its owner and admins only), and backtests and sweeps record a fingerprint of
-the bars they read (count, first and last time, hash).
+the bars they read (count, first and last time, hash); a sweep stores the deflated Sharpe ratio of its best row.
 
 Revision ID: 0014
 Revises: 0013
@@ -53,10 +53,12 @@ def upgrade() -> None:
     with op.batch_alter_table("sweeps", schema=None) as batch_op:
         batch_op.add_column(sa.Column("strategy_version", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("data_fingerprint", sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column("selection", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("sweeps", schema=None) as batch_op:
+        batch_op.drop_column("selection")
         batch_op.drop_column("data_fingerprint")
         batch_op.drop_column("strategy_version")
 
