@@ -100,6 +100,9 @@ def test_each_subcommand_does_its_job_in_a_fresh_process(shell: Shell, tmp_path:
     swept = shell("sweep", "ACME", "--strategy-file", donchian, "--grid", "n=10:30:10", "--grid", "m=5,10")
     assert "best 6 by sharpe" in swept
     assert "rsi_dip" in shell("backtest", "ACME", "--strategy-file", str(examples / "rsi_dip.json"))
+    walked = shell("walkforward", "ACME", "--train", "200", "--test", "100", "--fast", "5,10", "--slow", "30,60")
+    assert "walk-forward" in walked
+    assert "efficiency" in walked
     (tmp_path / "typo.json").write_text('{"name": "typo", "entry": "crosses_above(rsl(close, 3), 50)"}')
     typo = shell("backtest", "ACME", "--strategy-file", str(tmp_path / "typo.json"), expect=1)
     assert "entry at 15: unknown function 'rsl'; did you mean 'rsi'?" in typo

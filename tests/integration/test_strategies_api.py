@@ -169,3 +169,40 @@ async def test_a_rerun_uses_the_same_version_and_says_when_the_bars_changed(
     assert changed["data_changed"] is True
     assert "bars 800 -> 810" in changed["data_changes"]
     assert (await bob.post(f"/api/v1/backtests/{first['id']}/rerun")).status_code == 404
+
+
+async def test_a_walkforward_of_a_rule_strategy_runs_as_a_job(
+    acme: httpx.AsyncClient, alice: httpx.AsyncClient, anonymous: httpx.AsyncClient
+):
+    await alice.post("/api/v1/strategies", json=RSI_DIP)
+    body = {"symbol": "ACME", "strategy": "rsi_dip", "grid": {"n": [7, 14], "lo": [25, 35]}, "train": 300, "test": 150}
+    queued = await alice.post("/api/v1/walkforwards", json=body)
+    assert queued.status_code == 202, queued.text
+    assert (queued.json()["total"], queued.json()["cost"]) == (3, 4 * 300 * 3)
+    done = (await alice.get(f"/api/v1/walkforwards/{queued.json()['id']}")).json()
+    assert (done["status"], done["strategy_version"], len(done["folds"])) == ("done", 1, 3)
+    assert done["plan"] == {"train": 300, "test": 150, "step": 150, "mode": "rolling", "metric": "sharpe"}
+    first = done["folds"][0]
+    assert set(first["params"]) == {"n", "lo"}
+    assert (
+        set(first["in_sample"]) == set(first["out_of_sample"]) == {"return_pct", "max_drawdown_pct", "sharpe", "trades"}
+    )
+    assert len(done["equity"]) == 450
+    assert done["metrics"]["trades"] == sum(int(f["out_of_sample"]["trades"]) for f in done["folds"])
+    assert 0 < done["stability"] <= 1
+    jobs = {job["id"]: job for job in (await alice.get("/api/v1/jobs")).json()}
+    assert jobs[done["id"]]["kind"] == "walkforward"
+    assert jobs[done["id"]]["url"] == f"/api/v1/walkforwards/{done['id']}"
+    assert (await anonymous.get(f"/api/v1/walkforwards/{done['id']}")).status_code == 404
+    report = (await alice.get(f"/api/v1/reports/walkforward/{done['id']}")).json()
+    assert [section["heading"] for section in report["sections"]] == ["Folds", "Out of sample"]
+    assert len(report["sections"][0]["blocks"][0]["rows"]) == 3
+    pdf = await alice.get(f"/api/v1/reports/walkforward/{done['id']}?format=pdf")
+    assert pdf.content.startswith(b"%PDF")
+    assert (await anonymous.get(f"/api/v1/reports/walkforward/{done['id']}")).status_code == 404
+    assert (await alice.get(f"/api/v1/sweeps/{done['id']}")).status_code == 404
+    too_long = await alice.post("/api/v1/walkforwards", json={**body, "train": 700, "test": 150})
+    assert too_long.status_code == 422
+    assert "do not fit in the range's 800 bars" in too_long.json()["detail"]
+    overlapping = await alice.post("/api/v1/walkforwards", json={**body, "step": 50})
+    assert "must be at least test" in overlapping.json()["detail"]

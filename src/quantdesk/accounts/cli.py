@@ -116,10 +116,9 @@ def open_account(
 def list_accounts(username: Annotated[str | None, typer.Option("--user", help="Only this user's")] = None) -> None:
     """List paper accounts with their owner and cash."""
     from quantdesk.accounts import service
-    from quantdesk.accounts.service import Principal
 
     async def work(session):  # type: ignore[no-untyped-def]
-        operator = Principal(0, "operator", "admin")
+        operator = service.LOCAL_OPERATOR
         user_id = (await service.user_by_name(session, username)).id if username else None
         return [
             (a.id, a.user_id, a.name, a.currency, a.cash)
@@ -134,13 +133,12 @@ def list_accounts(username: Annotated[str | None, typer.Option("--user", help="O
 
 def _cash_change(account_id: int, amount_text: str, withdraw: bool) -> None:
     from quantdesk.accounts import service
-    from quantdesk.accounts.service import Principal
     from quantdesk.trading import cash
 
     amount = money(amount_text)
 
     async def work(session):  # type: ignore[no-untyped-def]
-        account = await service.get_account(session, account_id, Principal(0, "operator", "admin"), lock=True)
+        account = await service.get_account(session, account_id, service.LOCAL_OPERATOR, lock=True)
         await (cash.withdraw if withdraw else cash.deposit)(session, account, amount)
         return account.cash
 

@@ -23,6 +23,7 @@ from quantdesk.backtest.router import router as backtest_router
 from quantdesk.backtest.strategy_router import router as strategy_router
 from quantdesk.backtest.sweep_router import jobs as sweep_jobs
 from quantdesk.backtest.sweep_router import router as sweep_router
+from quantdesk.backtest.walkforward_router import router as walkforward_router
 from quantdesk.core.config import Settings, get_settings
 from quantdesk.core.db import create_engine, create_sessionmaker
 from quantdesk.core.group_commit import GroupCommit
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(strategy_router, dependencies=research)
     app.include_router(sweep_router, dependencies=research)
     app.include_router(sweep_jobs, dependencies=research)
+    app.include_router(walkforward_router, dependencies=research)
     app.include_router(forecast_router, dependencies=research)
     app.include_router(reports_router, dependencies=research)
     for router in (accounts_router.users, accounts_router.keys, accounts_router.accounts):

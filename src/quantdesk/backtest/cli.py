@@ -152,12 +152,7 @@ def sweep_command(
 
     own = load_strategy_file(strategy_file)
     strategy = own.name if own is not None else strategy
-    axes: dict[str, object] = {k: _axis(v) for k, v in (("fast", fast), ("slow", slow)) if v is not None}
-    for item in grid or []:
-        key, sep, spec = item.partition("=")
-        if not sep:
-            fail(f"--grid '{item}' is not name=spec")
-        axes[key.strip()] = _axis(spec)
+    axes = axes_of(fast, slow, grid)
     body = validated(
         SweepCreate,
         {
@@ -222,6 +217,17 @@ def sweep_command(
 
         heatmap.write_bytes(render_heatmap(rows, x, y, rank_by, title))
         console.print(f"wrote {heatmap}")
+
+
+def axes_of(fast: str | None, slow: str | None, grid: list[str] | None) -> dict[str, object]:
+    """The grid of --fast, --slow and each --grid name=spec."""
+    axes: dict[str, object] = {k: _axis(v) for k, v in (("fast", fast), ("slow", slow)) if v is not None}
+    for item in grid or []:
+        key, sep, spec = item.partition("=")
+        if not sep:
+            fail(f"--grid '{item}' is not name=spec")
+        axes[key.strip()] = _axis(spec)
+    return axes
 
 
 def _axis(spec: str) -> object:

@@ -35,7 +35,8 @@ class Backtest(Base):
 
 
 class SweepRun(Base):
-    """A parameter sweep: queued, running (with progress), done with its table, or failed with a reason."""
+    """A research job: a parameter sweep or a walk-forward (``kind``); queued, running (with progress), done
+    with its table, failed with a reason, or cancelled."""
 
     __tablename__ = "sweeps"
     __table_args__ = (Index("ix_sweeps_owner_status", "owner_id", "status"),)  # a user's active jobs
@@ -53,6 +54,11 @@ class SweepRun(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(JSON)
     rank_by: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="queued")  # queued, running, done, failed, cancelled
+    kind: Mapped[str] = mapped_column(String(16), default="sweep", server_default="sweep")  # sweep, walkforward
+    # A walk-forward's windows (train, test, step, mode, metric); its folds go to results, the stitched
+    # out-of-sample run, efficiency and stability to summary.
+    walkforward: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Who asked for it (None: the command line's operator, or a sweep from before owners were kept), and
     # what it costs: combinations x bars, the unit of the server's cap (QUANTDESK_MAX_SWEEP_COST).
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

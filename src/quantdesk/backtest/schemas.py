@@ -135,11 +135,63 @@ class SweepRead(BaseModel):
     rows: list[dict[str, Any]] = Field(description="Combinations ranked best first, up to the `rows` asked for.")
 
 
+class WalkForwardCreate(BacktestCreate):
+    params: dict[str, float] = Field(default_factory=dict, description="Unused: each fold chooses its own.")
+    grid: dict[str, str | float | list[float]] = Field(
+        description="The in-sample sweep's grid: per parameter start:stop:step, a list, or one value.",
+        examples=[{"fast": "5:50:5", "slow": "20:200:20"}],
+    )
+    train: int = Field(ge=2, le=10_000_000, description="Bars each in-sample sweep reads.")
+    test: int = Field(ge=2, le=10_000_000, description="Bars each out-of-sample window trades.")
+    step: int | None = Field(default=None, ge=1, description="Bars between folds (test when omitted).")
+    mode: Literal["rolling", "anchored"] = Field(
+        default="rolling", description="rolling: the train bars before each test; anchored: all bars from the first."
+    )
+    metric: SweepMetric = Field(default="sharpe", description="How the in-sample sweep picks its best row.")
+
+
+class FoldRead(BaseModel):
+    fold: int
+    train_start: datetime
+    train_end: datetime
+    test_start: datetime
+    test_end: datetime
+    params: dict[str, float]
+    in_sample: dict[str, float | None]
+    out_of_sample: dict[str, float | None]
+
+
+class WalkForwardRead(BaseModel):
+    id: int
+    created_at: datetime
+    finished_at: datetime | None
+    symbol: str
+    interval: Interval
+    strategy: str
+    strategy_version: int | None = None
+    data_fingerprint: dict[str, Any] | None = None
+    grid: dict[str, Any]
+    plan: dict[str, Any] = Field(description="train, test, step, mode and metric.")
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
+    progress_pct: float
+    cost: int
+    total: int = Field(description="Folds.")
+    completed: int
+    error: str | None
+    folds: list[FoldRead]
+    metrics: dict[str, Any] | None = Field(description="The stitched out-of-sample run's metrics.")
+    efficiency: float | None = Field(description="Out-of-sample annualised return over in-sample's.")
+    stability: float | None = Field(description="Share of folds that chose the most frequent parameters.")
+    most_frequent_params: dict[str, float] | None
+    equity: list[EquityPoint] = Field(description="The stitched out-of-sample equity, downsampled.")
+    trades: list[TradeRead] = Field(default_factory=list)
+
+
 class JobRead(BaseModel):
-    """A research job of the caller's: a sweep today (walk-forwards and portfolio runs will join it)."""
+    """A research job of the caller's: a sweep or a walk-forward (portfolio runs will join them)."""
 
     id: int
-    kind: Literal["sweep"]
+    kind: Literal["sweep", "walkforward"]
     status: Literal["queued", "running", "done", "failed", "cancelled"]
     progress_pct: float
     cost: int

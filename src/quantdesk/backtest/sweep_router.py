@@ -89,14 +89,14 @@ jobs = APIRouter(prefix="/api/v1/jobs", tags=["backtests"])
 async def list_jobs(
     session: SessionDep, caller: CurrentUser, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[JobRead]:
-    """Your research jobs (sweeps), newest first: status, progress and cost."""
+    """Your research jobs (sweeps and walk-forwards), newest first: status, progress and cost."""
     return [job_read(run) for run in await sweeps.list_jobs(session, caller, limit)]
 
 
 def job_read(run: SweepRun) -> JobRead:
     return JobRead(
         id=run.id,
-        kind="sweep",
+        kind="walkforward" if run.kind == "walkforward" else "sweep",
         status=run.status,
         progress_pct=sweeps.progress_pct(run),
         cost=run.cost,
@@ -104,7 +104,7 @@ def job_read(run: SweepRun) -> JobRead:
         heartbeat_at=run.heartbeat_at,
         finished_at=run.finished_at,
         error=run.error,
-        url=f"/api/v1/sweeps/{run.id}",
+        url=f"/api/v1/{run.kind}s/{run.id}",
     )
 
 

@@ -5,16 +5,19 @@ one runs it; a sweep whose server stopped mid-way keeps a stale heartbeat, and e
 such sweeps once a minute and reruns them.
 """
 
+import base64
 import logging
 import math
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
 import numpy as np
 import pandas as pd
+from pydantic import TypeAdapter
 from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import defer
@@ -22,10 +25,17 @@ from sqlalchemy.orm import defer
 from quantdesk.accounts.models import User
 from quantdesk.accounts.service import Principal
 from quantdesk.analytics import service as analytics_service
-from quantdesk.backtest import selection, strategy_service, sweep
+from quantdesk.backtest import selection, strategy_service, sweep, walkforward
 from quantdesk.backtest.models import SweepRun
-from quantdesk.backtest.schemas import SweepCreate
-from quantdesk.backtest.service import check_affordable, costs_of, data_fingerprint, simulate
+from quantdesk.backtest.schemas import SweepCreate, WalkForwardCreate
+from quantdesk.backtest.service import (
+    check_affordable,
+    costs_of,
+    data_fingerprint,
+    encode_curve,
+    simulate,
+    trade_records,
+)
 from quantdesk.backtest.strategies import Indicators, Strategy
 from quantdesk.core.clock import utcnow
 from quantdesk.core.config import Settings
@@ -36,6 +46,7 @@ from quantdesk.core.errors import Conflict, Forbidden, NotFound, TooManyRequests
 # from the rate measured so far to take about BATCH_SECONDS each: a long sweep reports (and can be cancelled)
 # about once a second, while a short one is not cut into fifty calls that each pay the engine's set-up and
 # leave a core idle at their end (a 355-pair grid on 100,000 bars ran 40% slower in 50 batches than in one).
+_metrics_json = TypeAdapter(dict[str, Any])
 BATCHES = 50
 BATCH_SECONDS = 1.0
 # A live server refreshes a running sweep's heartbeat after every batch, far more often than this.
@@ -45,7 +56,10 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None] | None  # told (completed, total) after each batch
 
 
-def series_request(body: SweepCreate) -> analytics_service.SeriesRequest:
+JobBody = SweepCreate | WalkForwardCreate
+
+
+def series_request(body: JobBody) -> analytics_service.SeriesRequest:
     return analytics_service.SeriesRequest(
         body.symbol, body.interval.value if body.interval else None, body.start, body.end
     )
@@ -61,6 +75,43 @@ async def create_sweep(
     """Check everything that can be checked before running, then queue the sweep. A sweep a user asks
     for (``owner``) must fit the server's cost cap and the user's number of active jobs; the command
     line's operator (no owner) runs on their own machine's time, and may sweep a ``strategy`` from a file."""
+    plan, loaded = await prepare(session, body, settings, owner, strategy, len, "the range")
+    cost = len(plan.combinations) * len(loaded.bars)
+    check_cost(cost, f"{len(plan.combinations):,} combinations x {len(loaded.bars):,} bars", owner, settings)
+    return await queue(session, body, owner, plan, loaded, cost, len(plan.combinations), rank_by=body.rank_by)
+
+
+async def create_walkforward(
+    session: AsyncSession,
+    body: WalkForwardCreate,
+    settings: Settings,
+    owner: Principal | None = None,
+    strategy: Strategy | None = None,
+) -> SweepRun:
+    """Check and queue a walk-forward: its folds must fit the range, each training window the grid's
+    longest warm-up, and its in-sample sweeps the cost cap (combinations x training bars, summed)."""
+    plan, loaded = await prepare(session, body, settings, owner, strategy, lambda _: body.train, "a training window")
+    windows = walkforward.Plan(body.train, body.test, body.step or body.test, body.mode, body.metric)
+    folds = walkforward.make_folds(len(loaded.bars), windows)
+    trained = sum(fold.test_start - fold.train_start for fold in folds)
+    cost = len(plan.combinations) * trained
+    check_cost(cost, f"{len(plan.combinations):,} combinations x {trained:,} training bars", owner, settings)
+    run = await queue(session, body, owner, plan, loaded, cost, len(folds), rank_by=body.metric)
+    run.kind, run.walkforward = "walkforward", asdict(windows)
+    return run
+
+
+async def prepare(
+    session: AsyncSession,
+    body: JobBody,
+    settings: Settings,
+    owner: Principal | None,
+    strategy: Strategy | None,
+    span: Callable[[pd.DataFrame], int],
+    span_name: str,
+) -> tuple[sweep.Sweep, analytics_service.LoadedSeries]:
+    """The job's grid and bars, checked: the strategy and grid, the owner's active jobs, enough bars in
+    ``span(bars)`` for the grid's longest warm-up, and cash for a whole unit."""
     if strategy is None:
         strategy = await strategy_service.lookup(
             session, body.strategy, body.strategy_version, owner.user_id if owner is not None else None
@@ -70,19 +121,34 @@ async def create_sweep(
         await _check_active_jobs(session, owner, settings)
     loaded = await analytics_service.load_series(session, series_request(body), settings)
     needed = max(plan.strategy.warmup(p) for p in plan.combinations) + 1
-    if len(loaded.bars) < needed:
+    if span(loaded.bars) < needed:
         raise ValidationFailed(
-            f"the longest windows of the grid need {needed} bars; the range has {len(loaded.bars)}: "
-            "widen the range or shorten the windows"
+            f"the longest windows of the grid need {needed} bars; {span_name} has {span(loaded.bars)}: "
+            "widen it or shorten the windows"
         )
     check_affordable(body, loaded.bars, loaded.instrument.symbol)
-    cost = len(plan.combinations) * len(loaded.bars)
+    return plan, loaded
+
+
+def check_cost(cost: int, made_of: str, owner: Principal | None, settings: Settings) -> None:
     if owner is not None and cost > settings.max_sweep_cost:
         raise ValidationFailed(
-            f"the sweep would cost {cost:,} ({len(plan.combinations):,} combinations x {len(loaded.bars):,} bars); "
-            f"this server runs sweeps of up to {settings.max_sweep_cost:,} (QUANTDESK_MAX_SWEEP_COST): "
-            "narrow the grid, shorten the range or resample to a coarser interval"
+            f"the job would cost {cost:,} ({made_of}); this server runs research jobs of up to "
+            f"{settings.max_sweep_cost:,} (QUANTDESK_MAX_SWEEP_COST): narrow the grid, shorten the range or "
+            "resample to a coarser interval"
         )
+
+
+async def queue(
+    session: AsyncSession,
+    body: JobBody,
+    owner: Principal | None,
+    plan: sweep.Sweep,
+    loaded: analytics_service.LoadedSeries,
+    cost: int,
+    total: int,
+    rank_by: str,
+) -> SweepRun:
     run = SweepRun(
         owner_id=owner.user_id if owner is not None else None,
         cost=cost,
@@ -95,8 +161,8 @@ async def create_sweep(
         grid=body.grid,
         settings=body.model_dump(mode="json", exclude={"params", "grid"})
         | {"strategy": plan.strategy.name, "strategy_version": plan.strategy.version},
-        rank_by=body.rank_by,
-        total=len(plan.combinations),
+        rank_by=rank_by,
+        total=total,
     )
     session.add(run)
     await session.flush()
@@ -128,7 +194,7 @@ async def _check_active_jobs(session: AsyncSession, owner: Principal, settings: 
 
 async def cancel_sweep(session: AsyncSession, sweep_id: int, caller: Principal) -> SweepRun:
     """Stop a queued or running sweep (its owner, or an admin): a running one stops after its batch."""
-    run = await get_sweep(session, sweep_id, caller)
+    run = await get_sweep(session, sweep_id, caller, kind=None)
     if not (caller.is_admin or run.owner_id == caller.user_id):
         raise Forbidden(f"sweep {sweep_id} is not yours to cancel")
     if run.status not in ACTIVE:
@@ -184,6 +250,47 @@ def selection_of(
     return selection.deflated_sharpe(sharpes, returns, periods_per_year)
 
 
+def run_walkforward(
+    bars: pd.DataFrame, plan: sweep.Sweep, body: WalkForwardCreate, periods_per_year: float, progress: Progress = None
+) -> walkforward.Outcome:
+    windows = walkforward.Plan(body.train, body.test, body.step or body.test, body.mode, body.metric)
+    return walkforward.run(bars, plan, windows, costs_of(body), body.allow_short, periods_per_year, progress)
+
+
+def fold_records(outcome: walkforward.Outcome) -> list[dict[str, Any]]:
+    """Each fold as stored: its windows (first and last bar's times), parameters and both metric sets."""
+    index = outcome.bars_index
+    rows = []
+    for number, fold in enumerate(outcome.folds, start=1):
+        window = fold.fold
+        rows.append(
+            {
+                "fold": number,
+                "train_start": index[window.train_start].isoformat(),
+                "train_end": index[window.test_start - 1].isoformat(),
+                "test_start": index[window.test_start].isoformat(),
+                "test_end": index[window.test_end - 1].isoformat(),
+                "params": fold.params,
+                "in_sample": fold.in_sample,
+                "out_of_sample": fold.out_of_sample,
+            }
+        )
+    return rows
+
+
+def summary_of(outcome: walkforward.Outcome) -> dict[str, Any]:
+    """The stitched out-of-sample run: metrics, trades, equity (as a backtest stores it), efficiency and
+    stability."""
+    return {
+        "metrics": _metrics_json.dump_python(outcome.metrics.as_dict(), mode="json"),
+        "efficiency": outcome.efficiency,
+        "stability": outcome.stability,
+        "most_frequent_params": outcome.chosen,
+        "trades": trade_records(outcome.index, outcome.result.trades),
+        "equity": base64.b64encode(encode_curve(outcome.index, outcome.result.equity)).decode(),
+    }
+
+
 def records(table: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as JSON-ready dicts; undefined values (a NaN Sharpe) become None."""
     return [
@@ -198,20 +305,21 @@ def _claimable(now: datetime) -> ColumnElement[bool]:
     return or_(SweepRun.status == "queued", and_(SweepRun.status == "running", stale))
 
 
-async def claim(factory: async_sessionmaker[AsyncSession], sweep_id: int) -> tuple[SweepCreate, int | None] | None:
-    """Take a sweep to run, atomically (one UPDATE): the request and owner for the winner, None for the rest."""
+async def claim(factory: async_sessionmaker[AsyncSession], sweep_id: int) -> tuple[JobBody, int | None] | None:
+    """Take a job to run, atomically (one UPDATE): the request and owner for the winner, None for the rest."""
     async with session_scope(factory, write=True) as session:
         now = utcnow()
         taken = await session.execute(
             update(SweepRun)
             .where(SweepRun.id == sweep_id, _claimable(now))
             .values(status="running", heartbeat_at=now, completed=0)
-            .returning(SweepRun.settings, SweepRun.grid, SweepRun.owner_id)
+            .returning(SweepRun.settings, SweepRun.grid, SweepRun.owner_id, SweepRun.kind)
         )
         row = taken.one_or_none()
     if row is None:
         return None
-    return SweepCreate.model_validate({**row.settings, "grid": row.grid}), row.owner_id
+    schema: type[JobBody] = WalkForwardCreate if row.kind == "walkforward" else SweepCreate
+    return schema.model_validate({**row.settings, "grid": row.grid}), row.owner_id
 
 
 async def abandoned(factory: async_sessionmaker[AsyncSession]) -> list[int]:
@@ -252,6 +360,12 @@ async def execute_sweep(factory: async_sessionmaker[AsyncSession], sweep_id: int
             if not portal.run(_store_progress, factory, sweep_id, done):
                 raise SweepCancelled  # between batches: the thread stops here
 
+        if isinstance(body, WalkForwardCreate):
+            ran = await anyio.to_thread.run_sync(
+                run_walkforward, loaded.bars, plan, body, loaded.periods_per_year, report
+            )
+            await _finish(factory, sweep_id, "done", fold_records(ran), None, summary=summary_of(ran))
+            return
         table = await anyio.to_thread.run_sync(run_in_batches, loaded.bars, plan, body, loaded.periods_per_year, report)
         chosen = await anyio.to_thread.run_sync(selection_of, table, loaded.bars, plan, body, loaded.periods_per_year)
         await _finish(factory, sweep_id, "done", records(table), None, chosen)
@@ -282,12 +396,13 @@ async def _finish(
     results: list[dict[str, Any]] | None,
     error: str | None,
     chosen: dict[str, float] | None = None,
+    summary: dict[str, Any] | None = None,
 ) -> None:
     async with session_scope(factory, write=True) as session:
         run = await session.get(SweepRun, sweep_id, with_for_update=dialect_name(session) == "postgresql")
         if run is not None and run.status == "running":  # a cancelled sweep stays cancelled
             run.status, run.results, run.error, run.finished_at = status, results, error, utcnow()
-            run.selection = chosen
+            run.selection, run.summary = chosen, summary
             if status == "done":
                 run.completed = run.total
 
@@ -299,10 +414,14 @@ def may_see(run: SweepRun, caller: Principal | None) -> bool:
     return caller is not None and (caller.is_admin or caller.user_id == run.owner_id)
 
 
-async def get_sweep(session: AsyncSession, sweep_id: int, caller: Principal | None = None) -> SweepRun:
+async def get_sweep(
+    session: AsyncSession, sweep_id: int, caller: Principal | None = None, kind: str | None = "sweep"
+) -> SweepRun:
+    """A job the caller may see, of ``kind`` (any kind with None)."""
     run = await session.get(SweepRun, sweep_id)
-    if run is None or not may_see(run, caller):
-        raise NotFound(f"no sweep {sweep_id}; start one with POST /api/v1/sweeps")
+    if run is None or not may_see(run, caller) or (kind is not None and run.kind != kind):
+        what = "walk-forward" if kind == "walkforward" else "sweep"
+        raise NotFound(f"no {what} {sweep_id}; start one with POST /api/v1/{what.replace('-', '')}s")
     return run
 
 
@@ -321,9 +440,11 @@ def require_done(run: SweepRun) -> list[dict[str, Any]]:
     return run.results
 
 
-async def list_sweeps(session: AsyncSession, limit: int = 100, caller: Principal | None = None) -> list[SweepRun]:
+async def list_sweeps(
+    session: AsyncSession, limit: int = 100, caller: Principal | None = None, kind: str = "sweep"
+) -> list[SweepRun]:
     """The newest sweeps the caller may see first, without their result tables."""
-    newest = select(SweepRun).options(defer(SweepRun.results)).where(_visible(caller))
+    newest = select(SweepRun).options(defer(SweepRun.results)).where(_visible(caller), SweepRun.kind == kind)
     return list(await session.scalars(newest.order_by(SweepRun.id.desc()).limit(limit)))
 
 

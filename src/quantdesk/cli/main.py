@@ -8,6 +8,7 @@ from quantdesk import __version__
 from quantdesk.accounts import cli as accounts_cli
 from quantdesk.analytics import cli as analytics_cli
 from quantdesk.backtest import cli as backtest_cli
+from quantdesk.backtest import walkforward_cli
 from quantdesk.cli.runner import console, fail
 from quantdesk.core.config import get_settings
 from quantdesk.core.logging import configure_logging
@@ -31,6 +32,7 @@ app.add_typer(db_app, name="db")
 market_cli.register(app)
 analytics_cli.register(app)
 backtest_cli.register(app)
+walkforward_cli.register(app)
 forecast_cli.register(app)
 reports_cli.register(app)
 accounts_cli.register(app)

@@ -53,7 +53,7 @@ def _readable(name: str, value: object) -> Cell:
     return text[:16].replace("T", " ") if name in ("start", "end") else text
 
 
-def _metric_rows(values: dict[str, object]) -> list[list[Cell]]:
+def metric_rows(values: dict[str, object]) -> list[list[Cell]]:
     return [[name.replace("_", " "), _readable(name, value)] for name, value in values.items()]
 
 
@@ -91,7 +91,7 @@ async def instrument_report(
                     Table(
                         title="close",
                         columns=["statistic", "value"],
-                        rows=_metric_rows({k: v for k, v in vars(summary).items() if k not in ("start", "end")}),
+                        rows=metric_rows({k: v for k, v in vars(summary).items() if k not in ("start", "end")}),
                     ),
                 ],
             ),
@@ -191,7 +191,7 @@ async def backtest_report(
                     Table(
                         title="every metric (formulas in docs/metrics.md)",
                         columns=["metric", "value"],
-                        rows=_metric_rows(run.metrics),
+                        rows=metric_rows(run.metrics),
                     ),
                 ],
             ),

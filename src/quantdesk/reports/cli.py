@@ -1,4 +1,4 @@
-"""`quantdesk report instrument|backtest|forecast ID -o FILE`."""
+"""`quantdesk report instrument|backtest|forecast|walkforward ID -o FILE`."""
 
 from pathlib import Path
 from typing import Annotated, Literal
@@ -10,7 +10,9 @@ from quantdesk.core.config import get_settings
 
 
 def report_command(
-    kind: Annotated[Literal["instrument", "backtest", "forecast"], typer.Argument(help="What to report on")],
+    kind: Annotated[
+        Literal["instrument", "backtest", "forecast", "walkforward"], typer.Argument(help="What to report on")
+    ],
     report_id: Annotated[str, typer.Argument(metavar="ID", help="A symbol (instrument) or an id")],
     output: Annotated[Path, typer.Option("-o", "--output", help="File to write (.pdf or .json)")] = Path("report.pdf"),
     format: Annotated[
@@ -21,12 +23,13 @@ def report_command(
     end: Annotated[str | None, typer.Option(help="Instrument reports: last day")] = None,
 ) -> None:
     """Write a report as PDF (A4, charts, page numbers) or JSON."""
+    from quantdesk.accounts.service import LOCAL_OPERATOR
     from quantdesk.reports import service
 
     chosen = format or ("json" if output.suffix.lower() == ".json" else "pdf")
 
     async def work(session):  # type: ignore[no-untyped-def]
-        built = await service.build(session, kind, report_id, get_settings(), interval, start, end)
+        built = await service.build(session, kind, report_id, get_settings(), interval, start, end, LOCAL_OPERATOR)
         if chosen == "json":
             return built.report.model_dump_json(indent=2).encode()
         return await service.render_pdf(built)

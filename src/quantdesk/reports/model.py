@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 Cell = str | float | int | None
-Kind = Literal["instrument", "backtest", "forecast"]
+Kind = Literal["instrument", "backtest", "forecast", "walkforward"]
 
 
 class Paragraph(BaseModel):

@@ -9,6 +9,7 @@ from quantdesk.core.errors import ValidationFailed
 from quantdesk.core.types import MAX_ROW_ID
 from quantdesk.reports import builders
 from quantdesk.reports.model import Kind
+from quantdesk.reports.walkforward import walkforward_report
 
 
 def _number(kind: Kind, report_id: str) -> int:
@@ -37,6 +38,8 @@ async def build(
         return await builders.instrument_report(session, report_id, settings, interval, start, end)
     if kind == "backtest":
         return await builders.backtest_report(session, _number(kind, report_id), settings, caller)
+    if kind == "walkforward":
+        return await walkforward_report(session, _number(kind, report_id), caller)
     return await builders.forecast_report(session, _number(kind, report_id), settings)
 
 

@@ -49,7 +49,7 @@ def _place(
     )
 
     async def work(session):  # type: ignore[no-untyped-def]
-        operator = accounts.Principal(0, "operator", "admin")
+        operator = accounts.LOCAL_OPERATOR
         account = await accounts.get_account(session, account_id, operator)
         owner = await session.get(User, account.user_id)
         placed, _ = await service.place_order(session, accounts.principal_of(owner), body, get_settings(), "cli")
@@ -111,7 +111,7 @@ def portfolio_command(
     from quantdesk.trading import portfolio
 
     async def work(session):  # type: ignore[no-untyped-def]
-        operator = accounts.Principal(0, "operator", "admin")
+        operator = accounts.LOCAL_OPERATOR
         chosen = (
             [await accounts.get_account(session, account_id, operator)]
             if account_id

@@ -1,8 +1,9 @@
-"""backtest: users' rule strategies (versioned), and which version and which bars each run used
+"""backtest: users' rule strategies (versioned), which version and bars each run used, walk-forward jobs
 
 A user's rule strategy is stored per version; a backtest records its owner and the version it ran (so it
 can be rerun and is shown to its owner and admins only), and backtests and sweeps record a fingerprint of
-the bars they read (count, first and last time, hash); a sweep stores the deflated Sharpe ratio of its best row.
+the bars they read (count, first and last time, hash); a sweep stores the deflated Sharpe ratio of its best row. Walk-forwards are research jobs in the same table
+(kind, their windows, and a summary next to the per-fold results).
 
 Revision ID: 0014
 Revises: 0013
@@ -54,10 +55,16 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("strategy_version", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("data_fingerprint", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("selection", sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column("kind", sa.String(length=16), server_default="sweep", nullable=False))
+        batch_op.add_column(sa.Column("walkforward", sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column("summary", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("sweeps", schema=None) as batch_op:
+        batch_op.drop_column("summary")
+        batch_op.drop_column("walkforward")
+        batch_op.drop_column("kind")
         batch_op.drop_column("selection")
         batch_op.drop_column("data_fingerprint")
         batch_op.drop_column("strategy_version")
