@@ -66,7 +66,7 @@ def test_each_fold_equals_a_sweep_and_a_reference_backtest_run_by_hand(costs, al
         flags[last:, 0] = flags[last:, 2] = False
         flags[last, 1] = flags[last, 3] = True
         test = seen.iloc[warm:]
-        ohlc = list(zip(test["open"], test["high"], test["low"], test["close"], strict=True))
+        ohlc: list[tuple[float, ...]] = list(zip(test["open"], test["high"], test["low"], test["close"], strict=True))
         equity, trades, _ = reference_backtest.run(
             ohlc, [tuple(map(bool, row)) for row in flags], replace(costs, cash=cash)
         )
@@ -87,7 +87,8 @@ def test_the_stitched_curve_efficiency_and_stability():
     assert outcome.stability == counts.most_common(1)[0][1] / len(outcome.folds)
     expected = metrics.compute(outcome.index, BARS["close"].to_numpy()[400:], outcome.result, 10_000.0, 252.0)
     assert outcome.metrics == expected
-    in_sample = np.mean([((1 + f.in_sample["return_pct"] / 100) ** (252 / 400) - 1) * 100 for f in outcome.folds])
+    returns = [f.in_sample["return_pct"] or 0.0 for f in outcome.folds]
+    in_sample = np.mean([((1 + r / 100) ** (252 / 400) - 1) * 100 for r in returns])
     if in_sample > 0 and outcome.metrics.cagr_pct is not None:
         assert outcome.efficiency == pytest.approx(outcome.metrics.cagr_pct / in_sample)
     else:
