@@ -596,3 +596,32 @@ async def test_the_strategy_page_checks_saves_and_hands_a_rule_strategy_to_backt
     gone = await alice.post("/dashboard/strategies/dip/delete", data={"csrf_token": token})
     assert gone.status_code == 303
     assert "None yet" in (await alice.get("/dashboard/strategies")).text
+
+
+@pytest.mark.usefixtures("demo_bars")
+async def test_the_walkforward_form_runs_and_shows_its_folds_and_report(alice: httpx.AsyncClient):
+    token = await form_token(alice, "/dashboard/backtests")
+    form = {
+        "symbol": "ACME",
+        "strategy": "sma_cross",
+        "grid": "fast=10,20 slow=50,100",
+        "train": "750",
+        "test": "250",
+        "mode": "anchored",
+        "metric": "return_pct",
+        "csrf_token": token,
+    }
+    queued = await alice.post("/dashboard/walkforwards", data=form)
+    assert queued.status_code == 303, queued.text
+    page = await alice.get(queued.headers["location"])
+    assert 'data-status="done"' in page.text
+    assert page.text.count("<tr><td>") >= 5  # one row a fold
+    assert 'data-metric="efficiency"' in page.text
+    assert 'id="equity-figure"' in page.text
+    pdf = await alice.get(queued.headers["location"].replace("walkforwards", "reports/walkforward") + ".pdf")
+    assert pdf.content.startswith(b"%PDF")
+    wrong = await alice.post("/dashboard/walkforwards", data={**form, "train": "100000"})
+    assert wrong.status_code == 422
+    assert "do not fit" in wrong.text
+    listed = await alice.get("/dashboard/backtests")
+    assert "Recent walk-forwards" in listed.text

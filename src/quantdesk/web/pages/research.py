@@ -1,5 +1,6 @@
 """Research: backtests (form, result, sweep with its heat map), forecasts, and the PDF reports."""
 
+import base64
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ from quantdesk.api.deps import SessionDep, SettingsDep
 from quantdesk.backtest import service as backtests
 from quantdesk.backtest import strategy_service, sweeps
 from quantdesk.backtest.models import Backtest
-from quantdesk.backtest.schemas import BacktestCreate, SweepCreate
+from quantdesk.backtest.schemas import BacktestCreate, SweepCreate, WalkForwardCreate
 from quantdesk.backtest.strategies import Param, Strategy
 from quantdesk.core.errors import QuantdeskError, ValidationFailed
 from quantdesk.core.types import RowId
@@ -71,6 +72,7 @@ async def _backtest_page(
         "metrics": SWEEP_METRICS,
         "runs": await backtests.list_backtests(session, limit=20, caller=caller),
         "sweep_runs": await sweeps.list_sweeps(session, limit=10, caller=caller),
+        "walkforward_runs": await sweeps.list_sweeps(session, limit=10, caller=caller, kind="walkforward"),
         "error": error,
     }
     return render(request, "backtests.html", context, status)
@@ -277,3 +279,46 @@ async def report_pdf(
     return Response(
         pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{filename}"'}
     )
+
+
+WALKFORWARD_FIELDS = ("train", "test", "step", "mode", "metric")
+
+
+@router.post("/dashboard/walkforwards", response_class=HTMLResponse)
+async def run_walkforward(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    member: Member,
+    fields: Form,
+    background: BackgroundTasks,
+) -> Response:
+    """Queue a walk-forward of the form's strategy and grid, as POST /api/v1/walkforwards does."""
+    try:
+        data: dict[str, Any] = given(fields, *BACKTEST_FIELDS, *WALKFORWARD_FIELDS)
+        data["grid"] = grid(fields.get("grid", ""))
+        if not data["grid"]:
+            raise ValidationFailed("grid: give each parameter a range, for example fast=5:50:5 slow=20:200:20")
+        data["allow_short"] = fields.get("allow_short") == "on"
+        run = await sweeps.create_walkforward(session, build(WalkForwardCreate, data), settings, member)
+    except QuantdeskError as problem:
+        return await _backtest_page(request, session, fields, problem.detail, 422, member)
+    background.add_task(sweeps.execute_sweep, request.app.state.sessionmaker, run.id, settings)
+    return RedirectResponse(f"/dashboard/walkforwards/{run.id}", status_code=303)
+
+
+@router.get("/dashboard/walkforwards/{walkforward_id}", response_class=HTMLResponse)
+async def walkforward_result(
+    request: Request, session: SessionDep, viewer: Viewer, walkforward_id: RowId
+) -> HTMLResponse:
+    run = await sweeps.get_sweep(session, walkforward_id, viewer, kind="walkforward")
+    summary = run.summary or {}
+    figure = None
+    if summary.get("equity"):
+        stamps, equity = backtests.decode_curve(base64.b64decode(summary["equity"]))
+        index = pd.DatetimeIndex(stamps.astype("datetime64[us]")).tz_localize("UTC")
+        drawdown = (equity / np.maximum.accumulate(equity) - 1.0) * 100
+        curve = pd.DataFrame({"equity": equity, "drawdown_pct": drawdown}, index=index)
+        figure = charts.as_json(charts.equity(curve, None, summary.get("trades", [])))
+    context = {"page": "backtests", "run": run, "folds": run.results or [], "summary": summary, "figure": figure}
+    return render(request, "walkforward.html", context)
