@@ -105,9 +105,12 @@ async def test_a_sweep_abandoned_by_a_stopped_server_is_found_and_rerun(
     await session.commit()
     factory = create_sessionmaker(engine)
     assert await sweeps.abandoned(factory) == [first["id"]]
+    # Meanwhile ten more bars arrived: the rerun reads them, and its fingerprint says so.
+    await acme.post("/api/v1/instruments/ACME/bars?interval=1d", json=bars_as_json(make_bars(510, seed=4)))
     await sweeps.execute_sweep(factory, first["id"], settings)
     rerun = (await acme.get(f"/api/v1/sweeps/{first['id']}?rows=100")).json()
     assert (rerun["status"], rerun["completed"], len(rerun["rows"])) == ("done", 6, 6)
+    assert (rerun["data_fingerprint"]["bars"], rerun["data_fingerprint"]["queued_with"]["bars"]) == (510, 500)
     assert await sweeps.abandoned(factory) == []
 
 

@@ -360,15 +360,16 @@ async def execute_sweep(factory: async_sessionmaker[AsyncSession], sweep_id: int
             if not portal.run(_store_progress, factory, sweep_id, done):
                 raise SweepCancelled  # between batches: the thread stops here
 
+        read = data_fingerprint(loaded.bars)
         if isinstance(body, WalkForwardCreate):
             ran = await anyio.to_thread.run_sync(
                 run_walkforward, loaded.bars, plan, body, loaded.periods_per_year, report
             )
-            await _finish(factory, sweep_id, "done", fold_records(ran), None, summary=summary_of(ran))
+            await _finish(factory, sweep_id, "done", fold_records(ran), None, summary=summary_of(ran), read=read)
             return
         table = await anyio.to_thread.run_sync(run_in_batches, loaded.bars, plan, body, loaded.periods_per_year, report)
         chosen = await anyio.to_thread.run_sync(selection_of, table, loaded.bars, plan, body, loaded.periods_per_year)
-        await _finish(factory, sweep_id, "done", records(table), None, chosen)
+        await _finish(factory, sweep_id, "done", records(table), None, chosen, read=read)
     except SweepCancelled:
         log.info("sweep %s was cancelled while it ran", sweep_id)
     except Exception as exc:
@@ -397,12 +398,17 @@ async def _finish(
     error: str | None,
     chosen: dict[str, float] | None = None,
     summary: dict[str, Any] | None = None,
+    read: dict[str, Any] | None = None,
 ) -> None:
     async with session_scope(factory, write=True) as session:
         run = await session.get(SweepRun, sweep_id, with_for_update=dialect_name(session) == "postgresql")
         if run is not None and run.status == "running":  # a cancelled sweep stays cancelled
             run.status, run.results, run.error, run.finished_at = status, results, error, utcnow()
             run.selection, run.summary = chosen, summary
+            if read is not None and run.data_fingerprint is not None and read != run.data_fingerprint:
+                # The bars changed between the request and the run (or its rerun after a restart): the
+                # fingerprint says which bars the results come from, and which were there when it was asked.
+                run.data_fingerprint = {**read, "queued_with": run.data_fingerprint}
             if status == "done":
                 run.completed = run.total
 
