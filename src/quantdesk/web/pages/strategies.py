@@ -39,6 +39,12 @@ def _document(text: str) -> dict[str, Any]:
     return document
 
 
+def readable(document: dict[str, Any]) -> str:
+    """The document with one field a line (each field's value on its line), as people write them."""
+    fields = [f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}" for key, value in document.items()]
+    return "{\n" + ",\n".join(fields) + "\n}"
+
+
 def pointers(document: dict[str, Any], errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each error with the expression it is in and a caret under its position, for the page to show."""
     shown = []
@@ -75,7 +81,7 @@ async def strategy_page(request: Request, session: SessionDep, viewer: Viewer, n
             document = (await strategy_service.get_strategy(session, viewer, name, None, None)).document or EXAMPLE
         except NotFound:
             document = EXAMPLE
-    return await _page(request, session, viewer, json.dumps(document, indent=2))
+    return await _page(request, session, viewer, readable(document))
 
 
 @router.post("/dashboard/strategies", response_class=HTMLResponse)
