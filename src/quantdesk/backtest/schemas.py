@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from quantdesk.core.types import MAX_ROW_ID
 from quantdesk.market.intervals import Interval
 
 
@@ -22,7 +23,7 @@ class BacktestCreate(BaseModel):
         "installed one, or one of your rule strategies: GET /api/v1/strategies lists them.",
     )
     strategy_version: int | None = Field(
-        default=None, ge=1, description="Your rule strategy's version (the latest when omitted)."
+        default=None, ge=1, le=MAX_ROW_ID, description="Your rule strategy's version (the latest when omitted)."
     )
     params: dict[str, float] = Field(default_factory=dict, examples=[{"fast": 10, "slow": 20}])
     cash: float = Field(default=10_000.0, gt=0, le=1e15)

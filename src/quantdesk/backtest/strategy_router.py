@@ -9,6 +9,7 @@ from quantdesk.api.deps import SessionDep
 from quantdesk.backtest import strategy_service
 from quantdesk.backtest.models import StoredStrategy
 from quantdesk.backtest.schemas import StrategyCheck, StrategyRead
+from quantdesk.core.types import RowId
 
 router = APIRouter(prefix="/api/v1/strategies", tags=["backtests"])
 RULE_EXAMPLE = {
@@ -19,7 +20,8 @@ RULE_EXAMPLE = {
     "stop_loss_pct": 5,
 }
 Document = Annotated[dict[str, Any], Body(description="A rule strategy (docs/strategies.md).", examples=[RULE_EXAMPLE])]
-OwnerQuery = Annotated[int | None, Query(description="Admins: another user's strategies.")]
+OwnerQuery = Annotated[RowId | None, Query(description="Admins: another user's strategies.")]
+VersionQuery = Annotated[RowId | None, Query(description="A version (the latest when omitted).")]
 
 
 def _read(row: StoredStrategy) -> StrategyRead:
@@ -49,7 +51,7 @@ async def get_strategy(
     session: SessionDep,
     caller: OptionalUser,
     name: str,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: VersionQuery = None,
     owner_id: OwnerQuery = None,
 ) -> StrategyRead:
     return await strategy_service.get_strategy(session, caller, name, version, owner_id)
