@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.cli.runner import console, fail, run_in_session
 
@@ -32,7 +33,7 @@ def create_user(
     """Create a user and print their first API key (shown once)."""
     from quantdesk.accounts import service
 
-    async def work(session):  # type: ignore[no-untyped-def]
+    async def work(session: AsyncSession) -> tuple[int, str, str]:
         user, key = await service.create_user(session, username, display_name, "admin" if admin else "trader")
         return user.id, user.role, key
 
@@ -53,7 +54,7 @@ def new_key(
     """Issue another API key for a user and print it (shown once)."""
     from quantdesk.accounts import service
 
-    async def work(session):  # type: ignore[no-untyped-def]
+    async def work(session: AsyncSession) -> str:
         _, key = await service.issue_key(session, await service.user_by_name(session, username), label)
         return key
 
@@ -66,7 +67,7 @@ def list_users() -> None:
     """List every user with their role and whether they are disabled."""
     from quantdesk.accounts import service
 
-    async def work(session):  # type: ignore[no-untyped-def]
+    async def work(session: AsyncSession) -> list[tuple[object, ...]]:
         return [(u.id, u.username, u.display_name, u.role, u.disabled_at) for u in await service.list_users(session)]
 
     table = Table("id", "username", "display name", "role", "disabled", title="users")
@@ -82,7 +83,7 @@ def disable_user(
     """Disable (or --enable) a user: a disabled user's keys stop working."""
     from quantdesk.accounts import service
 
-    async def work(session):  # type: ignore[no-untyped-def]
+    async def work(session: AsyncSession) -> None:
         await service.set_disabled(session, await service.user_by_name(session, username), not enable)
 
     run_in_session(work, write=True)
@@ -103,7 +104,7 @@ def open_account(
 
     amount = money(deposit)
 
-    async def work(session):  # type: ignore[no-untyped-def]
+    async def work(session: AsyncSession) -> int:
         owner = await service.user_by_name(session, username)
         account = await service.open_account(session, owner, name, currency, amount, allow_short)
         return account.id
@@ -117,7 +118,7 @@ def list_accounts(username: Annotated[str | None, typer.Option("--user", help="O
     """List paper accounts with their owner and cash."""
     from quantdesk.accounts import service
 
-    async def work(session):  # type: ignore[no-untyped-def]
+    async def work(session: AsyncSession) -> list[tuple[object, ...]]:
         operator = service.LOCAL_OPERATOR
         user_id = (await service.user_by_name(session, username)).id if username else None
         return [
@@ -137,7 +138,7 @@ def _cash_change(account_id: int, amount_text: str, withdraw: bool) -> None:
 
     amount = money(amount_text)
 
-    async def work(session):  # type: ignore[no-untyped-def]
+    async def work(session: AsyncSession) -> Decimal:
         account = await service.get_account(session, account_id, service.LOCAL_OPERATOR, lock=True)
         await (cash.withdraw if withdraw else cash.deposit)(session, account, amount)
         return account.cash

@@ -2,16 +2,19 @@
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.backtest import display
 from quantdesk.cli.runner import console, fail, run_in_session, validated
 from quantdesk.core.config import get_settings
 
 if TYPE_CHECKING:
+    from quantdesk.analytics.service import LoadedSeries
+    from quantdesk.backtest.models import SweepRun
     from quantdesk.backtest.strategies import Strategy
 
 SIZING_HELP = "all_in (default), fraction (of equity: --sizing-value 0.5) or quantity (--sizing-value units)"
@@ -105,7 +108,7 @@ def backtest_command(
         "fractional": fractional,
     }
 
-    async def work(session):  # type: ignore[no-untyped-def]
+    async def work(session: AsyncSession) -> tuple[int, dict[str, Any], dict[str, Any]]:
         run = await service.run_backtest(session, validated(BacktestCreate, body), get_settings(), strategy=own)
         return run.id, run.metrics, run.params
 
@@ -175,7 +178,7 @@ def sweep_command(
         },
     )
 
-    async def work(session):  # type: ignore[no-untyped-def]
+    async def work(session: AsyncSession) -> tuple["SweepRun", "LoadedSeries", "Strategy"]:
         run = await sweeps.create_sweep(session, body, get_settings(), strategy=own)
         loaded = await analytics_service.load_series(session, sweeps.series_request(body), get_settings())
         chosen = own or await strategy_service.lookup(session, body.strategy, body.strategy_version, None)
@@ -191,22 +194,23 @@ def sweep_command(
             loaded.bars, plan, body, loaded.periods_per_year, lambda done, _total: bar.update(task, completed=done)
         )
     rows = sweeps.records(table)
-    chosen = sweeps.selection_of(table, loaded.bars, plan, body, loaded.periods_per_year)
+    deflated = sweeps.selection_of(table, loaded.bars, plan, body, loaded.periods_per_year)
 
-    async def store(session):  # type: ignore[no-untyped-def]
+    async def store(session: AsyncSession) -> None:
         stored = await sweeps.get_sweep(session, run.id)
         stored.status, stored.results, stored.completed = "done", rows, stored.total
-        stored.selection = chosen
+        stored.selection = deflated
 
     run_in_session(store, write=True)
     shown = Table(*table.columns, title=f"sweep {run.id}: best {min(top, len(rows))} by {rank_by}")
     for row in rows[:top]:
         shown.add_row(*(display.row_value(name, value, set(axes)) for name, value in row.items()))
     console.print(shown)
-    if chosen is not None:
+    if deflated is not None:
         console.print(
-            f"best Sharpe {chosen['best_sharpe']:.3f} of {chosen['trials']:.0f} combinations; luck alone would give "
-            f"{chosen['expected_max_sharpe']:.3f}; deflated Sharpe ratio {chosen['deflated_sharpe']:.3f}"
+            f"best Sharpe {deflated['best_sharpe']:.3f} of {deflated['trials']:.0f} combinations; "
+            f"luck alone would give {deflated['expected_max_sharpe']:.3f}; "
+            f"deflated Sharpe ratio {deflated['deflated_sharpe']:.3f}"
         )
     if heatmap is not None:
         if len(axes) != 2:

@@ -1,9 +1,10 @@
 """The walkforward command: in-sample sweeps choose parameters, out-of-sample windows trade them."""
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.backtest import display
 from quantdesk.backtest.cli import (
@@ -17,6 +18,11 @@ from quantdesk.backtest.cli import (
 )
 from quantdesk.cli.runner import console, run_in_session, validated
 from quantdesk.core.config import get_settings
+
+if TYPE_CHECKING:
+    from quantdesk.analytics.service import LoadedSeries
+    from quantdesk.backtest.models import SweepRun
+    from quantdesk.backtest.strategies import Strategy
 
 
 def walkforward_command(
@@ -76,7 +82,7 @@ def walkforward_command(
         },
     )
 
-    async def work(session):  # type: ignore[no-untyped-def]
+    async def work(session: AsyncSession) -> tuple["SweepRun", "LoadedSeries", "Strategy"]:
         run = await sweeps.create_walkforward(session, body, get_settings(), strategy=own)
         loaded = await analytics_service.load_series(session, sweeps.series_request(body), get_settings())
         chosen = own or await strategy_service.lookup(session, body.strategy, body.strategy_version, None)
@@ -86,7 +92,7 @@ def walkforward_command(
     outcome = sweeps.run_walkforward(loaded.bars, sweep.build_sweep(chosen, body.grid), body, loaded.periods_per_year)
     folds, summary = sweeps.fold_records(outcome), sweeps.summary_of(outcome)
 
-    async def store(session):  # type: ignore[no-untyped-def]
+    async def store(session: AsyncSession) -> None:
         stored = await sweeps.get_sweep(session, run.id, kind="walkforward")
         stored.status, stored.results, stored.summary, stored.completed = "done", folds, summary, stored.total
 

@@ -1,12 +1,20 @@
 """`quantdesk forecast train|predict|show|evaluate`."""
 
-from typing import Annotated
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.cli.runner import console, run_in_session, validated
 from quantdesk.core.config import get_settings
+
+if TYPE_CHECKING:
+    from quantdesk.forecast.evaluation import Evaluation
+    from quantdesk.forecast.models import Forecast
+    from quantdesk.forecast.scoring import Errors
 
 app = typer.Typer(help="Forecast closes with stored models and score them against what happened.", no_args_is_help=True)
 
@@ -20,7 +28,7 @@ def _number(value: object) -> str:
     return f"{value:,.4g}" if isinstance(value, float) else "-" if value is None else str(value)
 
 
-def _errors_table(title: str, rows: dict[str, dict[str, object]]) -> Table:
+def _errors_table(title: str, rows: Mapping[str, Mapping[str, object]]) -> Table:
     table = Table("", "count", "mae", "rmse", "mape %", "mase", "direction %", title=title)
     for name, errors in rows.items():
         keys = ("count", "mae", "rmse", "mape", "mase", "direction_accuracy")
@@ -36,7 +44,7 @@ def train_command(symbol: Symbol, model: Kind = "linear", interval: Interval = N
 
     body = validated(ModelCreate, {"symbol": symbol, "model": model, "interval": interval, "as_of": as_of})
 
-    async def work(session):  # type: ignore[no-untyped-def]
+    async def work(session: AsyncSession) -> tuple[int, datetime, int, dict[str, Any], dict[str, Any]]:
         stored = await service.train_model(session, body, get_settings())
         return stored.id, stored.as_of, stored.bars, stored.in_sample, stored.holdout
 
@@ -70,7 +78,7 @@ def predict_command(
         },
     )
 
-    async def work(session):  # type: ignore[no-untyped-def]
+    async def work(session: AsyncSession) -> int:
         forecast = await service.create_forecast(session, body, get_settings(), capped=False)
         return forecast.id
 
@@ -82,7 +90,7 @@ def show_command(forecast_id: Annotated[int, typer.Argument(help="Forecast id")]
     """A stored forecast: predicted against actual per bar, and the scores so far."""
     from quantdesk.forecast import service
 
-    async def work(session):  # type: ignore[no-untyped-def]
+    async def work(session: AsyncSession) -> tuple["Forecast", list[float | None], "Errors"]:
         forecast = await service.get_forecast(session, forecast_id)
         actual, scores = await service.score(session, forecast)
         return forecast, actual, scores
@@ -123,7 +131,7 @@ def evaluate_command(
     for kind in kinds:
         service.check_kind(kind)
 
-    async def work(session):  # type: ignore[no-untyped-def]
+    async def work(session: AsyncSession) -> "Evaluation":
         request = analytics_service.SeriesRequest(symbol, interval)
         loaded = await analytics_service.load_series(session, request, get_settings())
         close = loaded.bars["close"].to_numpy(dtype=float)

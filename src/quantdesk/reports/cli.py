@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.cli.runner import console, run_in_session
 from quantdesk.core.config import get_settings
@@ -28,7 +29,7 @@ def report_command(
 
     chosen = format or ("json" if output.suffix.lower() == ".json" else "pdf")
 
-    async def work(session):  # type: ignore[no-untyped-def]
+    async def work(session: AsyncSession) -> bytes:
         built = await service.build(session, kind, report_id, get_settings(), interval, start, end, LOCAL_OPERATOR)
         if chosen == "json":
             return built.report.model_dump_json(indent=2).encode()

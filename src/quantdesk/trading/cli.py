@@ -1,7 +1,8 @@
 """`quantdesk order buy|sell`, `portfolio`, `price`, `replay` and `leaderboard`."""
 
 from collections.abc import Callable
-from typing import Annotated, Literal
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.table import Table
@@ -10,7 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from quantdesk.accounts.cli import money
 from quantdesk.cli.runner import console, run_in_session, run_with_database, validated
 from quantdesk.core.config import get_settings
+from quantdesk.core.errors import NotFound
 from quantdesk.core.money import text
+
+if TYPE_CHECKING:
+    from quantdesk.gamification.leaderboard import Row
+    from quantdesk.trading.portfolio import Valuation
 
 order = typer.Typer(help="Place paper orders as an account's owner.", no_args_is_help=True)
 
@@ -48,10 +54,12 @@ def _place(
         },
     )
 
-    async def work(session):  # type: ignore[no-untyped-def]
+    async def work(session: AsyncSession) -> tuple[int, str, Decimal, Decimal | None, Decimal, Decimal]:
         operator = accounts.LOCAL_OPERATOR
         account = await accounts.get_account(session, account_id, operator)
         owner = await session.get(User, account.user_id)
+        if owner is None:  # the account's user was deleted meanwhile
+            raise NotFound(f"account {account_id} has no owner any more")
         placed, _ = await service.place_order(session, accounts.principal_of(owner), body, get_settings(), "cli")
         return (
             placed.id,
@@ -63,7 +71,7 @@ def _place(
         )
 
     order_id, status, filled, price, commission, total = run_in_session(work, write=True)
-    if status == "filled":
+    if status == "filled" and price is not None:
         verb = "bought" if side == "buy" else "sold"
         console.print(
             f"order {order_id} filled: {verb} {text(filled)} {symbol.upper()} at {text(price)}, "
@@ -110,7 +118,7 @@ def portfolio_command(
     from quantdesk.accounts import service as accounts
     from quantdesk.trading import portfolio
 
-    async def work(session):  # type: ignore[no-untyped-def]
+    async def work(session: AsyncSession) -> list["Valuation"]:
         operator = accounts.LOCAL_OPERATOR
         chosen = (
             [await accounts.get_account(session, account_id, operator)]
@@ -136,7 +144,7 @@ def price_command(symbol: str, price: str) -> None:
 
     amount = money(price)
 
-    async def work(session):  # type: ignore[no-untyped-def]
+    async def work(session: AsyncSession) -> int:
         instrument = await market_service.require_instrument(session, symbol)
         return await prices.set_price(session, instrument, amount, "admin")
 
@@ -179,7 +187,7 @@ def leaderboard_command(
     """Ranks with ties by gems, return or Sharpe."""
     from quantdesk.gamification.leaderboard import leaderboard
 
-    async def work(session):  # type: ignore[no-untyped-def]
+    async def work(session: AsyncSession) -> list["Row"]:
         return await leaderboard(session, by, window, top)
 
     table = Table("rank", "user", "gems", "trades", "return %", "sharpe", title=f"leaderboard by {by}, {window}")
