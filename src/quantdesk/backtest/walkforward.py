@@ -58,7 +58,6 @@ class FoldResult:
     in_sample: FoldMetrics
     out_of_sample: FoldMetrics
     result: engine.EngineResult  # the out-of-sample run over the test window only
-    offset: int  # where the run's own bar numbers start, relative to the fold's training start
 
 
 @dataclass(frozen=True)
@@ -111,9 +110,7 @@ def run(
             bars.iloc[fold.train_start : fold.test_start], grid, plan, costs, allow_short, periods_per_year
         )
         tested = out_of_sample(bars, fold, grid.strategy, chosen, costs, cash, allow_short, periods_per_year)
-        done.append(
-            FoldResult(fold, chosen, in_sample, window_metrics(tested, cash, periods_per_year), tested, fold.test_start)
-        )
+        done.append(FoldResult(fold, chosen, in_sample, window_metrics(tested, cash, periods_per_year), tested))
         cash = float(tested.equity[-1])
         if progress is not None:
             progress(number + 1, len(folds))

@@ -135,6 +135,16 @@ async def backtest_result(
     return render(request, "backtest.html", {"page": "backtests", "run": run, "figure": figure})
 
 
+def grid_form(fields: dict[str, str], *extra: str) -> dict[str, Any]:
+    """A sweep's or walk-forward's form as a request body: the backtest fields, a grid and ``extra``."""
+    data: dict[str, Any] = given(fields, *BACKTEST_FIELDS, *extra)
+    data["grid"] = grid(fields.get("grid", ""))
+    if not data["grid"]:
+        raise ValidationFailed("grid: give each parameter a range, for example fast=5:50:5 slow=20:200:20")
+    data["allow_short"] = fields.get("allow_short") == "on"
+    return data
+
+
 @router.post("/dashboard/sweeps", response_class=HTMLResponse)
 async def run_sweep(
     request: Request,
@@ -145,12 +155,8 @@ async def run_sweep(
     background: BackgroundTasks,
 ) -> Response:
     try:
-        data: dict[str, Any] = given(fields, *BACKTEST_FIELDS, "rank_by")
-        data["grid"] = grid(fields.get("grid", ""))
-        if not data["grid"]:
-            raise ValidationFailed("grid: give each parameter a range, for example fast=5:50:5 slow=20:200:20")
-        data["allow_short"] = fields.get("allow_short") == "on"
-        run = await sweeps.create_sweep(session, build(SweepCreate, data), settings, member)
+        body = build(SweepCreate, grid_form(fields, "rank_by"))
+        run = await sweeps.create_sweep(session, body, settings, member)
     except QuantdeskError as problem:
         return await _backtest_page(request, session, fields, problem.detail, 422, member)
     background.add_task(sweeps.execute_sweep, request.app.state.sessionmaker, run.id, settings)
@@ -295,12 +301,8 @@ async def run_walkforward(
 ) -> Response:
     """Queue a walk-forward of the form's strategy and grid, as POST /api/v1/walkforwards does."""
     try:
-        data: dict[str, Any] = given(fields, *BACKTEST_FIELDS, *WALKFORWARD_FIELDS)
-        data["grid"] = grid(fields.get("grid", ""))
-        if not data["grid"]:
-            raise ValidationFailed("grid: give each parameter a range, for example fast=5:50:5 slow=20:200:20")
-        data["allow_short"] = fields.get("allow_short") == "on"
-        run = await sweeps.create_walkforward(session, build(WalkForwardCreate, data), settings, member)
+        body = build(WalkForwardCreate, grid_form(fields, *WALKFORWARD_FIELDS))
+        run = await sweeps.create_walkforward(session, body, settings, member)
     except QuantdeskError as problem:
         return await _backtest_page(request, session, fields, problem.detail, 422, member)
     background.add_task(sweeps.execute_sweep, request.app.state.sessionmaker, run.id, settings)
