@@ -73,7 +73,9 @@ async def test_a_fill_reaches_a_socket_on_another_server_process(
         received = await http.post(url, content=b"BUY ACME qty 3")  # to the first process
         assert received.status_code == 202, received.text
         fill = await next_fill(socket)  # heard on the second
-    assert (fill["order"]["account_id"], fill["order"]["signal_id"]) == (account_id, received.json()["signal_id"])
+    async with pg_engine.connect() as connection:
+        opened = await connection.scalar(select(Signal.order_id).where(Signal.id == received.json()["signal_id"]))
+    assert (fill["order"]["account_id"], fill["order"]["id"]) == (account_id, opened)
     assert (fill["price"], fill["qty"]) == ("100.00000000", "3.00000000")
 
 
@@ -153,7 +155,7 @@ async def test_a_server_killed_under_load_leaves_every_acknowledged_signal_execu
         filled = await connection.scalar(select(func.count()).select_from(Order).where(Order.status == "filled")) or 0
         signal_fills = (
             await connection.scalar(
-                select(func.count()).select_from(Order).where(Order.status == "filled", Order.signal_id.is_not(None))
+                select(func.count()).select_from(Order).where(Order.status == "filled", Order.source == "signal")
             )
             or 0
         )

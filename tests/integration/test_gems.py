@@ -1,6 +1,7 @@
 """Gems and milestones: the bonus at the Nth trade, and the gem ledger counted only while it matters."""
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -13,6 +14,7 @@ from quantdesk.core.config import Settings
 from quantdesk.core.db import session_scope
 from quantdesk.gamification.awards import TRADES_KEY, award_trade
 from quantdesk.gamification.models import GemEntry
+from quantdesk.realtime.events import all_or_nothing
 from tests.integration.trading_helpers import open_account, order
 
 MILESTONES = {5: 5, 10: 10}  # the settings' default
@@ -65,6 +67,17 @@ async def test_trades_past_the_last_milestone_earn_one_gem_without_counting_the_
     assert await gems_of(alice, "alice") == 13 + 5 + 10
 
 
+class Undone(Exception):
+    """Raised to undo a savepoint."""
+
+
+async def gem_reasons(app: FastAPI, order_id: int) -> list[str]:
+    async with app.state.sessionmaker() as session:
+        return list(
+            await session.scalars(select(GemEntry.reason).where(GemEntry.order_id == order_id).order_by(GemEntry.id))
+        )
+
+
 async def test_a_count_is_remembered_only_when_its_transaction_commits(
     market: httpx.AsyncClient, alice: httpx.AsyncClient, app: FastAPI
 ):
@@ -73,14 +86,16 @@ async def test_a_count_is_remembered_only_when_its_transaction_commits(
     async with session_scope(factory) as session:
         # Two more gems in a savepoint that is undone, the 10th and an 11th trade, in a transaction
         # that then commits (as the dashboard's forms do after a refusal).
-        savepoint = await session.begin_nested()
-        for _ in range(2):
-            await award_trade(session, alice_id, account, filled[0], MILESTONES)
-        await savepoint.rollback()
+        with contextlib.suppress(Undone):
+            async with all_or_nothing(session):
+                for _ in range(2):
+                    await award_trade(session, alice_id, account, filled[0], MILESTONES)
+                raise Undone
     assert factory.kw["info"][TRADES_KEY][alice_id] == 9
+    assert await gem_reasons(app, filled[0]) == ["trade"]  # the one of the 9th trade
     async with session_scope(factory) as session:
-        earned = await award_trade(session, alice_id, account, filled[0], MILESTONES)
-    assert [gem.reason for gem in earned] == ["trade", "milestone:10"]
+        await award_trade(session, alice_id, account, filled[0], MILESTONES)
+    assert await gem_reasons(app, filled[0]) == ["trade", "trade", "milestone:10"]
     assert factory.kw["info"][TRADES_KEY][alice_id] == 10
 
 
@@ -107,6 +122,7 @@ async def test_a_milestone_the_user_has_already_is_not_given_again(
     factory = app.state.sessionmaker
     async with session_scope(factory) as session:
         session.add(GemEntry(user_id=alice_id, account_id=account, amount=5, reason="milestone:5"))
+    before = await gem_reasons(app, filled[0])
     async with session_scope(factory) as session:  # the 5th trade finds its milestone taken
-        earned = await award_trade(session, alice_id, account, filled[0], MILESTONES)
-    assert [gem.reason for gem in earned] == ["trade"]
+        await award_trade(session, alice_id, account, filled[0], MILESTONES)
+    assert await gem_reasons(app, filled[0]) == [*before, "trade"]

@@ -65,7 +65,13 @@ async def test_a_socket_follows_its_owners_signal_from_webhook_to_fill_to_close(
             assert events.count(("trade_updates", "new")) == 3  # the entry and its two bracket legs
             assert ("signal_updates", "pending") in events
             fill = next(m["data"] for m in opened if m["data"]["event"] == "fill")
-            assert (fill["price"], fill["qty"], fill["order"]["signal_id"]) == ("100.00000000", "2.00000000", signal_id)
+            executed = next(m["data"]["signal"] for m in opened if m["data"]["event"] == "executed")
+            assert (fill["price"], fill["qty"], fill["order"]["id"]) == (
+                "100.00000000",
+                "2.00000000",
+                executed["order_id"],
+            )
+            assert executed["id"] == signal_id
             assert fill["position_qty"] == "2.00000000"  # Alpaca's fields: the position after the fill
             assert isinstance(fill["execution_id"], int)
             cash = next(m["data"] for m in opened if m["stream"] == "account_updates")

@@ -71,12 +71,8 @@ async def test_signals_received_together_each_get_their_own_receipt(engine, sett
         ]  # fmt: skip
         assert stored[copy.stored_id].duplicate_of == first.signal_id
         orders = list(await session.scalars(select(Order).order_by(Order.id)))
-        assert [(o.signal_id, o.leg) for o in orders] == [
-            (first.signal_id, "entry"),
-            (sell.signal_id, "entry"),
-            (close.signal_id, "close"),
-        ]
-        assert all(stored[o.signal_id or 0].order_id == o.id for o in orders)
+        assert [o.leg for o in orders] == ["entry", "entry", "close"]
+        assert [stored[r.signal_id].order_id for r in (first, sell, close)] == [o.id for o in orders]
         assert await session.scalar(select(func.count()).select_from(OrderEvent)) == 3
         assert await session.scalar(select(func.count()).select_from(SignalEvent)) == len(bodies)
 

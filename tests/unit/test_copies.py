@@ -2,7 +2,6 @@
 
 from datetime import UTC, datetime, timedelta
 
-from quantdesk.core.db import new_row
 from quantdesk.signals.copies import Copies, Copy, lock_key
 from quantdesk.signals.models import Signal
 
@@ -12,8 +11,8 @@ NOW = datetime(2026, 12, 4, 12, tzinfo=UTC)
 def signal(
     signal_id: int, account_id: int = 1, token_id: int | None = 1, external_id: str | None = None, body: str = "b"
 ) -> Signal:
-    return new_row(
-        Signal, id=signal_id, account_id=account_id, token_id=token_id, external_id=external_id, body_hash=body,
+    return Signal(
+        id=signal_id, account_id=account_id, token_id=token_id, external_id=external_id, body_hash=body,
         received_at=NOW,
     )  # fmt: skip
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quantdesk.accounts import keys
 from quantdesk.accounts.models import Account, ApiKey, LedgerEntry, User
 from quantdesk.core.clock import utcnow
-from quantdesk.core.db import dialect_name, new_row, stage
+from quantdesk.core.db import append, dialect_name
 from quantdesk.core.errors import (
     Conflict,
     Forbidden,
@@ -253,12 +253,14 @@ def post(
     order_id: int | None = None,
     note: str = "",
     equity_before: Decimal | None = None,
-) -> LedgerEntry:
+) -> None:
     """Change the account's cash by ``amount`` (signed) and record it: the only way cash changes. A cash
     flow (deposit, withdrawal, reset) also records the equity just before it (``equity_before``)."""
     amount = quantize(amount)
     account.cash = quantize(account.cash + amount)
-    entry = new_row(
+    at = utcnow()
+    append(
+        session,
         LedgerEntry,
         account_id=account.id,
         kind=kind,
@@ -268,30 +270,28 @@ def post(
         generation=account.generation,
         order_id=order_id,
         note=note,
-        at=utcnow(),
+        at=at,
     )
-    stage(session, entry)
     publish(
         session,
         "account_updates",
-        {"event": kind, "account_id": account.id, "amount": amount, "cash": account.cash, "at": entry.at},
+        {"event": kind, "account_id": account.id, "amount": amount, "cash": account.cash, "at": at},
         account.id,
     )
-    return entry
 
 
-def deposit(session: AsyncSession, account: Account, amount: Decimal, equity_before: Decimal) -> LedgerEntry:
+def deposit(session: AsyncSession, account: Account, amount: Decimal, equity_before: Decimal) -> None:
     """Add cash (``trading.cash.deposit`` values the account first: use that)."""
-    return post(session, account, "deposit", amount, equity_before=equity_before)
+    post(session, account, "deposit", amount, equity_before=equity_before)
 
 
-def withdraw(session: AsyncSession, account: Account, amount: Decimal, equity_before: Decimal) -> LedgerEntry:
+def withdraw(session: AsyncSession, account: Account, amount: Decimal, equity_before: Decimal) -> None:
     """Take cash out (``trading.cash.withdraw`` values the account and checks the margin rule: use that)."""
     if amount > account.cash:
         raise InsufficientFunds(
             f"cannot withdraw {text(amount)} {account.currency}: account {account.id} holds {text(account.cash)}"
         )
-    return post(session, account, "withdrawal", -amount, equity_before=equity_before)
+    post(session, account, "withdrawal", -amount, equity_before=equity_before)
 
 
 async def ledger(session: AsyncSession, account: Account, limit: int = 500) -> list[LedgerEntry]:

@@ -5,7 +5,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from quantdesk.core.clock import utcnow
-from quantdesk.core.db import dialect_insert, flush, new_row, stage
+from quantdesk.core.db import append, dialect_insert, write_records
 from quantdesk.gamification.models import MILESTONE, GemEntry
 
 # Per database (one dict in a sessionmaker's info, shared by its sessions): user id -> how many trade
@@ -17,35 +17,41 @@ _COUNTED_KEY = "quantdesk_trades_counted"  # this session's counts, known only o
 
 async def award_trade(
     session: AsyncSession, user_id: int, account_id: int, order_id: int, milestones: dict[int, int]
-) -> list[GemEntry]:
+) -> None:
     """One gem for a filled trade, and the milestone bonus when this is the user's Nth."""
-    earned = [new_row(GemEntry, user_id=user_id, account_id=account_id, order_id=order_id, amount=1, reason="trade")]
-    stage(session, earned[0])
+    append(
+        session,
+        GemEntry,
+        user_id=user_id,
+        account_id=account_id,
+        order_id=order_id,
+        amount=1,
+        reason="trade",
+        at=utcnow(),
+    )
     if not milestones or session.info.get(TRADES_KEY, {}).get(user_id, 0) >= max(milestones):
-        return earned
+        return
     counted: dict[int, int] = session.info.setdefault(_COUNTED_KEY, {})
     if user_id in counted:  # counted earlier in this transaction (a batch of orders): this trade is one more
         trades = counted[user_id] + 1
     else:
-        await flush(session)  # the staged trade gems of the transaction count
+        await write_records(session)  # the trade gems of the transaction count
         trades = await _trades(session, user_id, max(milestones))
     while bonus := milestones.get(trades):
         milestone = GemEntry(
             user_id=user_id, account_id=account_id, order_id=order_id, amount=bonus, reason=f"milestone:{trades}"
         )
         if await _stored_unless_taken(session, milestone):
-            earned.append(milestone)
             break
         # Another account of the user filled at the same moment and counted the same trades: its bonus
         # is committed now (the insert waited for it), so this trade comes after it. Counted again; the
         # same count means the user had this milestone before (a ledger edited by hand): nothing to earn.
-        await flush(session)  # the trade gems of this transaction's earlier fills count too
+        await write_records(session)  # the trade gems of this transaction's earlier fills count too
         again = await _trades(session, user_id, max(milestones))
         if again == trades:
             break
         trades = again
     counted[user_id] = trades
-    return earned
 
 
 async def _trades(session: AsyncSession, user_id: int, last_milestone: int) -> int:

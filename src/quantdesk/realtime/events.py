@@ -22,6 +22,7 @@ from sqlalchemy import ARRAY, String, bindparam, event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from quantdesk.core.db import savepoint
 from quantdesk.core.money import quantize, text
 
 CHANNEL = "quantdesk_events"
@@ -219,7 +220,7 @@ async def all_or_nothing(session: AsyncSession) -> AsyncIterator[None]:
     while the rest of the transaction goes on (a dashboard form answers with its error and commits)."""
     before = list(session.info.get(PENDING_KEY, []))
     try:
-        async with session.begin_nested():
+        async with savepoint(session):
             yield
     except BaseException:
         session.info[PENDING_KEY] = before

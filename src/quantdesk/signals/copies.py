@@ -83,7 +83,7 @@ class Copies:
     those it accepts itself, by key (a signal can repeat only a copy with its key)."""
 
     def __init__(self, earlier: list[Copy], window_s: float, keys: dict[Signal, int] | None = None) -> None:
-        self._by_key: dict[int, list[Copy]] = {}
+        self._by_key: dict[int, list[Copy | Signal]] = {}
         for copy in sorted(earlier, key=lambda copy: copy.id):
             self._by_key.setdefault(lock_key(copy), []).append(copy)
         self._window = timedelta(seconds=window_s)
@@ -114,9 +114,10 @@ class Copies:
             )
         return cls([Copy(*row) for row in found], window_s, keys)
 
-    def first_of(self, signal: Signal) -> Copy | None:
+    def first_of(self, signal: Signal) -> Copy | Signal | None:
         """The first accepted signal that ``signal`` repeats: the same id on the account, or the same body
-        on the same webhook (through the API: on the same account) within the window."""
+        on the same webhook (through the API: on the same account) within the window: stored before this
+        transaction (a Copy), or accepted in it (the Signal, whose id is known once it is inserted)."""
         candidates = self._by_key.get(self._key(signal), ())
         return next((copy for copy in candidates if self._repeats(signal, copy)), None)
 
@@ -124,16 +125,13 @@ class Copies:
         """``signal`` is accepted in this transaction: later ones of it may repeat it. It is given the key
         under which the copies sent after this transaction find it."""
         signal.copy_key = self._key(signal)
-        copy = Copy(
-            signal.id, signal.account_id, signal.token_id, signal.external_id, signal.body_hash, signal.received_at
-        )
-        self._by_key.setdefault(signal.copy_key, []).append(copy)
+        self._by_key.setdefault(signal.copy_key, []).append(signal)
 
     def _key(self, signal: Signal) -> int:
         key = self._keys.get(signal)
         return lock_key(signal) if key is None else key
 
-    def _repeats(self, signal: Signal, copy: Copy) -> bool:
+    def _repeats(self, signal: Signal, copy: Copy | Signal) -> bool:
         if copy.account_id != signal.account_id:
             return False
         if signal.external_id is not None:

@@ -3,13 +3,13 @@
 Everything here runs in the receiving transaction, so a 202 means the signal and its order are committed:
 a crash after it leaves them pending, and a broker worker executes them after restart. Signals arriving
 together (a batch of webhook requests) are received in one transaction: what they read is read once for
-all of them, and their rows, whose ids are reserved, are flushed together when it commits.
+all of them, and their rows are inserted together: the orders, then the signals pointing at them.
 """
 
 import hashlib
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.core.clock import utcnow
 from quantdesk.core.config import Settings
-from quantdesk.core.db import new_row, reserve_ids, stage, take_id
 from quantdesk.core.errors import NotFound, QuantdeskError, ValidationFailed
 from quantdesk.core.money import text
 from quantdesk.market.models import Instrument
@@ -89,7 +88,8 @@ class _Batch:
 
     instruments: dict[str, tuple[Instrument, Decimal] | QuantdeskError]
     copies: Copies
-    entries: Counter[tuple[int, int]]
+    entries: Counter[tuple[int, int]] = field(default_factory=Counter)
+    firsts: dict[Signal, Copy | Signal] = field(default_factory=dict)  # each duplicate's first copy
 
 
 async def receive_many(session: AsyncSession, messages: Sequence[Message], settings: Settings) -> list[Receipt]:
@@ -102,24 +102,23 @@ async def receive_many(session: AsyncSession, messages: Sequence[Message], setti
     batch = _Batch(
         await prices.priced_instruments(session, {reading.symbol for _, reading in parsed}),
         await Copies.load(session, [signal for signal, _ in parsed], settings.signal_dedupe_window_s),
-        Counter(),
     )
-    await reserve_ids(session, {Signal: len(arrived), Order: sum(_orders_needed(reading) for _, reading in parsed)})
-    receipts = [
-        await _receive_one(session, message, signal, reading, batch, settings)
+    plans = [
+        await _decide(session, message, signal, reading, batch, settings)
         for message, (signal, reading) in zip(messages, arrived, strict=True)
     ]
-    if any(receipt.outcome == "accepted" for receipt in receipts):
+    signals = [signal for signal, _ in arrived]
+    await _store(session, signals, plans, [message.recipient.generation for message in messages], batch.firsts)
+    if any(plan is not None for plan in plans):
         publish(session, QUEUE_STREAM, {})  # wakes the broker workers, once for the orders of the batch
-    return receipts
+    return [_receipt(signal) for signal in signals]
 
 
 def _arrived(message: Message, now: datetime, max_level_distance_pct: float) -> tuple[Signal, ParsedSignal | str]:
-    """The signal's row as received, and what its body says (or why it says nothing valid)."""
+    """The signal's row as received, not stored yet, and what its body says (or why it says nothing valid)."""
     # PostgreSQL text cannot hold NUL; it is the one character not kept as received.
     raw = message.body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
-    signal = new_row(
-        Signal,
+    signal = Signal(
         account_id=message.recipient.account_id,
         token_id=message.token_id,
         source=message.source,
@@ -137,44 +136,72 @@ def _arrived(message: Message, now: datetime, max_level_distance_pct: float) -> 
     return signal, reading
 
 
-def _orders_needed(reading: ParsedSignal) -> int:
-    """The orders a valid signal places at most: its entry and bracket legs, or one closing order."""
-    if reading.side == "close":
-        return 1
-    takes = bool(reading.take_profit or reading.take_profit_distances)
-    return 1 + takes + (reading.stop_loss is not None or reading.stop_loss_distance is not None)
-
-
-async def _receive_one(
+async def _decide(
     session: AsyncSession,
     message: Message,
     signal: Signal,
     reading: ParsedSignal | str,
     batch: _Batch,
     settings: Settings,
-) -> Receipt:
-    signal.id = await take_id(session, Signal)
+) -> Plan | None:
+    """What becomes of the signal: rejected or a duplicate (its status says which), or accepted with the
+    order it places (returned)."""
     if isinstance(reading, str):
-        return _store_rejected(session, signal, reading)
+        _reject(signal, reading)
+        return None
     first = batch.copies.first_of(signal)
     if first is not None:
-        return _store_duplicate(session, signal, first)
+        signal.status, batch.firsts[signal] = "duplicate", first
+        return None
     try:
         plan = await _plan(session, message.recipient, reading, batch, settings)
     except (ValidationFailed, NotFound) as refused:
-        return _store_rejected(session, signal, refused.detail)
+        _reject(signal, refused.detail)
+        return None
     signal.instrument_id = plan.instrument.id
     signal.status, signal.reason = "pending", "waiting for the broker"
     batch.copies.accept(signal)
-    stage(session, signal)
-    order = trading.new_order(plan.order, plan.instrument, "signal", message.recipient.generation)
-    order.signal_id, order.leg = signal.id, plan.leg
-    await trading.add_new_order(session, order, trading.bracket_legs(plan.order, order) if plan.leg == "entry" else [])
-    signal.order_id = order.id
     if plan.leg == "entry":
         batch.entries[(signal.account_id, plan.instrument.id)] += 1
-    lifecycle.record_received(session, signal)
-    return Receipt("accepted", signal.id, signal.id, signal.reason)
+    return plan
+
+
+async def _store(
+    session: AsyncSession,
+    signals: list[Signal],
+    plans: list[Plan | None],
+    generations: list[int],
+    firsts: dict[Signal, Copy | Signal],
+) -> None:
+    """Insert the accepted signals' orders, then the signals pointing at them (RETURNING gives both their
+    ids), each with its first event."""
+    accepted = [
+        (signal, plan, generation)
+        for signal, plan, generation in zip(signals, plans, generations, strict=True)
+        if plan is not None
+    ]
+    placed = await trading.add_new_orders(
+        session,
+        [
+            (
+                trading.new_order(plan.order, plan.instrument, "signal", generation) | {"leg": plan.leg},
+                plan.order if plan.leg == "entry" else None,
+            )
+            for _, plan, generation in accepted
+        ],
+    )
+    for (signal, _, _), (order, _) in zip(accepted, placed, strict=True):
+        signal.order_id = order.id
+    for signal, first in firsts.items():
+        if isinstance(first, Copy):
+            _describe_duplicate(signal, first)
+    session.add_all(signals)
+    await session.flush()
+    for signal, first in firsts.items():
+        if isinstance(first, Signal):
+            _describe_duplicate(signal, first)  # a copy of one of this batch's signals: its id is known now
+    for signal in signals:
+        lifecycle.record_received(session, signal)
 
 
 def _describe(signal: Signal, parsed: ParsedSignal) -> None:
@@ -186,19 +213,20 @@ def _describe(signal: Signal, parsed: ParsedSignal) -> None:
     signal.distances = stored_distances(parsed)
 
 
-def _store_rejected(session: AsyncSession, signal: Signal, reason: str) -> Receipt:
+def _reject(signal: Signal, reason: str) -> None:
     signal.status, signal.reason = "rejected", reason[:300]
-    stage(session, signal)
-    lifecycle.record_received(session, signal)
-    return Receipt("rejected", signal.id, signal.id, signal.reason)
 
 
-def _store_duplicate(session: AsyncSession, signal: Signal, first: Copy) -> Receipt:
+def _describe_duplicate(signal: Signal, first: Copy | Signal) -> None:
     same = f"the same id '{first.external_id}'" if signal.external_id else "the same body"
-    signal.status, signal.duplicate_of, signal.reason = "duplicate", first.id, f"{same} as signal {first.id}"
-    stage(session, signal)
-    lifecycle.record_received(session, signal)
-    return Receipt("duplicate", first.id, signal.id, signal.reason)
+    signal.duplicate_of, signal.reason = first.id, f"{same} as signal {first.id}"
+
+
+def _receipt(signal: Signal) -> Receipt:
+    """What the sender is told: for a duplicate, the first copy's id."""
+    outcome = {"pending": "accepted"}.get(signal.status, signal.status)
+    told = signal.duplicate_of if signal.status == "duplicate" and signal.duplicate_of is not None else signal.id
+    return Receipt(outcome, told, signal.id, signal.reason)
 
 
 async def _plan(
@@ -244,7 +272,7 @@ async def _close_plan(session: AsyncSession, account_id: int, instrument: Instru
     waiting = batch.entries[(account_id, instrument.id)] or await session.scalar(
         select(func.count())
         .select_from(Order)
-        .where(Order.account_id == account_id, Order.instrument_id == instrument.id, Order.signal_id.is_not(None))
+        .where(Order.account_id == account_id, Order.instrument_id == instrument.id, Order.source == "signal")
         .where(Order.status.in_(OPEN_STATUSES), Order.leg == "entry")
     )
     if held == 0 and not waiting:

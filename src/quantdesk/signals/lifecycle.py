@@ -1,7 +1,7 @@
 """A signal's trade, followed through its orders: pending -> executed -> closed, or rejected / cancelled.
 
-The broker calls ``order_changed`` in the same transaction whenever an order a signal placed fills, is
-refused, canceled or expires, so a signal's status never disagrees with its orders. A trade closes when
+The broker calls ``follow`` in the same transaction whenever an order a signal placed fills, is refused,
+canceled or expires, so a signal's status never disagrees with its orders. A trade closes when
 its stop-loss or take-profit fills, when a later close or opposite signal's closing order fills, when
 its owner closes it, or when the account is reset.
 """
@@ -9,12 +9,12 @@ its owner closes it, or when the account is reset.
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.accounts.models import Account
 from quantdesk.core.clock import utcnow
-from quantdesk.core.db import new_row, stage
+from quantdesk.core.db import append
 from quantdesk.core.money import quantize, text
 from quantdesk.realtime.events import publish
 from quantdesk.signals import distances
@@ -53,28 +53,34 @@ def signal_view(signal: Signal) -> dict[str, Any]:
 def record(session: AsyncSession, signal: Signal, status: str, reason: str | None) -> None:
     """The signal's new status, stored with its time and published to its owner."""
     signal.status, signal.reason, signal.updated_at = status, reason, utcnow()
-    stage(session, new_row(SignalEvent, signal_id=signal.id, status=status, reason=reason, at=signal.updated_at))
+    append(session, SignalEvent, signal_id=signal.id, status=status, reason=reason, at=signal.updated_at)
     publish(session, "signal_updates", {"event": status, "signal": signal_view(signal)}, signal.account_id)
 
 
 def record_received(session: AsyncSession, signal: Signal) -> None:
     """The first status of a signal just added: its event row, published to its owner."""
-    stage(
-        session,
-        new_row(SignalEvent, signal_id=signal.id, status=signal.status, reason=signal.reason, at=signal.updated_at),
-    )
+    append(session, SignalEvent, signal_id=signal.id, status=signal.status, reason=signal.reason, at=signal.updated_at)
     publish(session, "signal_updates", {"event": signal.status, "signal": signal_view(signal)}, signal.account_id)
 
 
 async def follow(session: AsyncSession, order: Order) -> None:
-    if order.signal_id is not None:
-        await order_changed(session, order)
-
-
-async def order_changed(session: AsyncSession, order: Order) -> None:
-    signal = await session.get(Signal, order.signal_id)
-    if signal is None:  # pragma: no cover - orders go with their signal
+    """The order changed: the signal whose trade it belongs to (if a signal placed it) follows."""
+    if order.source != "signal":
         return
+    signal = await signal_of(session, order)
+    if signal is not None:
+        await order_changed(session, order, signal)
+
+
+async def signal_of(session: AsyncSession, order: Order) -> Signal | None:
+    """The signal whose trade ``order`` is part of: the one it opens (or, from a close signal, closes), the
+    one whose entry it is a bracket leg of, or the one whose reversal closed the position first with it."""
+    opened = order.parent_id if order.leg in EXIT_LEGS else order.id
+    query = select(Signal).where(or_(Signal.order_id == opened, Signal.close_order_id == order.id))
+    return (await session.scalars(query.order_by(Signal.id).limit(1))).first()
+
+
+async def order_changed(session: AsyncSession, order: Order, signal: Signal) -> None:
     if order.leg in EXIT_LEGS:
         if order.status == "filled":
             reason = f"{EXIT_LEGS[order.leg]} hit: filled at {_price(order)}"

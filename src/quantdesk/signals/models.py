@@ -5,7 +5,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
 from quantdesk.core.clock import utcnow
 from quantdesk.core.db import Base
@@ -43,6 +43,8 @@ class Signal(Base):
         Index("ix_signals_account_received", "account_id", "received_at"),
         Index("ix_signals_copies", "copy_key", "received_at"),
         Index("ix_signals_open_trades", "account_id", "instrument_id", "status"),
+        Index("ix_signals_order_id", "order_id"),
+        Index("ix_signals_close_order_id", "close_order_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -69,9 +71,10 @@ class Signal(Base):
     distances: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     quantity: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     order_type: Mapped[str | None] = mapped_column(String(8))
-    # The order opening this signal's trade, and the one closing the position it reverses or closes.
-    # Plain ids: orders point at their signal with a foreign key, and two tables must not point at each
-    # other (SQLite cannot add a constraint to an existing table); both go with their account.
+    # The order opening this signal's trade (for a close signal: its closing order), and the one closing the
+    # position it reverses first. Plain ids, as when orders pointed back at their signals (SQLite cannot add
+    # a constraint to an existing table); both go with their account. The orders' own lifecycle finds its
+    # signal by these (signals.lifecycle.signal_of).
     order_id: Mapped[int | None] = mapped_column()
     close_order_id: Mapped[int | None] = mapped_column()
     # The trade: at what price it opened and closed, through which order, and its net P&L.
@@ -93,5 +96,3 @@ class SignalEvent(Base):
     at: Mapped[datetime] = mapped_column(UTCTimestamp, default=utcnow)
     status: Mapped[str] = mapped_column(String(10))
     reason: Mapped[str | None] = mapped_column(String(300))
-    # Never loaded: it makes a flush insert the signal before its events (trading.models._inserted_before).
-    signal: Mapped["Signal"] = relationship(lazy="raise")

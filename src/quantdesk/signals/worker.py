@@ -19,7 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 
-from sqlalchemy import ColumnElement, bindparam, exists, func, select, text
+from sqlalchemy import ColumnElement, bindparam, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from quantdesk.accounts.models import Account
@@ -27,9 +27,7 @@ from quantdesk.core.clock import utcnow
 from quantdesk.core.config import Settings
 from quantdesk.core.db import (
     connection_lost,
-    dialect_name,
     lost_to_a_concurrent_transaction,
-    reserve_ids,
     session_scope,
 )
 from quantdesk.core.errors import InsufficientFunds, ValidationFailed
@@ -39,7 +37,7 @@ from quantdesk.signals import lifecycle
 from quantdesk.signals.models import Signal
 from quantdesk.trading import broker, prices, resting
 from quantdesk.trading import service as trading
-from quantdesk.trading.models import WAITING_FOR_BROKER, Fill, Order, Position
+from quantdesk.trading.models import WAITING_FOR_BROKER, Order, Position
 from quantdesk.trading.status import transition
 
 log = logging.getLogger(__name__)
@@ -73,24 +71,16 @@ _CLAIM = (
     .execution_options(populate_existing=True)
 )
 _ANY_WAITING = select(exists().where(*_waiting()))
-# The claim wants the oldest few waiting orders: an ordered read of the queue's partial index that stops
-# after CLAIM_SCAN rows. A planner that believes the queue nearly empty prefers a bitmap scan of every
-# waiting order and a sort, and PostgreSQL believes that of a table its statistics have not seen grow: a
-# new database taking a burst, for up to a minute, until autovacuum's ANALYZE. With 15,000 orders waiting
-# that claim took 5.7 ms of PostgreSQL's CPU for each batch of 16, and more the longer the queue; read by
-# the index, 0.3 ms. The worker's transactions do without bitmap scans (SET LOCAL: until their end): all
-# their statements read a few rows by key or a short index range.
-QUEUE_PLANNING = text("SET LOCAL enable_bitmapscan = off")
-# Read under the account's lock: what another worker committed before it is seen. With their signals,
-# which the fills' lifecycle then finds in the session instead of reading them again.
+# Read under the account's lock: what another worker committed before it is seen. Then their signals (by
+# ix_signals_order_id), which the fills' lifecycle finds in the session instead of reading them again.
 _OLDEST = (
-    select(Order, Signal)
-    .join(Signal, Signal.id == Order.signal_id)
+    select(Order)
     .where(Order.account_id == bindparam("account_id"), *_waiting())
     .order_by(Order.id)
     .limit(bindparam("batch"))
     .execution_options(populate_existing=True)
 )
+_THEIR_SIGNALS = select(Signal).where(Signal.order_id.in_(bindparam("orders", expanding=True)))
 _LEGS = (
     select(Order)
     .where(Order.parent_id.in_(bindparam("entries", expanding=True)))
@@ -148,16 +138,15 @@ class Reads:
 
     @classmethod
     async def load(cls, session: AsyncSession, account: Account, batch: int = BATCH) -> "Reads":
-        """The account's oldest waiting orders, up to ``batch``, and their legs; ids for their fills."""
-        found = await session.execute(_OLDEST, {"account_id": account.id, "batch": batch})
-        orders = [(order, signal) for order, signal in found]
+        """The account's oldest waiting orders, up to ``batch``, with their signals, and their legs."""
+        oldest = list(await session.scalars(_OLDEST, {"account_id": account.id, "batch": batch}))
+        signals = {s.order_id: s for s in await session.scalars(_THEIR_SIGNALS, {"orders": [o.id for o in oldest]})}
+        orders = [(order, signals[order.id]) for order in oldest if order.id in signals]
         entries = [order.id for order, _ in orders if order.leg == "entry" and order.has_legs]
         legs: dict[int, list[Order]] = {entry: [] for entry in entries}
         if entries:
             for leg in await session.scalars(_LEGS, {"entries": entries}):
                 legs[leg.parent_id or 0].append(leg)
-        if orders:
-            await reserve_ids(session, {Fill: len(orders)})
         return cls(orders, legs)
 
     async def price(self, session: AsyncSession, instrument_id: int) -> tuple[Instrument, Decimal]:
@@ -191,15 +180,13 @@ async def execute_next(factory: async_sessionmaker[AsyncSession], settings: Sett
     executed: list[int] = []  # the orders executed in the transaction, not committed yet
     try:
         async with session_scope(factory, write=True) as session:
-            if dialect_name(session) == "postgresql":
-                await session.execute(QUEUE_PLANNING)
             account, waiting = await claim(session)
             if account is None:
                 return Outcome.HELD if waiting else Outcome.EMPTY
             reads = await Reads.load(session, account, batch)
-            for order, _signal in reads.orders:
+            for order, signal in reads.orders:
                 executing = order.id
-                await execute(session, order, account, settings, reads)
+                await execute(session, order, signal, account, settings, reads)
                 executed.append(order.id)
                 executing = None
                 # The orders of a batch read nothing of their own, so without this the batch held the
@@ -239,9 +226,11 @@ async def claim(session: AsyncSession) -> tuple[Account | None, bool]:
     return None, bool(await session.scalar(_ANY_WAITING))
 
 
-async def execute(session: AsyncSession, order: Order, account: Account, settings: Settings, reads: Reads) -> None:
-    """Execute one waiting order of ``account``, which the caller holds locked; ``reads``: what the
-    transaction's orders read once for all."""
+async def execute(
+    session: AsyncSession, order: Order, signal: Signal, account: Account, settings: Settings, reads: Reads
+) -> None:
+    """Execute one waiting order of ``account`` (placed by ``signal``), which the caller holds locked;
+    ``reads``: what the transaction's orders read once for all."""
     try:
         instrument, market = await reads.price(session, order.instrument_id)
     except ValidationFailed as unpriced:
@@ -259,7 +248,7 @@ async def execute(session: AsyncSession, order: Order, account: Account, setting
             return
         order.side, order.quantity = ("sell" if held > 0 else "buy"), abs(held)
     elif _opposes(order.side, held):
-        opens = await _close_first(session, order, account, instrument, market, deal, held)
+        opens = await _close_first(session, order, signal, account, instrument, market, deal, held)
         if not opens:
             return
     await _fill_or_reject(session, order, legs, account, instrument, market, deal)
@@ -272,6 +261,7 @@ def _opposes(side: str, held: Decimal) -> bool:
 async def _close_first(
     session: AsyncSession,
     order: Order,
+    signal: Signal,
     account: Account,
     instrument: Instrument,
     market: Decimal,
@@ -280,26 +270,24 @@ async def _close_first(
 ) -> bool:
     """An opposite signal first closes the open position (closing its trades); True when the signal's
     own order should then open its trade."""
-    closer = Order(
-        account_id=account.id,
-        instrument_id=instrument.id,
-        symbol=instrument.symbol,
-        side=order.side,
-        type="market",
-        time_in_force="gtc",
-        quantity=abs(held),
-        status="new",
-        leg="close",
-        source="signal",
-        signal_id=order.signal_id,
-        generation=account.generation,
-        created_at=utcnow(),
-        updated_at=utcnow(),
-    )
-    await trading.add_new_order(session, closer, [])
-    signal = await session.get(Signal, order.signal_id)
-    if signal is not None:
-        signal.close_order_id = closer.id
+    values = {
+        "account_id": account.id,
+        "instrument_id": instrument.id,
+        "symbol": instrument.symbol,
+        "side": order.side,
+        "type": "market",
+        "time_in_force": "gtc",
+        "quantity": abs(held),
+        "status": "new",
+        "leg": "close",
+        "source": "signal",
+        "generation": account.generation,
+        "created_at": utcnow(),
+        "updated_at": utcnow(),
+    }
+    closer, _ = await trading.add_new_order(session, values, None)
+    signal.close_order_id = closer.id
+    await session.flush()  # the closing order's lifecycle finds its signal by it (lifecycle.signal_of)
     await _fill_or_reject(session, closer, [], account, instrument, market, deal)
     if closer.status != "filled":
         await _refuse(session, order, f"the open position could not be closed first: {closer.reason}")
@@ -307,13 +295,10 @@ async def _close_first(
     if order.side == "sell" and not account.allow_short:
         transition(session, order, "canceled", "it closed the long position; short selling is off, so no short opens")
         await _end_legs(session, order)
-        if signal is not None:
-            # It did all it could do: close. Its trade is the one it closed (whose P&L that trade has), so
-            # it ends closed, is no open trade in the analytics, and has nothing left to close.
-            signal.closed_at = utcnow()
-            lifecycle.record(
-                session, signal, "closed", "closed the long position; opened no short (short selling is off)"
-            )
+        # It did all it could do: close. Its trade is the one it closed (whose P&L that trade has), so it
+        # ends closed, is no open trade in the analytics, and has nothing left to close.
+        signal.closed_at = utcnow()
+        lifecycle.record(session, signal, "closed", "closed the long position; opened no short (short selling is off)")
         return False
     return True
 

@@ -1,8 +1,9 @@
 """The paper broker: fills an order against an account in the caller's transaction, or refuses it.
 
 One fill writes, together: the position, the fill, the ledger rows (trade and commission), the order's
-new status with its event, the gems, and the bracket legs it activates or cancels. Nothing is flushed
-here: the rows wait in the session, so the fills of a batch of orders reach the database together.
+new status with its event, the gems, and the bracket legs it activates or cancels. Only the fill is
+inserted at once (its id is the fill event's ``execution_id``): the changed rows wait in the session and
+the records (``core.db.append``) for the commit, so the fills of a batch of orders are written together.
 """
 
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from quantdesk.accounts import service as accounts
 from quantdesk.accounts.models import Account
 from quantdesk.core.clock import utcnow
-from quantdesk.core.db import new_row, stage, take_id
+from quantdesk.core.db import insert_returning
 from quantdesk.core.errors import InsufficientFunds
 from quantdesk.core.money import quantize, text
 from quantdesk.gamification.awards import award_trade
@@ -154,28 +155,25 @@ async def execute(
     )
     if fee:
         accounts.post(session, account, "commission", -fee, order.id, f"commission on order {order.id}")
-    fill = new_row(
-        Fill,
-        id=await take_id(session, Fill),
-        order_id=order.id,
-        account_id=account.id,
-        instrument_id=instrument.id,
-        side=order.side,
-        quantity=order.quantity,
-        price=price,
-        commission=fee,
-        realized_pnl=holding.realized,
-        generation=account.generation,
-        at=utcnow(),
-    )
-    stage(session, fill)
+    fill_values = {
+        "order_id": order.id,
+        "account_id": account.id,
+        "instrument_id": instrument.id,
+        "side": order.side,
+        "quantity": order.quantity,
+        "price": price,
+        "commission": fee,
+        "realized_pnl": holding.realized,
+        "generation": account.generation,
+        "at": utcnow(),
+    }
+    (fill,) = await insert_returning(session, Fill, [fill_values])  # its id is the fill event's execution_id
     order.filled_quantity, order.filled_avg_price, order.commission = order.quantity, price, fee
     order.total, order.filled_at = quantize(sign * notional - fee), fill.at
     transition(session, order, "filled", fill={"execution_id": fill.id, "position_qty": position.quantity})
     await award_trade(session, account.user_id, account.id, order.id, terms.milestones)
     await _after_fill(session, order, legs)
-    if order.signal_id is not None:
-        await lifecycle.order_changed(session, order)
+    await lifecycle.follow(session, order)
     return fill
 
 
@@ -206,5 +204,4 @@ async def _after_fill(session: AsyncSession, order: Order, legs: Sequence[Order]
 
 async def reject(session: AsyncSession, order: Order, reason: str) -> None:
     transition(session, order, "rejected", reason)
-    if order.signal_id is not None:
-        await lifecycle.order_changed(session, order)
+    await lifecycle.follow(session, order)

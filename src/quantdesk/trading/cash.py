@@ -7,7 +7,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.accounts import service as accounts
-from quantdesk.accounts.models import Account, LedgerEntry
+from quantdesk.accounts.models import Account
 from quantdesk.trading import margin
 
 
@@ -16,11 +16,11 @@ async def equity(session: AsyncSession, account: Account) -> Decimal:
     return account.cash + (await margin.exposure(session, account)).market_value
 
 
-async def deposit(session: AsyncSession, account: Account, amount: Decimal) -> LedgerEntry:
-    return accounts.deposit(session, account, amount, await equity(session, account))
+async def deposit(session: AsyncSession, account: Account, amount: Decimal) -> None:
+    accounts.deposit(session, account, amount, await equity(session, account))
 
 
-async def withdraw(session: AsyncSession, account: Account, amount: Decimal) -> LedgerEntry:
+async def withdraw(session: AsyncSession, account: Account, amount: Decimal) -> None:
     now = await margin.exposure(session, account)  # valued once: for the rule and for the ledger row
     margin.check_withdrawal(account, amount, now)
-    return accounts.withdraw(session, account, amount, account.cash + now.market_value)
+    accounts.withdraw(session, account, amount, account.cash + now.market_value)

@@ -2,18 +2,15 @@
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import CheckConstraint, ColumnElement, ForeignKey, Index, String, UniqueConstraint, and_, literal_column
-from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column, relationship
+from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column
 
 from quantdesk.core.clock import utcnow
 from quantdesk.core.db import Base
 from quantdesk.core.money import ExactDecimal
 from quantdesk.core.types import UTCTimestamp
-
-if TYPE_CHECKING:
-    from quantdesk.signals.models import Signal
 
 SIDES = ("buy", "sell")
 TYPES = ("market", "limit", "stop", "stop_limit")
@@ -22,13 +19,6 @@ STATUSES = ("new", "accepted", "partially_filled", "filled", "canceled", "expire
 OPEN_STATUSES = ("new", "accepted", "partially_filled")
 # An entry; its bracket legs; or "close": the whole position in the instrument, sized when it executes.
 LEGS = ("entry", "take_profit", "stop_loss", "close")
-
-
-# Many-to-one relationships that are never loaded (lazy="raise": code sets the id columns): they tell the
-# unit of work which rows a flush must insert first, so that rows of many orders added together (a batch,
-# with reserved ids) are flushed at once and each references a row already inserted.
-def _inserted_before(target: str) -> Any:
-    return relationship(target, lazy="raise", viewonly=False)
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
@@ -73,8 +63,9 @@ class Order(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
     leg: Mapped[str] = mapped_column(String(12), default="entry")
     has_legs: Mapped[bool] = mapped_column(default=False)  # an entry with a take-profit or stop-loss
+    # api, cli, dashboard, replay, or signal: a signal's orders wait in the broker's queue until a worker
+    # executes them (signals point at their orders; an order does not point back).
     source: Mapped[str] = mapped_column(String(12), default="api")
-    signal_id: Mapped[int | None] = mapped_column(ForeignKey("signals.id", ondelete="CASCADE"))
     generation: Mapped[int] = mapped_column(default=0)
     filled_quantity: Mapped[Decimal] = mapped_column(ExactDecimal, default=Decimal(0))
     filled_avg_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
@@ -85,14 +76,13 @@ class Order(Base):
     created_at: Mapped[datetime] = mapped_column(UTCTimestamp, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCTimestamp, default=utcnow)
     filled_at: Mapped[datetime | None] = mapped_column(UTCTimestamp)
-    signal: Mapped["Signal | None"] = _inserted_before("Signal")
 
 
 # Partial indexes hold only the rows a hot query looks for, so finding them costs the same however many
 # orders are done: the signal orders waiting for a broker worker, and the orders resting in the book
 # (those of them with an expiry, for the day orders to expire). Their conditions are in literals: a bound
 # parameter cannot prove to a planner that a row is in a partial index.
-WAITING_FOR_BROKER = and_(Order.status == literal_column("'new'"), Order.signal_id.is_not(None))
+WAITING_FOR_BROKER = and_(Order.status == literal_column("'new'"), Order.source == literal_column("'signal'"))
 RESTING = Order.status == literal_column("'accepted'")
 
 
@@ -115,7 +105,6 @@ class OrderEvent(Base):
     at: Mapped[datetime] = mapped_column(UTCTimestamp, default=utcnow)
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(String(300))
-    order: Mapped["Order"] = _inserted_before("Order")
 
 
 class Fill(Base):
@@ -132,7 +121,6 @@ class Fill(Base):
     realized_pnl: Mapped[Decimal] = mapped_column(ExactDecimal, default=Decimal(0))
     generation: Mapped[int] = mapped_column(default=0)
     at: Mapped[datetime] = mapped_column(UTCTimestamp, default=utcnow, index=True)
-    order: Mapped["Order"] = _inserted_before("Order")
 
 
 class Position(Base):

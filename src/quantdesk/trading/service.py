@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,14 +15,14 @@ from quantdesk.accounts.models import Account
 from quantdesk.accounts.service import Principal
 from quantdesk.core.clock import utcnow
 from quantdesk.core.config import Settings
-from quantdesk.core.db import new_row, reserve_ids, stage, take_id
+from quantdesk.core.db import append, insert_returning
 from quantdesk.core.errors import Conflict, Forbidden, NotFound, QuantdeskError, ValidationFailed
 from quantdesk.core.money import text
 from quantdesk.market.models import Instrument
 from quantdesk.signals import lifecycle
 from quantdesk.trading import broker, cash, prices, resting
 from quantdesk.trading.matching import execution_price
-from quantdesk.trading.models import OPEN_STATUSES, Fill, Order, OrderEvent, Position
+from quantdesk.trading.models import OPEN_STATUSES, Order, OrderEvent, Position
 from quantdesk.trading.schemas import OrderCreate
 from quantdesk.trading.status import announce, transition
 
@@ -65,33 +66,34 @@ def _end_of_session(now: datetime) -> datetime:
     return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def new_order(body: OrderCreate, instrument: Instrument, source: str, generation: int) -> Order:
-    """An order of ``body``'s account, in the account's current ``generation`` (bumped by each reset)."""
+def new_order(body: OrderCreate, instrument: Instrument, source: str, generation: int) -> dict[str, Any]:
+    """The values of a new order of ``body``'s account, in the account's current ``generation`` (bumped by
+    each reset), for ``add_new_orders``."""
     now = utcnow()
-    return new_row(
-        Order,
-        account_id=body.account_id,
-        instrument_id=instrument.id,
-        symbol=instrument.symbol,
-        side=body.side,
-        type=body.type,
-        time_in_force=body.time_in_force,
-        quantity=body.quantity,
-        limit_price=body.limit_price,
-        stop_price=body.stop_price,
-        status="new",
-        client_order_id=body.client_order_id,
-        leg="entry",
-        has_legs=body.take_profit is not None or body.stop_loss is not None,
-        source=source,
-        generation=generation,
-        created_at=now,
-        updated_at=now,
-        expires_at=_end_of_session(now) if body.time_in_force == "day" and body.type != "market" else None,
-    )
+    return {
+        "account_id": body.account_id,
+        "instrument_id": instrument.id,
+        "symbol": instrument.symbol,
+        "side": body.side,
+        "type": body.type,
+        "time_in_force": body.time_in_force,
+        "quantity": body.quantity,
+        "limit_price": body.limit_price,
+        "stop_price": body.stop_price,
+        "status": "new",
+        "client_order_id": body.client_order_id,
+        "leg": "entry",
+        "has_legs": body.take_profit is not None or body.stop_loss is not None,
+        "source": source,
+        "generation": generation,
+        "created_at": now,
+        "updated_at": now,
+        "expires_at": _end_of_session(now) if body.time_in_force == "day" and body.type != "market" else None,
+    }
 
 
-def bracket_legs(body: OrderCreate, entry: Order) -> list[Order]:
+def bracket_legs(body: OrderCreate, entry: Order) -> list[dict[str, Any]]:
+    """The values of the entry's take-profit and stop-loss orders, held until it fills."""
     exit_side = "sell" if body.side == "buy" else "buy"
     legs = []
     for leg, kind, limit, stop in (
@@ -101,40 +103,53 @@ def bracket_legs(body: OrderCreate, entry: Order) -> list[Order]:
         if limit is None and stop is None:
             continue
         legs.append(
-            new_row(
-                Order,
-                account_id=entry.account_id,
-                instrument_id=entry.instrument_id,
-                symbol=entry.symbol,
-                side=exit_side,
-                type=kind,
-                time_in_force="gtc",
-                quantity=entry.quantity,
-                limit_price=limit,
-                stop_price=stop,
-                status="new",
-                signal_id=entry.signal_id,
-                leg=leg,
-                source=entry.source,
-                generation=entry.generation,
-                created_at=entry.created_at,
-                updated_at=entry.created_at,
-            )
+            {
+                "account_id": entry.account_id,
+                "instrument_id": entry.instrument_id,
+                "symbol": entry.symbol,
+                "side": exit_side,
+                "type": kind,
+                "time_in_force": "gtc",
+                "quantity": entry.quantity,
+                "limit_price": limit,
+                "stop_price": stop,
+                "status": "new",
+                "reason": "held until the entry fills",
+                "parent_id": entry.id,
+                "leg": leg,
+                "source": entry.source,
+                "generation": entry.generation,
+                "created_at": entry.created_at,
+                "updated_at": entry.created_at,
+            }
         )
     return legs
 
 
-async def add_new_order(session: AsyncSession, order: Order, legs: list[Order]) -> list[Order]:
-    """Stage a new order and its bracket legs (held until it fills), each with its first event
-    (``core.db.stage``: written at the commit, the orders of a batch together, with reserved ids)."""
-    order.id = await take_id(session, Order)
-    for leg in legs:
-        leg.id, leg.parent_id, leg.signal_id = await take_id(session, Order), order.id, order.signal_id
-    stage(session, order, *legs)
-    for new, reason in [(order, None), *((leg, "held until the entry fills") for leg in legs)]:
-        stage(session, new_row(OrderEvent, order_id=new.id, status="new", reason=reason, at=new.created_at))
-        announce(session, new)
-    return legs
+NewOrder = tuple[dict[str, Any], OrderCreate | None]  # an order's values, and the body whose legs it has
+
+
+async def add_new_orders(session: AsyncSession, new: Sequence[NewOrder]) -> list[tuple[Order, list[Order]]]:
+    """Insert new orders (``new_order``) with the bracket legs their bodies ask for, each with its first
+    event; the orders in one statement, then the legs in one (they refer to their entries' ids)."""
+    entries = await insert_returning(session, Order, [values for values, _ in new])
+    wanted = [
+        bracket_legs(body, entry) if body is not None else [] for entry, (_, body) in zip(entries, new, strict=True)
+    ]
+    stored = iter(await insert_returning(session, Order, [leg for legs in wanted for leg in legs]))
+    placed = [(entry, [next(stored) for _ in legs]) for entry, legs in zip(entries, wanted, strict=True)]
+    for order in (order for entry, legs in placed for order in (entry, *legs)):
+        append(session, OrderEvent, order_id=order.id, status="new", reason=order.reason, at=order.created_at)
+        announce(session, order)
+    return placed
+
+
+async def add_new_order(
+    session: AsyncSession, values: dict[str, Any], body: OrderCreate | None
+) -> tuple[Order, list[Order]]:
+    """``add_new_orders`` for one order."""
+    (placed,) = await add_new_orders(session, [(values, body)])
+    return placed
 
 
 async def route(
@@ -253,8 +268,6 @@ class _Batch:
         keyed = {(body.account_id, body.client_order_id) for body in bodies if body.client_order_id is not None}
         seen = await _orders_by_client_id(session, keyed)
         positions = await broker.load_positions(session, pairs)
-        legs = sum((body.take_profit is not None) + (body.stop_loss is not None) for body in bodies)
-        await reserve_ids(session, {Order: len(bodies) + legs, Fill: len(bodies)})
         return cls(accounts, instruments, seen, positions)
 
 
@@ -277,11 +290,12 @@ async def _place(session: AsyncSession, request: OrderRequest, batch: _Batch, de
     instrument, market = found
     check_quantity(instrument, body.quantity)
     check_prices(body, market)
-    order = new_order(body, instrument, request.source, account.generation)
-    fill_price = execution_price(resting.resting_view(order), market, deal.costs)
-    if fill_price is not None:  # refused before anything of the order is added
-        await broker.check_affordable(session, order, account, instrument, fill_price, deal)
-    legs = await add_new_order(session, order, bracket_legs(body, order))
+    values = new_order(body, instrument, request.source, account.generation)
+    draft = Order(**values)  # the order as it would be stored, checked before anything of it is
+    fill_price = execution_price(resting.resting_view(draft), market, deal.costs)
+    if fill_price is not None:
+        await broker.check_affordable(session, draft, account, instrument, fill_price, deal)
+    order, legs = await add_new_order(session, values, body)
     await route(session, order, legs, account, instrument, market, deal)
     if body.client_order_id is not None:
         batch.seen[key] = order

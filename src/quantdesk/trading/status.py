@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.core.clock import utcnow
-from quantdesk.core.db import new_row, stage
+from quantdesk.core.db import append
 from quantdesk.realtime.events import publish
 from quantdesk.trading.models import Order, OrderEvent
 
@@ -37,7 +37,6 @@ def order_view(order: Order) -> dict[str, Any]:
         "leg": order.leg,
         "parent_id": order.parent_id,
         "source": order.source,
-        "signal_id": order.signal_id,
         "client_order_id": order.client_order_id,
         "filled_qty": order.filled_quantity,
         "filled_avg_price": order.filled_avg_price,
@@ -64,5 +63,5 @@ def transition(
     order.status, order.updated_at = status, utcnow()
     if reason is not None:
         order.reason = reason
-    stage(session, new_row(OrderEvent, order_id=order.id, status=status, reason=reason, at=order.updated_at))
+    append(session, OrderEvent, order_id=order.id, status=status, reason=reason, at=order.updated_at)
     announce(session, order, fill)
