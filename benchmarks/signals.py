@@ -87,7 +87,7 @@ async def prepare(base_url: str, admin: str) -> tuple[str, str]:
 
 async def record_fills(socket_url: str) -> None:
     """The listening client, run in a process of its own (``--record-fills URL``) so that the load
-    generator never starves it: prints ``signal_id seconds`` from each fill to its event arriving."""
+    generator never starves it: prints ``order_id seconds`` from each fill to its event arriving."""
     async with connect(socket_url, max_size=None) as socket:
         await socket.recv()
         await socket.send(json.dumps({"action": "listen", "data": {"streams": ["trade_updates"]}}))
@@ -97,7 +97,7 @@ async def record_fills(socket_url: str) -> None:
             message = json.loads(raw)
             if message["stream"] == "trade_updates" and message["data"]["event"] == "fill":
                 filled_at = datetime.fromisoformat(message["data"]["timestamp"]).timestamp()
-                print(message["data"]["order"]["signal_id"], time.time() - filled_at, flush=True)
+                print(message["data"]["order"]["id"], time.time() - filled_at, flush=True)
     print("closed", flush=True)  # the server dropped this socket
 
 
@@ -120,9 +120,18 @@ def recorded(output: Path) -> tuple[dict[int, float], bool]:
         if line == "closed":
             dropped = True
         elif line != "ready":
-            signal_id, seconds = line.split()
-            fills[int(signal_id)] = float(seconds)
+            order_id, seconds = line.split()
+            fills[int(order_id)] = float(seconds)
     return fills, dropped
+
+
+def orders_of(url: str, signal_ids: list[int]) -> dict[int, int]:
+    """The order each signal placed, by signal id."""
+    with psycopg.connect(libpq_dsn(url)) as connection:
+        rows = connection.execute(
+            "SELECT id, order_id FROM signals WHERE id = ANY(%s) AND order_id IS NOT NULL", (signal_ids,)
+        ).fetchall()
+    return {int(signal_id): int(order_id) for signal_id, order_id in rows}
 
 
 def settle(url: str, signal_ids: list[int], timeout_s: float = 300.0) -> float:
@@ -149,7 +158,9 @@ def audit(url: str, signal_ids: list[int]) -> dict[str, float]:
             (signal_ids,),
         ).fetchall()
         orders = connection.execute(
-            "SELECT count(*) FROM orders WHERE signal_id = ANY(%s) AND leg = 'entry'", (signal_ids,)
+            "SELECT count(*) FROM orders o JOIN signals s ON s.order_id = o.id "
+            "WHERE s.id = ANY(%s) AND o.leg = 'entry'",
+            (signal_ids,),
         ).fetchone()
         # The broker workers' pace: executed signals over the time from the first receipt to the last fill.
         span = connection.execute(
@@ -251,7 +262,8 @@ async def _drive_quantdesk(
     sessions_before = database_sessions(url)
     floor = await loadgen.run("127.0.0.1", port, "/webhooks/wh_unknown", signal_body, args.connections, FLOOR_S)
     floor_sessions = database_sessions(url) - sessions_before - 1  # not the counting connection itself
-    to_socket = [fills[signal_id] for signal_id in acknowledged if signal_id in fills]
+    opened = orders_of(url, acknowledged)
+    to_socket = [fills[opened[signal_id]] for signal_id in acknowledged if opened.get(signal_id) in fills]
     return {
         **answered(load),
         "acknowledged": len(acknowledged),

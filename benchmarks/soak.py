@@ -195,7 +195,7 @@ def settle_and_audit(url: str, timeout_s: float = 120.0) -> dict[str, int]:
     with psycopg.connect(dsn) as connection:
         waiting = 0
         while time.monotonic() < deadline:
-            waiting = count(connection, "SELECT count(*) FROM orders WHERE status = 'new' AND signal_id IS NOT NULL")
+            waiting = count(connection, "SELECT count(*) FROM orders WHERE status = 'new' AND source = 'signal'")
             pending = count(connection, "SELECT count(*) FROM signals WHERE status = 'pending'")
             connection.commit()
             if waiting == 0 and pending == 0:
