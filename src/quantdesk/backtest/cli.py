@@ -1,6 +1,7 @@
 """The backtest command."""
 
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -15,6 +16,7 @@ from quantdesk.core.config import get_settings
 if TYPE_CHECKING:
     from quantdesk.analytics.service import LoadedSeries
     from quantdesk.backtest.models import SweepRun
+    from quantdesk.backtest.schemas import SweepCreate, WalkForwardCreate
     from quantdesk.backtest.strategies import Strategy
 
 SIZING_HELP = "all_in (default), fraction (of equity: --sizing-value 0.5) or quantity (--sizing-value units)"
@@ -26,6 +28,25 @@ StrategyFile = Annotated[
     Path | None,
     typer.Option(help="Run your own strategy: a Python module (.py) or a rule document (.json); docs/strategies.md"),
 ]
+
+
+def open_research_job(
+    create: Callable[[AsyncSession], Awaitable["SweepRun"]],
+    body: "SweepCreate | WalkForwardCreate",
+    own: "Strategy | None",
+) -> tuple["SweepRun", "LoadedSeries", "Strategy"]:
+    """Store a sweep or walk-forward job (``create``) and read its bars and strategy, in one transaction;
+    the command then runs it in this process."""
+    from quantdesk.analytics import service as analytics_service
+    from quantdesk.backtest import strategy_service, sweeps
+
+    async def work(session: AsyncSession) -> tuple["SweepRun", "LoadedSeries", "Strategy"]:
+        run = await create(session)
+        loaded = await analytics_service.load_series(session, sweeps.series_request(body), get_settings())
+        chosen = own or await strategy_service.lookup(session, body.strategy, body.strategy_version, None)
+        return run, loaded, chosen
+
+    return run_in_session(work, write=True)
 
 
 def load_strategy_file(path: Path | None) -> "Strategy | None":
@@ -149,8 +170,7 @@ def sweep_command(
     """Backtest every combination of a grid, store the ranked table, print the best rows."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from quantdesk.analytics import service as analytics_service
-    from quantdesk.backtest import strategy_service, sweep, sweeps
+    from quantdesk.backtest import sweep, sweeps
     from quantdesk.backtest.schemas import SweepCreate
 
     own = load_strategy_file(strategy_file)
@@ -178,13 +198,9 @@ def sweep_command(
         },
     )
 
-    async def work(session: AsyncSession) -> tuple["SweepRun", "LoadedSeries", "Strategy"]:
-        run = await sweeps.create_sweep(session, body, get_settings(), strategy=own)
-        loaded = await analytics_service.load_series(session, sweeps.series_request(body), get_settings())
-        chosen = own or await strategy_service.lookup(session, body.strategy, body.strategy_version, None)
-        return run, loaded, chosen
-
-    run, loaded, chosen = run_in_session(work, write=True)
+    run, loaded, chosen = open_research_job(
+        lambda session: sweeps.create_sweep(session, body, get_settings(), strategy=own), body, own
+    )
     plan = sweep.build_sweep(chosen, body.grid)
     with Progress(
         *Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console

@@ -110,7 +110,9 @@ class SweepCreate(BacktestCreate):
     rank_by: SweepMetric = Field(default="sharpe", description="Higher is better for every metric offered.")
 
 
-class SweepRead(BaseModel):
+class ResearchJobRead(BaseModel):
+    """What every research job shows (a sweep's and a walk-forward's are rows of one table)."""
+
     id: int
     created_at: datetime
     finished_at: datetime | None
@@ -120,13 +122,16 @@ class SweepRead(BaseModel):
     strategy_version: int | None = None
     data_fingerprint: dict[str, Any] | None = None
     grid: dict[str, Any]
-    rank_by: str
     status: Literal["queued", "running", "done", "failed", "cancelled"]
     progress_pct: float
     cost: int = Field(description="Combinations x bars: what the server's cap counts.")
     total: int
     completed: int
     error: str | None
+
+
+class SweepRead(ResearchJobRead):
+    rank_by: str
     best_params: dict[str, float] | None
     selection: dict[str, float] | None = Field(
         default=None,
@@ -162,23 +167,9 @@ class FoldRead(BaseModel):
     out_of_sample: dict[str, float | None]
 
 
-class WalkForwardRead(BaseModel):
-    id: int
-    created_at: datetime
-    finished_at: datetime | None
-    symbol: str
-    interval: Interval
-    strategy: str
-    strategy_version: int | None = None
-    data_fingerprint: dict[str, Any] | None = None
-    grid: dict[str, Any]
+class WalkForwardRead(ResearchJobRead):
     plan: dict[str, Any] = Field(description="train, test, step, mode and metric.")
-    status: Literal["queued", "running", "done", "failed", "cancelled"]
-    progress_pct: float
-    cost: int
     total: int = Field(description="Folds.")
-    completed: int
-    error: str | None
     folds: list[FoldRead]
     metrics: dict[str, Any] | None = Field(description="The stitched out-of-sample run's metrics.")
     efficiency: float | None = Field(description="Out-of-sample annualised return over in-sample's.")

@@ -22,22 +22,8 @@ def sweep_read(run: SweepRun, rows: int) -> SweepRead:
     results = run.results or []
     names = sweeps.parameter_names(run)
     return SweepRead(
-        id=run.id,
-        created_at=run.created_at,
-        finished_at=run.finished_at,
-        symbol=run.symbol,
-        interval=run.interval,
-        strategy=run.strategy,
-        strategy_version=run.strategy_version,
-        data_fingerprint=run.data_fingerprint,
-        grid=run.grid,
+        **sweeps.job_fields(run),
         rank_by=run.rank_by,
-        status=run.status,
-        progress_pct=sweeps.progress_pct(run),
-        cost=run.cost,
-        total=run.total,
-        completed=run.completed,
-        error=run.error,
         best_params={k: results[0][k] for k in names if k in results[0]} if results else None,
         selection=run.selection,
         rows=results[:rows],

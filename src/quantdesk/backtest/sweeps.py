@@ -439,6 +439,27 @@ def progress_pct(run: SweepRun) -> float:
     return run.completed / run.total * 100 if run.total else 0.0
 
 
+def job_fields(run: SweepRun) -> dict[str, Any]:
+    """What every research job's answer shows (``schemas.ResearchJobRead``)."""
+    return {
+        "id": run.id,
+        "created_at": run.created_at,
+        "finished_at": run.finished_at,
+        "symbol": run.symbol,
+        "interval": run.interval,
+        "strategy": run.strategy,
+        "strategy_version": run.strategy_version,
+        "data_fingerprint": run.data_fingerprint,
+        "grid": run.grid,
+        "status": run.status,
+        "progress_pct": progress_pct(run),
+        "cost": run.cost,
+        "total": run.total,
+        "completed": run.completed,
+        "error": run.error,
+    }
+
+
 def require_done(run: SweepRun) -> list[dict[str, Any]]:
     if run.status != "done" or run.results is None:
         detail = f": {run.error}" if run.error else ""

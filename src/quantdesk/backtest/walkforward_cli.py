@@ -1,6 +1,6 @@
 """The walkforward command: in-sample sweeps choose parameters, out-of-sample windows trade them."""
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -15,14 +15,10 @@ from quantdesk.backtest.cli import (
     StrategyFile,
     axes_of,
     load_strategy_file,
+    open_research_job,
 )
 from quantdesk.cli.runner import console, run_in_session, validated
 from quantdesk.core.config import get_settings
-
-if TYPE_CHECKING:
-    from quantdesk.analytics.service import LoadedSeries
-    from quantdesk.backtest.models import SweepRun
-    from quantdesk.backtest.strategies import Strategy
 
 
 def walkforward_command(
@@ -51,8 +47,7 @@ def walkforward_command(
     strategy_file: StrategyFile = None,
 ) -> None:
     """Walk forward: per fold, sweep the grid on the training bars, trade the best on the next test bars."""
-    from quantdesk.analytics import service as analytics_service
-    from quantdesk.backtest import strategy_service, sweep, sweeps
+    from quantdesk.backtest import sweep, sweeps
     from quantdesk.backtest.schemas import WalkForwardCreate
 
     own = load_strategy_file(strategy_file)
@@ -82,13 +77,9 @@ def walkforward_command(
         },
     )
 
-    async def work(session: AsyncSession) -> tuple["SweepRun", "LoadedSeries", "Strategy"]:
-        run = await sweeps.create_walkforward(session, body, get_settings(), strategy=own)
-        loaded = await analytics_service.load_series(session, sweeps.series_request(body), get_settings())
-        chosen = own or await strategy_service.lookup(session, body.strategy, body.strategy_version, None)
-        return run, loaded, chosen
-
-    run, loaded, chosen = run_in_session(work, write=True)
+    run, loaded, chosen = open_research_job(
+        lambda session: sweeps.create_walkforward(session, body, get_settings(), strategy=own), body, own
+    )
     outcome = sweeps.run_walkforward(loaded.bars, sweep.build_sweep(chosen, body.grid), body, loaded.periods_per_year)
     folds, summary = sweeps.fold_records(outcome), sweeps.summary_of(outcome)
 

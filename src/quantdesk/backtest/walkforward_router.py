@@ -31,22 +31,8 @@ def walkforward_read(run: SweepRun, equity_points: int) -> WalkForwardRead:
         ]
     return WalkForwardRead.model_validate(
         {
-            "id": run.id,
-            "created_at": run.created_at,
-            "finished_at": run.finished_at,
-            "symbol": run.symbol,
-            "interval": run.interval,
-            "strategy": run.strategy,
-            "strategy_version": run.strategy_version,
-            "data_fingerprint": run.data_fingerprint,
-            "grid": run.grid,
+            **sweeps.job_fields(run),
             "plan": run.walkforward or {},
-            "status": run.status,
-            "progress_pct": sweeps.progress_pct(run),
-            "cost": run.cost,
-            "total": run.total,
-            "completed": run.completed,
-            "error": run.error,
             "folds": run.results or [],
             "metrics": summary.get("metrics"),
             "efficiency": summary.get("efficiency"),

@@ -4,6 +4,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from functools import cache
 from typing import Any, TypeVar, cast
 
 import asyncpg
@@ -246,11 +247,19 @@ async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
 
 def _write_records(session: Session) -> None:
     records: dict[type[Base], list[dict[str, Any]]] = session.info.pop(_RECORDS_KEY, {})
-    # A record refers only to rows stored before it: the tables go in the order of their foreign keys.
-    order = {table: n for n, table in enumerate(Base.metadata.sorted_tables)}
-    for model in sorted(records, key=lambda model: order[cast(Table, model.__table__)]):
+    if not records:
+        return
+    # A record refers only to rows stored before it, or to records of tables written before its own.
+    for model in sorted(records, key=lambda model: _foreign_key_order()[cast(Table, model.__table__)]):
         _refuse_nul(records[model])
         session.execute(insert(model), records[model])
+
+
+@cache
+def _foreign_key_order() -> dict[Table, int]:
+    # Sorted once (MetaData.sorted_tables sorts on every call), by the first commit with records: every
+    # model is imported by then.
+    return {table: n for n, table in enumerate(Base.metadata.sorted_tables)}
 
 
 @event.listens_for(Session, "before_commit")

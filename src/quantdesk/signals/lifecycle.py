@@ -9,7 +9,7 @@ its owner closes it, or when the account is reset.
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.accounts.models import Account
@@ -72,12 +72,20 @@ async def follow(session: AsyncSession, order: Order) -> None:
         await order_changed(session, order, signal)
 
 
+# Built once: building a statement and its cache key costs about as much as running it (once per order).
+_SIGNAL_OF = (
+    select(Signal)
+    .where(or_(Signal.order_id == bindparam("opened"), Signal.close_order_id == bindparam("order_id")))
+    .order_by(Signal.id)
+    .limit(1)
+)
+
+
 async def signal_of(session: AsyncSession, order: Order) -> Signal | None:
     """The signal whose trade ``order`` is part of: the one it opens (or, from a close signal, closes), the
     one whose entry it is a bracket leg of, or the one whose reversal closed the position first with it."""
     opened = order.parent_id if order.leg in EXIT_LEGS else order.id
-    query = select(Signal).where(or_(Signal.order_id == opened, Signal.close_order_id == order.id))
-    return (await session.scalars(query.order_by(Signal.id).limit(1))).first()
+    return (await session.scalars(_SIGNAL_OF, {"opened": opened, "order_id": order.id})).first()
 
 
 async def order_changed(session: AsyncSession, order: Order, signal: Signal) -> None:
