@@ -15,6 +15,7 @@ from quantdesk.core.db import session_scope
 from quantdesk.gamification.awards import TRADES_KEY, award_trade
 from quantdesk.gamification.models import GemEntry
 from quantdesk.realtime.events import all_or_nothing
+from quantdesk.trading.models import Order
 from tests.integration.trading_helpers import open_account, order
 
 MILESTONES = {5: 5, 10: 10}  # the settings' default
@@ -89,12 +90,12 @@ async def test_a_count_is_remembered_only_when_its_transaction_commits(
         with contextlib.suppress(Undone):
             async with all_or_nothing(session):
                 for _ in range(2):
-                    await award_trade(session, alice_id, account, filled[0], MILESTONES)
+                    await award_trade(session, alice_id, account, await session.get_one(Order, filled[0]), MILESTONES)
                 raise Undone
     assert factory.kw["info"][TRADES_KEY][alice_id] == 9
     assert await gem_reasons(app, filled[0]) == ["trade"]  # the one of the 9th trade
     async with session_scope(factory) as session:
-        await award_trade(session, alice_id, account, filled[0], MILESTONES)
+        await award_trade(session, alice_id, account, await session.get_one(Order, filled[0]), MILESTONES)
     assert await gem_reasons(app, filled[0]) == ["trade", "trade", "milestone:10"]
     assert factory.kw["info"][TRADES_KEY][alice_id] == 10
 
@@ -124,5 +125,5 @@ async def test_a_milestone_the_user_has_already_is_not_given_again(
         session.add(GemEntry(user_id=alice_id, account_id=account, amount=5, reason="milestone:5"))
     before = await gem_reasons(app, filled[0])
     async with session_scope(factory) as session:  # the 5th trade finds its milestone taken
-        await award_trade(session, alice_id, account, filled[0], MILESTONES)
+        await award_trade(session, alice_id, account, await session.get_one(Order, filled[0]), MILESTONES)
     assert await gem_reasons(app, filled[0]) == [*before, "trade"]

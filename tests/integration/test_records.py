@@ -10,7 +10,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from quantdesk.accounts import service as accounts
-from quantdesk.core.db import append, create_sessionmaker, insert_returning, savepoint, session_scope, write_records
+from quantdesk.core.db import (
+    append,
+    create_sessionmaker,
+    id_of,
+    insert_returning,
+    savepoint,
+    session_scope,
+    write_records,
+)
 from quantdesk.core.errors import ValidationFailed
 from quantdesk.signals.models import Signal, SignalEvent
 from tests.conftest import counted_statements
@@ -107,3 +115,15 @@ async def test_text_with_nul_is_refused_alike_on_both_databases(engine: AsyncEng
     with pytest.raises(ValidationFailed):
         await with_body("BUY\x00EURUSD")
     assert await events_of(engine) == []
+
+
+async def test_a_record_may_name_a_row_added_but_not_written_yet(engine: AsyncEngine, account_id: int):
+    async with session_scope(create_sessionmaker(engine)) as session:
+        signal = Signal(**a_signal(account_id))
+        session.add(signal)
+        event = append(session, SignalEvent, numbered=True, signal_id=signal, status="rejected", reason="named", at=AT)
+        assert (id_of(signal), event.id) == (signal, None)  # neither is written yet
+    assert isinstance(signal.id, int)
+    assert isinstance(event.id, int)
+    async with create_sessionmaker(engine)() as session:
+        assert (await session.get_one(SignalEvent, event.id)).signal_id == signal.id

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quantdesk.accounts import keys
 from quantdesk.accounts.models import Account, ApiKey, LedgerEntry, User
 from quantdesk.core.clock import utcnow
-from quantdesk.core.db import append, dialect_name
+from quantdesk.core.db import Base, append, dialect_name
 from quantdesk.core.errors import (
     Conflict,
     Forbidden,
@@ -250,7 +250,7 @@ def post(
     account: Account,
     kind: str,
     amount: Decimal,
-    order_id: int | None = None,
+    order: Base | None = None,
     note: str = "",
     equity_before: Decimal | None = None,
 ) -> None:
@@ -268,7 +268,7 @@ def post(
         balance=account.cash,
         equity_before=None if equity_before is None else quantize(equity_before),
         generation=account.generation,
-        order_id=order_id,
+        order_id=order,  # the order, maybe not written yet: its id once it is
         note=note,
         at=at,
     )

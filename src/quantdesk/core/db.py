@@ -4,8 +4,9 @@ import socket
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from functools import cache
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import asyncpg
 from sqlalchemy import MetaData, Table, event, insert
@@ -199,14 +200,14 @@ async def session_scope(factory: async_sessionmaker[AsyncSession], write: bool =
             raise
 
 
-# New rows: inserted at once when something refers to them, in bulk at the commit when nothing does ----
+# New rows: entities through the unit of work, or at once when an id is needed; records in bulk -------
 
 RowT = TypeVar("RowT", bound=Base)
 
 
 async def insert_returning(session: AsyncSession, model: type[RowT], rows: Sequence[Mapping[str, Any]]) -> list[RowT]:
     """Insert new rows of ``model`` now, in one statement, and return them, in the order given, as rows of
-    the session (RETURNING gives their ids and defaults): for rows that other rows or events refer to."""
+    the session (RETURNING gives their ids and defaults): for a batch of rows whose ids are needed at once."""
     if not rows:
         return []
     _refuse_nul(rows)
@@ -214,21 +215,47 @@ async def insert_returning(session: AsyncSession, model: type[RowT], rows: Seque
     return list(await session.scalars(statement, rows))
 
 
+@dataclass(eq=False)
+class Record:
+    """A row nothing else in the transaction changes (an event, a ledger entry, a fill, a gem), written at
+    the commit with the others of its table in one INSERT; its id is known from then on."""
+
+    model: type[Base]
+    values: dict[str, Any]
+    numbered: bool = False  # its id is wanted (an event names it)
+    id: int | None = None
+
+
 _RECORDS_KEY = "quantdesk_records"  # per session: the transaction's records, by model, waiting for the commit
 
 
-def append(session: AsyncSession | Session, model: type[Base], **values: Any) -> None:
-    """Add a row that nothing refers to (an order's or a signal's event, a ledger entry, a gem): it is
-    written at the commit, or by ``write_records``, with the transaction's other rows of its table in one
-    INSERT, and without the unit of work's bookkeeping per object (the hot paths add them by the hundred).
-    A block that may be undone while the transaction goes on runs in ``savepoint``."""
-    records: dict[type[Base], list[dict[str, Any]]] = session.info.setdefault(_RECORDS_KEY, {})
-    records.setdefault(model, []).append(values)
+def append(session: AsyncSession | Session, model: type[Base], numbered: bool = False, **values: Any) -> Record:
+    """Add a record of ``model``: written at the commit, or by ``write_records``, with the transaction's
+    other records of its table in one INSERT, without the unit of work's bookkeeping per object (the hot
+    paths add them by the hundred). A value may be a row of the session or a record not written yet (an
+    order added in this transaction): it stands for that row's id, which it has once written. The record
+    gets its own id only if ``numbered`` (RETURNING costs a statement per row on SQLite). A block that may
+    be undone while the transaction goes on runs in ``savepoint``."""
+    record = Record(model, values, numbered)
+    records: dict[type[Base], list[Record]] = session.info.setdefault(_RECORDS_KEY, {})
+    records.setdefault(model, []).append(record)
+    return record
+
+
+class Identified(Protocol):
+    @property
+    def id(self) -> Any: ...
+
+
+def id_of(row: Identified) -> Any:
+    """The row's id, or (not written yet) the row itself: a record or an event holding it says its id once
+    the transaction writes it."""
+    return row if row.id is None else row.id
 
 
 async def write_records(session: AsyncSession) -> None:
-    """Write the records added so far: a query of this transaction finds them afterwards."""
-    await session.run_sync(_write_records)
+    """Flush the session and write the records added so far: a query of this transaction finds them."""
+    await session.run_sync(write_pending)
 
 
 @asynccontextmanager
@@ -245,14 +272,26 @@ async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
         raise
 
 
-def _write_records(session: Session) -> None:
-    records: dict[type[Base], list[dict[str, Any]]] = session.info.pop(_RECORDS_KEY, {})
-    if not records:
-        return
-    # A record refers only to rows stored before it, or to records of tables written before its own.
+def write_pending(session: Session) -> None:
+    """Flush the session's new and changed rows, then write the records (which may refer to them), the
+    tables in the order of their foreign keys, the numbered records given their ids."""
+    session.flush()
+    records: dict[type[Base], list[Record]] = session.info.pop(_RECORDS_KEY, {})
     for model in sorted(records, key=lambda model: _foreign_key_order()[cast(Table, model.__table__)]):
-        _refuse_nul(records[model])
-        session.execute(insert(model), records[model])
+        rows = [{key: _stored(value) for key, value in record.values.items()} for record in records[model]]
+        _refuse_nul(rows)
+        if not any(record.numbered for record in records[model]):
+            session.execute(insert(model), rows)
+            continue
+        statement = insert(model).returning(model.id, sort_by_parameter_order=True)  # type: ignore[attr-defined]
+        for record, new_id in zip(records[model], session.scalars(statement, rows), strict=True):
+            record.id = new_id
+
+
+def _stored(value: Any) -> Any:
+    if isinstance(value, Base | Record):
+        return cast(Identified, value).id  # a row stands for its id
+    return value
 
 
 @cache
@@ -265,7 +304,7 @@ def _foreign_key_order() -> dict[Table, int]:
 @event.listens_for(Session, "before_commit")
 def _write_records_at_commit(session: Session) -> None:
     if not session.in_nested_transaction():  # SQLAlchemy runs this hook when a savepoint is released too
-        _write_records(session)
+        write_pending(session)
 
 
 @event.listens_for(Session, "after_transaction_end")

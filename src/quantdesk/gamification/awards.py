@@ -5,7 +5,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from quantdesk.core.clock import utcnow
-from quantdesk.core.db import append, dialect_insert, write_records
+from quantdesk.core.db import Identified, append, dialect_insert, write_records
 from quantdesk.gamification.models import MILESTONE, GemEntry
 
 # Per database (one dict in a sessionmaker's info, shared by its sessions): user id -> how many trade
@@ -16,15 +16,16 @@ _COUNTED_KEY = "quantdesk_trades_counted"  # this session's counts, known only o
 
 
 async def award_trade(
-    session: AsyncSession, user_id: int, account_id: int, order_id: int, milestones: dict[int, int]
+    session: AsyncSession, user_id: int, account_id: int, order: Identified, milestones: dict[int, int]
 ) -> None:
-    """One gem for a filled trade, and the milestone bonus when this is the user's Nth."""
+    """One gem for a filled trade (``order``: a row of the session, maybe not written yet), and the
+    milestone bonus when this is the user's Nth."""
     append(
         session,
         GemEntry,
         user_id=user_id,
         account_id=account_id,
-        order_id=order_id,
+        order_id=order,
         amount=1,
         reason="trade",
         at=utcnow(),
@@ -38,8 +39,10 @@ async def award_trade(
         await write_records(session)  # the trade gems of the transaction count
         trades = await _trades(session, user_id, max(milestones))
     while bonus := milestones.get(trades):
+        if order.id is None:
+            await write_records(session)  # the order is written: the bonus names its id
         milestone = GemEntry(
-            user_id=user_id, account_id=account_id, order_id=order_id, amount=bonus, reason=f"milestone:{trades}"
+            user_id=user_id, account_id=account_id, order_id=order.id, amount=bonus, reason=f"milestone:{trades}"
         )
         if await _stored_unless_taken(session, milestone):
             break

@@ -16,13 +16,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from sqlalchemy import ARRAY, String, bindparam, event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from quantdesk.core.db import savepoint
+from quantdesk.core.db import Base, Identified, Record, savepoint, write_pending
 from quantdesk.core.money import quantize, text
 
 CHANNEL = "quantdesk_events"
@@ -63,11 +63,13 @@ def jsonable(value: Any) -> Any:
 
 def _as_json(value: Any) -> Any:
     """What a JSON encoder cannot write itself: a Decimal as the API writes it (8 places), a time in
-    ISO 8601 (anything else is left for the encoder to refuse)."""
+    ISO 8601, a row by its id (anything else is left for the encoder to refuse)."""
     if isinstance(value, Decimal):
         return text(quantize(value))
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, Base | Record):  # a row added in the transaction (core.db.id_of): written by now
+        return cast(Identified, value).id
     raise TypeError(f"an event cannot carry a {type(value).__name__}")
 
 
@@ -192,6 +194,7 @@ def _send_in_transaction(session: Session) -> None:
     # SQLAlchemy runs the commit hooks when a savepoint is released too: events wait for the real commit.
     if not events or session.in_nested_transaction():
         return
+    write_pending(session)  # the rows the events name have their ids from here on
     session.info[PENDING_KEY] = events = _with_owners(session, events)
     if session.get_bind().dialect.name == "postgresql":
         session.info[PENDING_KEY] = []

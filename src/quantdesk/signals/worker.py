@@ -285,9 +285,11 @@ async def _close_first(
         "created_at": utcnow(),
         "updated_at": utcnow(),
     }
-    closer, _ = await trading.add_new_order(session, values, None)
+    closer = Order(**values)
+    await trading.add_new_order(session, closer, None)
+    await session.flush()  # its id, by which its lifecycle finds the signal (lifecycle.signal_of)
     signal.close_order_id = closer.id
-    await session.flush()  # the closing order's lifecycle finds its signal by it (lifecycle.signal_of)
+    await session.flush()
     await _fill_or_reject(session, closer, [], account, instrument, market, deal)
     if closer.status != "filled":
         await _refuse(session, order, f"the open position could not be closed first: {closer.reason}")

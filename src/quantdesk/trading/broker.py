@@ -1,9 +1,9 @@
 """The paper broker: fills an order against an account in the caller's transaction, or refuses it.
 
 One fill writes, together: the position, the fill, the ledger rows (trade and commission), the order's
-new status with its event, the gems, and the bracket legs it activates or cancels. Only the fill is
-inserted at once (its id is the fill event's ``execution_id``): the changed rows wait in the session and
-the records (``core.db.append``) for the commit, so the fills of a batch of orders are written together.
+new status with its event, the gems, and the bracket legs it activates or cancels. Nothing is written
+here: the changed rows wait in the session and the new ones (``core.db.append``) for the commit, so the
+fills of a batch of orders are written together.
 """
 
 from collections.abc import Sequence
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from quantdesk.accounts import service as accounts
 from quantdesk.accounts.models import Account
 from quantdesk.core.clock import utcnow
-from quantdesk.core.db import insert_returning
+from quantdesk.core.db import append
 from quantdesk.core.errors import InsufficientFunds
 from quantdesk.core.money import quantize, text
 from quantdesk.gamification.awards import award_trade
@@ -133,7 +133,7 @@ async def execute(
     price: Decimal,
     terms: Terms,
     legs: Sequence[Order] | None = None,
-) -> Fill:
+) -> None:
     """Fill the whole order at ``price`` or raise InsufficientFunds having changed nothing: callers that
     go on after a refusal (the broker worker, price updates) need no savepoint to undo it. ``legs``: the
     entry's bracket legs when the caller has them (new ones are not in the database yet), else they are
@@ -150,31 +150,33 @@ async def execute(
     position.realized_pnl = quantize(position.realized_pnl + holding.realized)
     position.updated_at = utcnow()
     sign = -1 if order.side == "buy" else 1
-    accounts.post(
-        session, account, "trade", sign * notional, order.id, f"{order.side} {text(order.quantity)} {order.symbol}"
-    )
+    what = f"{order.side} {text(order.quantity)} {order.symbol}"
+    accounts.post(session, account, "trade", sign * notional, order, what)
     if fee:
-        accounts.post(session, account, "commission", -fee, order.id, f"commission on order {order.id}")
-    fill_values = {
-        "order_id": order.id,
-        "account_id": account.id,
-        "instrument_id": instrument.id,
-        "side": order.side,
-        "quantity": order.quantity,
-        "price": price,
-        "commission": fee,
-        "realized_pnl": holding.realized,
-        "generation": account.generation,
-        "at": utcnow(),
-    }
-    (fill,) = await insert_returning(session, Fill, [fill_values])  # its id is the fill event's execution_id
+        accounts.post(session, account, "commission", -fee, order, f"commission on {what}")
+    at = utcnow()
+    fill = append(
+        session,
+        Fill,
+        numbered=True,
+        order_id=order,
+        account_id=account.id,
+        instrument_id=instrument.id,
+        side=order.side,
+        quantity=order.quantity,
+        price=price,
+        commission=fee,
+        realized_pnl=holding.realized,
+        generation=account.generation,
+        at=at,
+    )
     order.filled_quantity, order.filled_avg_price, order.commission = order.quantity, price, fee
-    order.total, order.filled_at = quantize(sign * notional - fee), fill.at
-    transition(session, order, "filled", fill={"execution_id": fill.id, "position_qty": position.quantity})
-    await award_trade(session, account.user_id, account.id, order.id, terms.milestones)
+    order.total, order.filled_at = quantize(sign * notional - fee), at
+    # Alpaca's execution_id: the fill's id, which the event says once the transaction has written it.
+    transition(session, order, "filled", fill={"execution_id": fill, "position_qty": position.quantity})
+    await award_trade(session, account.user_id, account.id, order, terms.milestones)
     await _after_fill(session, order, legs)
     await lifecycle.follow(session, order)
-    return fill
 
 
 async def _after_fill(session: AsyncSession, order: Order, legs: Sequence[Order] | None) -> None:

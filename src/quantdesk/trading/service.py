@@ -68,7 +68,7 @@ def _end_of_session(now: datetime) -> datetime:
 
 def new_order(body: OrderCreate, instrument: Instrument, source: str, generation: int) -> dict[str, Any]:
     """The values of a new order of ``body``'s account, in the account's current ``generation`` (bumped by
-    each reset), for ``add_new_orders``."""
+    each reset), for ``add_new_order`` or ``add_new_orders``."""
     now = utcnow()
     return {
         "account_id": body.account_id,
@@ -131,7 +131,8 @@ NewOrder = tuple[dict[str, Any], OrderCreate | None]  # an order's values, and t
 
 async def add_new_orders(session: AsyncSession, new: Sequence[NewOrder]) -> list[tuple[Order, list[Order]]]:
     """Insert new orders (``new_order``) with the bracket legs their bodies ask for, each with its first
-    event; the orders in one statement, then the legs in one (they refer to their entries' ids)."""
+    event: the orders in one statement, then the legs in one (they refer to their entries' ids). For a
+    batch whose ids are needed at once (signals point at their orders)."""
     entries = await insert_returning(session, Order, [values for values, _ in new])
     wanted = [
         bracket_legs(body, entry) if body is not None else [] for entry, (_, body) in zip(entries, new, strict=True)
@@ -139,17 +140,25 @@ async def add_new_orders(session: AsyncSession, new: Sequence[NewOrder]) -> list
     stored = iter(await insert_returning(session, Order, [leg for legs in wanted for leg in legs]))
     placed = [(entry, [next(stored) for _ in legs]) for entry, legs in zip(entries, wanted, strict=True)]
     for order in (order for entry, legs in placed for order in (entry, *legs)):
-        append(session, OrderEvent, order_id=order.id, status="new", reason=order.reason, at=order.created_at)
+        append(session, OrderEvent, order_id=order, status="new", reason=order.reason, at=order.created_at)
         announce(session, order)
     return placed
 
 
-async def add_new_order(
-    session: AsyncSession, values: dict[str, Any], body: OrderCreate | None
-) -> tuple[Order, list[Order]]:
-    """``add_new_orders`` for one order."""
-    (placed,) = await add_new_orders(session, [(values, body)])
-    return placed
+async def add_new_order(session: AsyncSession, order: Order, body: OrderCreate | None) -> list[Order]:
+    """Add a new order (made from ``new_order``'s values) to the session with the bracket legs ``body``
+    asks for, each with its first event; returns the legs. The order is written with the transaction's
+    other rows (its id comes then: ``core.db.id_of``), unless it has legs, which need its id at once."""
+    session.add(order)
+    legs = []
+    if body is not None and order.has_legs:
+        await session.flush()
+        legs = [Order(**values) for values in bracket_legs(body, order)]
+        session.add_all(legs)
+    for new in (order, *legs):
+        append(session, OrderEvent, order_id=new, status="new", reason=new.reason, at=new.created_at)
+        announce(session, new)
+    return legs
 
 
 async def route(
@@ -290,12 +299,11 @@ async def _place(session: AsyncSession, request: OrderRequest, batch: _Batch, de
     instrument, market = found
     check_quantity(instrument, body.quantity)
     check_prices(body, market)
-    values = new_order(body, instrument, request.source, account.generation)
-    draft = Order(**values)  # the order as it would be stored, checked before anything of it is
-    fill_price = execution_price(resting.resting_view(draft), market, deal.costs)
-    if fill_price is not None:
-        await broker.check_affordable(session, draft, account, instrument, fill_price, deal)
-    order, legs = await add_new_order(session, values, body)
+    order = Order(**new_order(body, instrument, request.source, account.generation))
+    fill_price = execution_price(resting.resting_view(order), market, deal.costs)
+    if fill_price is not None:  # refused before anything of the order is added
+        await broker.check_affordable(session, order, account, instrument, fill_price, deal)
+    legs = await add_new_order(session, order, body)
     await route(session, order, legs, account, instrument, market, deal)
     if body.client_order_id is not None:
         batch.seen[key] = order

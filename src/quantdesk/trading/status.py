@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quantdesk.core.clock import utcnow
-from quantdesk.core.db import append
+from quantdesk.core.db import append, id_of
 from quantdesk.realtime.events import publish
 from quantdesk.trading.models import Order, OrderEvent
 
@@ -23,7 +23,7 @@ EVENT_NAMES = {
 
 def order_view(order: Order) -> dict[str, Any]:
     return {
-        "id": order.id,
+        "id": id_of(order),  # a new order has its id once the transaction writes it
         "account_id": order.account_id,
         "symbol": order.symbol,
         "side": order.side,
@@ -63,5 +63,5 @@ def transition(
     order.status, order.updated_at = status, utcnow()
     if reason is not None:
         order.reason = reason
-    append(session, OrderEvent, order_id=order.id, status=status, reason=reason, at=order.updated_at)
+    append(session, OrderEvent, order_id=order, status=status, reason=reason, at=order.updated_at)
     announce(session, order, fill)
